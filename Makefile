@@ -35,8 +35,16 @@ lint: $(STAMP)
 	$(PY) -m ruff check monai_unet2015 tests benchmarks
 	$(PY) -m ruff format --check monai_unet2015 tests benchmarks
 
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(PIP) install -c constraints.txt -e ".[dev,bench]"
+	$(PIP) install -c constraints.txt --no-binary elasticdeform elasticdeform
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(PY) benchmarks/bench_networks.py
+	$(PY) benchmarks/bench_transforms.py
 
 clean:
 	rm -rf $(VENV) $(OUTPUT_DIR) .pytest_cache

@@ -66,6 +66,8 @@ class ValidUNet(nn.Module):
         (see :meth:`output_size`); output ``(B, out_channels, *output_size(S))``.
     """
 
+    __jit_unused_properties__ = ["tile_alignment"]  # size arithmetic is Python-side only
+
     def __init__(
         self,
         spatial_dims: int,
@@ -128,6 +130,15 @@ class ValidUNet(nn.Module):
                 f"{self.spatial_dims}, got {tuple(x.shape)}."
             )
         self.output_size(tuple(x.shape[2:]))
+
+    @property
+    def tile_alignment(self) -> int:
+        """``2**num_poolings``: the net is translation-equivariant only for shifts by multiples of it.
+
+        Tiles whose starts differ by such multiples give exactly the whole-image output;
+        :class:`~monai_unet2015.inferers.OverlapTileInferer` places its tiles so.
+        """
+        return 2**self.num_poolings
 
     def output_size(self, input_size: int | Sequence[int]) -> tuple[int, ...]:
         """Output spatial size for an input spatial size (an int means the same on every axis).

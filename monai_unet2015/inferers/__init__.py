@@ -1,0 +1,6 @@
+"""Overlap-tile inference with mirroring as a MONAI inferer."""
+
+from monai_unet2015.inferers.overlap_tile import OverlapTileInferer
+from monai_unet2015.inferers.tiling import extend_borders, flip_combinations, tile_starts
+
+__all__ = ["OverlapTileInferer", "extend_borders", "flip_combinations", "tile_starts"]

@@ -1,0 +1,247 @@
+"""Overlap-tile inference with mirroring (Ronneberger et al. 2015) as a MONAI inferer."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from monai.data.meta_tensor import MetaTensor
+from monai.data.utils import compute_importance_map
+from monai.inferers.inferer import Inferer
+from monai.utils.type_conversion import convert_to_dst_type
+
+from monai_unet2015.inferers.tiling import PADDING_MODES, extend_borders, flip_combinations, tile_starts
+
+__all__ = ["OverlapTileInferer"]
+
+_BLEND_MODES = ("constant", "gaussian")
+_DEFAULT_TILE_BUDGET = {2: 572 * 572, 3: 132 * 132 * 116}
+
+
+class OverlapTileInferer(Inferer):
+    """Segment images of any size with a network whose output is smaller than its input.
+
+    The paper's overlap-tile strategy: each input tile's output covers only its centre;
+    the output tiles partition (``overlap=0``) or overlap the image, the input tiles reach
+    ``margin`` pixels past them, and beyond the image border the missing context is
+    extrapolated by mirroring the input. For a valid-convolution network and ``overlap=0``
+    the result equals running the network once on the whole mirror-extended image: the
+    output tiles start at multiples of ``2**poolings`` (a U-Net is translation-equivariant
+    only for such shifts), so neighbouring tiles may overlap by a few pixels and the last
+    one may reach into the mirrored extension.
+
+    The size reduction comes from ``network.output_size`` where the network has it
+    (:class:`~monai_unet2015.networks.UNet2015`, :class:`~monai_unet2015.networks.UNet3D`),
+    else from one probe call on a zero tile. A network whose output has its input's size
+    ("same" padding, any MONAI network) works too; then this is a sliding window with the
+    same tile placement as MONAI's ``sliding_window_inference``.
+
+    Args:
+        roi_size: the input tile (per axis, or one int for all). Must be valid for the
+            network (a ``ValueError`` names the nearest valid sizes). None picks the largest
+            valid tile of at most ``max_tile_voxels`` (needs a network with ``input_size``).
+        sw_batch_size: tiles per network call.
+        overlap: fraction of the output tile by which neighbouring tiles overlap, in [0, 1).
+        mode: blending where output tiles overlap: ``"constant"`` (mean) or ``"gaussian"``
+            (importance with sigma = tile / 8, as MONAI's).
+        padding_mode: how the image is extended past its border: ``"reflect"`` (mirror,
+            the paper), ``"symmetric"``, ``"replicate"`` or ``"constant"`` (with ``cval``).
+        flip_axes: spatial axes (0-based) for test-time mirroring: the prediction is the
+            mean over every combination of flips of these axes, batched in one call.
+        device: where the output accumulates (e.g. ``"cpu"`` for a large CT); default: the
+            input's device.
+        sw_device: where the network runs (e.g. ``"cuda"``); default: the input's device.
+        progress: show a tqdm progress bar over tile batches.
+        max_tile_voxels: tile budget for ``roi_size=None``; default 572^2 (2D) or
+            132*132*116 (3D), the papers' tiles.
+        cval: fill value for ``padding_mode="constant"``.
+        alignment: output tiles start at multiples of this. Default: the network's
+            ``tile_alignment`` (``2**poolings`` for UNet2015 / UNet3D, so tiled inference
+            equals whole-image inference), else 1 (MONAI's placement). A network that pools
+            but lacks the attribute needs it here for exact tiling.
+
+    Shapes:
+        ``inputs`` ``(B, C, H, W[, D])``; returns ``(B, C_out, H, W[, D])`` on ``device``,
+        float32 (a MetaTensor input gives a MetaTensor with its metadata).
+
+    Reference:
+        O. Ronneberger, P. Fischer, T. Brox. U-Net. MICCAI 2015, section 2 and Fig. 2.
+
+    Example::
+
+        >>> import torch
+        >>> from monai_unet2015.networks import UNet2015
+        >>> net = UNet2015(2, 1, 2, features=(4, 8, 16)).eval()
+        >>> inferer = OverlapTileInferer(roi_size=(60, 60), flip_axes=[0, 1])
+        >>> with torch.no_grad():
+        ...     inferer(torch.rand(2, 1, 70, 45), net).shape
+        torch.Size([2, 2, 70, 45])
+    """
+
+    def __init__(
+        self,
+        roi_size: int | Sequence[int] | None,
+        sw_batch_size: int = 1,
+        overlap: float = 0.0,
+        mode: str = "constant",
+        padding_mode: str = "reflect",
+        flip_axes: Sequence[int] | None = None,
+        device: torch.device | str | None = None,
+        sw_device: torch.device | str | None = None,
+        progress: bool = False,
+        max_tile_voxels: int | None = None,
+        cval: float = 0.0,
+        alignment: int | None = None,
+    ) -> None:
+        super().__init__()
+        if roi_size is not None:
+            sizes = (roi_size,) if isinstance(roi_size, int) else tuple(roi_size)
+            if any(not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in sizes):
+                raise ValueError(f"roi_size must be positive integers (or None), got {roi_size!r}.")
+        if not isinstance(sw_batch_size, int) or sw_batch_size < 1:
+            raise ValueError(f"sw_batch_size must be a positive integer, got {sw_batch_size!r}.")
+        if not 0.0 <= overlap < 1.0:
+            raise ValueError(f"overlap must be in [0, 1), got {overlap!r}.")
+        if mode not in _BLEND_MODES:
+            raise ValueError(f"mode must be one of {_BLEND_MODES}, got {mode!r}.")
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}.")
+        if flip_axes is not None and (
+            any(not isinstance(a, int) or a < 0 for a in flip_axes) or len(set(flip_axes)) != len(flip_axes)
+        ):
+            raise ValueError(f"flip_axes must be distinct spatial axes (0-based ints), got {flip_axes!r}.")
+        if alignment is not None and (not isinstance(alignment, int) or alignment < 1):
+            raise ValueError(f"alignment must be a positive integer, got {alignment!r}.")
+        if max_tile_voxels is not None and max_tile_voxels < 1:
+            raise ValueError(f"max_tile_voxels must be a positive integer, got {max_tile_voxels!r}.")
+        self.roi_size = roi_size
+        self.sw_batch_size = sw_batch_size
+        self.overlap = float(overlap)
+        self.mode = mode
+        self.padding_mode = padding_mode
+        self.flip_axes = tuple(flip_axes) if flip_axes else ()
+        self.device = torch.device(device) if device is not None else None
+        self.sw_device = torch.device(sw_device) if sw_device is not None else None
+        self.progress = progress
+        self.max_tile_voxels = max_tile_voxels
+        self.cval = cval
+        self.alignment = alignment
+
+    # -- geometry -------------------------------------------------------------------------
+
+    def tile_geometry(
+        self, network: Callable, image_size: Sequence[int], channels: int, device: torch.device, *args, **kwargs
+    ) -> tuple[tuple[int, ...], tuple[int, ...], int | None]:
+        """``(input tile, output tile, output channels or None)`` for this network and image size."""
+        spatial_dims = len(image_size)
+        roi = self._input_tile(network, image_size)
+        if len(roi) != spatial_dims:
+            raise ValueError(f"roi_size has {len(roi)} entries but the input has {spatial_dims} spatial axes.")
+        output_size = getattr(network, "output_size", None)
+        if callable(output_size):
+            try:
+                return roi, tuple(output_size(roi)), None
+            except ValueError as error:
+                raise ValueError(f"roi_size {roi} is not a valid input tile for this network: {error}") from None
+        with torch.no_grad():
+            probe = network(torch.zeros((1, channels, *roi), device=device), *args, **kwargs)
+        out = tuple(probe.shape[2:])
+        if len(out) != spatial_dims or any(o > r for o, r in zip(out, roi)):
+            raise ValueError(
+                f"the network maps a {roi} tile to {tuple(probe.shape)}: expected at most {roi} spatially."
+            )
+        return roi, out, probe.shape[1]
+
+    def _input_tile(self, network: Callable, image_size: Sequence[int]) -> tuple[int, ...]:
+        spatial_dims = len(image_size)
+        if self.roi_size is not None:
+            return (self.roi_size,) * spatial_dims if isinstance(self.roi_size, int) else tuple(self.roi_size)
+        if not callable(getattr(network, "input_size", None)) or not callable(
+            getattr(network, "nearest_valid_input_sizes", None)
+        ):
+            raise ValueError("roi_size=None needs a network with input_size() (UNet2015, UNet3D); give roi_size.")
+        budget = self.max_tile_voxels or _DEFAULT_TILE_BUDGET[spatial_dims]
+        tile = list(network.input_size(tuple(image_size)))  # one tile that covers the whole image
+        while math.prod(tile) > budget:
+            axis = max(range(spatial_dims), key=lambda a: tile[a])
+            below = network.nearest_valid_input_sizes(tuple(t - 1 if a == axis else t for a, t in enumerate(tile)))
+            smaller = below[axis][0]
+            if smaller is None:
+                raise ValueError(f"no valid tile fits max_tile_voxels={budget}; the smallest is {tuple(tile)}.")
+            tile[axis] = smaller
+        return tuple(tile)
+
+    # -- inference ------------------------------------------------------------------------
+
+    def __call__(self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args: Any, **kwargs: Any):
+        """Predict ``(B, C_out, *S)`` for ``inputs`` ``(B, C, *S)``; args go to the network."""
+        if not isinstance(inputs, torch.Tensor) or inputs.ndim not in (4, 5):
+            raise ValueError(
+                f"inputs must be a tensor (B, C, H, W[, D]), got {type(inputs).__name__} "
+                f"of shape {tuple(getattr(inputs, 'shape', ()))}."
+            )
+        image_size = tuple(inputs.shape[2:])
+        if any(a >= len(image_size) for a in self.flip_axes):
+            raise ValueError(f"flip_axes {self.flip_axes} name an axis the {len(image_size)}D input lacks.")
+        device = self.device or inputs.device
+        sw_device = self.sw_device or inputs.device
+        roi, out_tile, _ = self.tile_geometry(network, image_size, inputs.shape[1], sw_device, *args, **kwargs)
+        margin_before = [(r - o) // 2 for r, o in zip(roi, out_tile)]
+        if self.flip_axes and any((r - o) % 2 for r, o in zip(roi, out_tile)):
+            raise ValueError(
+                f"flip_axes needs a network that crops its input symmetrically; it maps {roi} to {out_tile}."
+            )
+
+        alignment = self.alignment or int(getattr(network, "tile_alignment", 1))
+        try:
+            starts = [tile_starts(s, o, self.overlap, alignment) for s, o in zip(image_size, out_tile)]
+        except ValueError as error:
+            raise ValueError(f"roi_size {roi} gives output tiles {out_tile}: {error} Use a larger roi_size.") from None
+        covered = [st[-1] + o for st, o in zip(starts, out_tile)]  # may pass the image end
+        pad_after = [c - s + (r - o - m) for c, s, r, o, m in zip(covered, image_size, roi, out_tile, margin_before)]
+        source = torch.as_tensor(inputs).to(device)
+        padded = extend_borders(source, margin_before, pad_after, self.padding_mode, self.cval)
+
+        importance = compute_importance_map(out_tile, mode=self.mode, sigma_scale=0.125, device=device)
+        accumulated: torch.Tensor | None = None
+        weights = torch.zeros((1, 1, *covered), device=device)
+        locations = list(itertools.product(range(inputs.shape[0]), *starts))
+        batches = range(0, len(locations), self.sw_batch_size)
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            batches = tqdm(batches, desc="overlap-tile", unit="batch")
+        flips = flip_combinations(self.flip_axes)
+        for first in batches:
+            chunk = locations[first : first + self.sw_batch_size]
+            tiles = torch.cat(
+                [
+                    padded[(slice(b, b + 1), slice(None), *[slice(p, p + r) for p, r in zip(start, roi)])]
+                    for b, *start in chunk
+                ]
+            ).to(sw_device)
+            predictions = self._predict(network, tiles, flips, *args, **kwargs).to(device)
+            if accumulated is None:
+                accumulated = torch.zeros((inputs.shape[0], predictions.shape[1], *covered), device=device)
+            for prediction, (b, *start) in zip(predictions, chunk):
+                region = tuple(slice(p, p + o) for p, o in zip(start, out_tile))
+                accumulated[(b, slice(None), *region)] += prediction * importance
+                if b == 0:
+                    weights[(0, 0, *region)] += importance
+        crop = (slice(None), slice(None), *[slice(0, s) for s in image_size])
+        output = accumulated[crop] / weights[crop]
+        if isinstance(inputs, MetaTensor):
+            output, *_ = convert_to_dst_type(output, inputs, device=device, dtype=output.dtype)
+        return output
+
+    @staticmethod
+    def _predict(network: Callable, tiles: torch.Tensor, flips: list[tuple[int, ...]], *args, **kwargs) -> torch.Tensor:
+        """Network output for a batch of tiles, averaged over the flip combinations."""
+        if len(flips) == 1:
+            return network(tiles, *args, **kwargs)
+        stacked = torch.cat([tiles.flip(dims) if dims else tiles for dims in flips])
+        outputs = network(stacked, *args, **kwargs).split(tiles.shape[0])
+        return sum(out.flip(dims) if dims else out for out, dims in zip(outputs, flips)) / len(flips)

@@ -1,0 +1,202 @@
+import numpy as np
+import pytest
+import torch
+from monai.data import MetaTensor
+from monai.inferers import sliding_window_inference
+from monai.networks.nets import BasicUNet
+
+from monai_unet2015.inferers import OverlapTileInferer, extend_borders, tile_starts
+from monai_unet2015.networks import UNet3D, UNet2015
+
+
+class CentreCrop(torch.nn.Module):
+    """Returns the centre of its input, ``margin`` pixels in from each side; no output_size()."""
+
+    def __init__(self, margin: int):
+        super().__init__()
+        self.margin = margin
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        m = self.margin
+        return x[(slice(None), slice(None), *[slice(m, s - m) for s in x.shape[2:]])]
+
+
+CROP_CASES = [
+    # spatial size, roi, margin, batch, overlap
+    ((37, 53), (20, 20), 4, 1, 0.0),
+    ((37, 53), (20, 24), 3, 2, 0.5),
+    ((9, 7), (20, 20), 5, 2, 0.0),  # smaller than one tile
+    ((13, 21, 11), (12, 12, 12), 2, 1, 0.0),
+    ((13, 21, 11), (12, 14, 10), 1, 2, 0.25),
+    ((5, 6, 4), (12, 12, 12), 3, 1, 0.0),
+]
+
+
+@pytest.mark.parametrize("size,roi,margin,batch,overlap", CROP_CASES)
+@pytest.mark.parametrize("mode", ["constant", "gaussian"])
+def test_centre_crop_network_gives_back_its_input(size, roi, margin, batch, overlap, mode):
+    image = torch.rand(batch, 2, *size)
+    out = OverlapTileInferer(roi, sw_batch_size=3, overlap=overlap, mode=mode)(image, CentreCrop(margin))
+    assert out.shape == image.shape
+    torch.testing.assert_close(out, image, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("padding_mode", ["reflect", "symmetric", "replicate", "constant"])
+def test_extend_borders_matches_numpy_for_any_width(padding_mode):
+    image = torch.arange(2 * 5 * 3, dtype=torch.float32).reshape(1, 2, 5, 3)
+    before, after = (7, 2), (11, 9)  # wider than the image: mirrored again and again
+    out = extend_borders(image, before, after, padding_mode)
+    numpy_mode = {"replicate": "edge"}.get(padding_mode, padding_mode)
+    expected = np.pad(image.numpy(), [(0, 0), (0, 0), (7, 11), (2, 9)], mode=numpy_mode)
+    np.testing.assert_array_equal(out.numpy(), expected)
+
+
+def test_tile_starts_cover_the_image():
+    for size in range(1, 40):
+        for tile in (1, 4, 7):
+            for overlap in (0.0, 0.3, 0.75):
+                starts = tile_starts(size, tile, overlap)
+                covered = np.zeros(max(size, tile), bool)
+                for s in starts:
+                    covered[s : s + tile] = True
+                assert covered[:size].all() and starts[0] == 0
+
+
+@pytest.mark.parametrize(
+    "net,size,roi",
+    [
+        (UNet2015(2, 1, 3, features=(4, 8, 16), dropout=0.0), (70, 45), (60, 52)),
+        (UNet2015(3, 2, 2, features=(2, 4)), (18, 25, 13), (24, 20, 28)),
+        (UNet3D(1, 2, features=(2, 4)), (18, 25, 13), (20, 24, 20)),
+    ],
+)
+def test_tiled_equals_whole_image_inference(net, size, roi):
+    net.eval()
+    image = torch.rand(2, net.contracting[0][0].in_channels, *size)
+    inferer = OverlapTileInferer(roi, sw_batch_size=2)
+    # the whole mirror-extended image in one pass: the network's own output must be the answer
+    whole_tile = net.input_size(size)
+    margin = [(t - o) // 2 for t, o in zip(whole_tile, net.output_size(whole_tile))]
+    after = [t - s - m for t, s, m in zip(whole_tile, size, margin)]
+    with torch.no_grad():
+        tiled = inferer(image, net)
+        whole = net(extend_borders(image, margin, after, "reflect"))
+    whole = whole[(slice(None), slice(None), *[slice(0, s) for s in size])]
+    torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=1e-4)
+
+
+def test_flip_averaging_with_a_flip_equivariant_network_changes_nothing():
+    image = torch.rand(1, 3, 31, 26)
+    plain = OverlapTileInferer((16, 16))(image, CentreCrop(3))
+    network = CentreCrop(3)
+    flipped = OverlapTileInferer((16, 16), flip_axes=[0, 1])(image, network)
+    torch.testing.assert_close(flipped, plain)
+    tiles = len(tile_starts(31, 10, 0.0)) * len(tile_starts(26, 10, 0.0))
+    assert network.calls == 1 + tiles  # one probe, then one call per tile with its 4 flips batched
+
+
+def test_flips_are_batched_into_one_call_per_tile_batch():
+    network = CentreCrop(2)
+    OverlapTileInferer((10, 10), sw_batch_size=4, flip_axes=[0, 1])(torch.rand(1, 1, 6, 6), network)
+    assert network.calls == 2  # one probe, one call for 1 tile x 4 flips
+
+
+def test_flip_averaging_makes_a_valid_unet_flip_invariant():
+    net = UNet2015(2, 1, 2, features=(4, 8, 16), dropout=0.0).eval()
+    image = torch.rand(1, 1, 40, 48)
+    inferer = OverlapTileInferer((60, 60), flip_axes=[0, 1])
+    with torch.no_grad():
+        out = inferer(image, net)
+        out_of_flipped = inferer(image.flip(2, 3), net).flip(2, 3)
+    torch.testing.assert_close(out, out_of_flipped, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("spatial_dims,size,roi", [(2, (70, 50), (32, 32)), (3, (40, 36, 34), (32, 32, 32))])
+@pytest.mark.parametrize("mode,overlap", [("constant", 0.25), ("gaussian", 0.5)])
+def test_same_padding_network_matches_monai_sliding_window(spatial_dims, size, roi, mode, overlap):
+    net = BasicUNet(spatial_dims, 1, 2, features=(4, 4, 8, 8, 16, 4)).eval()
+    image = torch.rand(2, 1, *size)
+    with torch.no_grad():
+        ours = OverlapTileInferer(roi, sw_batch_size=3, overlap=overlap, mode=mode)(image, net)
+        theirs = sliding_window_inference(image, roi, 3, net, overlap=overlap, mode=mode)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)
+
+
+def test_roi_none_picks_the_largest_valid_tile_within_budget():
+    net = UNet2015(2, 1, 2, features=(4, 8, 16), dropout=0.0).eval()
+    inferer = OverlapTileInferer(None, max_tile_voxels=80 * 80)
+    roi, out, _ = inferer.tile_geometry(net, (300, 200), 1, torch.device("cpu"))
+    assert all(r % 4 == 0 for r in roi) and roi[0] * roi[1] <= 80 * 80
+    bigger = [(roi[0] + 4, roi[1]), (roi[0], roi[1] + 4)]
+    assert all(a * b > 80 * 80 for a, b in bigger)
+    roi_small, _, _ = OverlapTileInferer(None).tile_geometry(net, (30, 20), 1, torch.device("cpu"))
+    assert roi_small == net.input_size((30, 20))  # one tile covers a small image
+    with torch.no_grad():
+        assert inferer(torch.rand(1, 1, 90, 70), net).shape == (1, 2, 90, 70)
+
+
+def test_metatensor_keeps_metadata_and_device_split():
+    net = CentreCrop(2)
+    image = MetaTensor(torch.rand(1, 1, 12, 12), meta={"filename_or_obj": "a.nii"})
+    out = OverlapTileInferer((8, 8), device="cpu", sw_device="cpu")(image, net)
+    assert isinstance(out, MetaTensor) and out.meta["filename_or_obj"] == "a.nii"
+
+
+def test_tiles_are_aligned_to_the_pooling_grid():
+    net = UNet2015(2, 1, 2, features=(4, 8, 16), dropout=0.0).eval()
+    assert net.tile_alignment == 4
+    image = torch.rand(1, 1, 101, 57)
+    with torch.no_grad():
+        small = OverlapTileInferer((48, 48))(image, net)  # output tiles of 4: many tiles
+        large = OverlapTileInferer((96, 80))(image, net)
+    torch.testing.assert_close(small, large, atol=1e-5, rtol=1e-4)
+
+
+def test_output_tile_smaller_than_alignment_raises():
+    net = UNet2015(2, 1, 2, features=(4, 8, 16, 32))  # alignment 8, input 92 -> output 4
+    with pytest.raises(
+        ValueError, match=r"output tiles \(4, 4\): an output tile of 4 is smaller than the tile alignment 8"
+    ):
+        OverlapTileInferer((92, 92))(torch.rand(1, 1, 30, 30), net)
+
+
+def test_invalid_roi_names_nearest_valid_sizes():
+    net = UNet2015(2, 1, 2, features=(4, 8, 16))
+    with pytest.raises(ValueError, match=r"roi_size \(50, 52\) is not a valid input tile .* nearest valid: 48 or 52"):
+        OverlapTileInferer((50, 52))(torch.rand(1, 1, 30, 30), net)
+    with pytest.raises(ValueError, match="roi_size has 3 entries but the input has 2 spatial axes"):
+        OverlapTileInferer((44, 44, 44))(torch.rand(1, 1, 30, 30), net)
+    with pytest.raises(ValueError, match=r"roi_size=None needs a network with input_size\(\)"):
+        OverlapTileInferer(None)(torch.rand(1, 1, 30, 30), CentreCrop(1))
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"roi_size": (0, 4)}, r"roi_size must be positive integers \(or None\), got \(0, 4\)"),
+        ({"sw_batch_size": 0}, "sw_batch_size must be a positive integer, got 0"),
+        ({"overlap": 1.0}, r"overlap must be in \[0, 1\), got 1.0"),
+        ({"mode": "linear"}, "mode must be one of .* got 'linear'"),
+        ({"padding_mode": "wrap"}, "padding_mode must be one of .* got 'wrap'"),
+        ({"flip_axes": [0, 0]}, r"flip_axes must be distinct spatial axes \(0-based ints\), got \[0, 0\]"),
+        ({"max_tile_voxels": 0}, "max_tile_voxels must be a positive integer, got 0"),
+        ({"alignment": 0}, "alignment must be a positive integer, got 0"),
+    ],
+)
+def test_invalid_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        OverlapTileInferer(**({"roi_size": (8, 8)} | kwargs))
+
+
+def test_invalid_inputs():
+    with pytest.raises(
+        ValueError, match=r"inputs must be a tensor \(B, C, H, W\[, D\]\), got Tensor of shape \(8, 8\)"
+    ):
+        OverlapTileInferer((8, 8))(torch.rand(8, 8), CentreCrop(1))
+    with pytest.raises(ValueError, match=r"flip_axes \(2,\) name an axis the 2D input lacks"):
+        OverlapTileInferer((8, 8), flip_axes=[2])(torch.rand(1, 1, 8, 8), CentreCrop(1))
+    with pytest.raises(ValueError, match="flip_axes needs a network that crops its input symmetrically"):
+        odd = torch.nn.Conv2d(1, 1, 2)
+        OverlapTileInferer((8, 8), flip_axes=[0])(torch.rand(1, 1, 8, 8), odd)
