@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -129,6 +130,8 @@ class OverlapTileInferer(Inferer):
         self.max_tile_voxels = max_tile_voxels
         self.cval = cval
         self.alignment = alignment
+        # probed (roi, channels) -> output tile, per network: the probe runs once per geometry
+        self._probed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     # -- geometry -------------------------------------------------------------------------
 
@@ -146,14 +149,18 @@ class OverlapTileInferer(Inferer):
                 return roi, tuple(output_size(roi)), None
             except ValueError as error:
                 raise ValueError(f"roi_size {roi} is not a valid input tile for this network: {error}") from None
-        with torch.no_grad():
-            probe = network(torch.zeros((1, channels, *roi), device=device), *args, **kwargs)
-        out = tuple(probe.shape[2:])
-        if len(out) != spatial_dims or any(o > r for o, r in zip(out, roi)):
-            raise ValueError(
-                f"the network maps a {roi} tile to {tuple(probe.shape)}: expected at most {roi} spatially."
-            )
-        return roi, out, probe.shape[1]
+        known = self._probed.setdefault(network, {}) if isinstance(network, torch.nn.Module) else {}
+        if (roi, channels) not in known:
+            with torch.no_grad():
+                probe = network(torch.zeros((1, channels, *roi), device=device), *args, **kwargs)
+            out = tuple(probe.shape[2:])
+            if len(out) != spatial_dims or any(o > r for o, r in zip(out, roi)):
+                raise ValueError(
+                    f"the network maps a {roi} tile to {tuple(probe.shape)}: expected at most {roi} spatially."
+                )
+            known[(roi, channels)] = (out, probe.shape[1])
+        out, out_channels = known[(roi, channels)]
+        return roi, out, out_channels
 
     def _input_tile(self, network: Callable, image_size: Sequence[int]) -> tuple[int, ...]:
         spatial_dims = len(image_size)
@@ -205,7 +212,12 @@ class OverlapTileInferer(Inferer):
         source = torch.as_tensor(inputs).to(device)
         padded = extend_borders(source, margin_before, pad_after, self.padding_mode, self.cval)
 
-        importance = compute_importance_map(out_tile, mode=self.mode, sigma_scale=0.125, device=device)
+        # constant blending: plain sums divided by how many tiles cover each pixel
+        importance = (
+            None
+            if self.mode == "constant"
+            else compute_importance_map(out_tile, mode=self.mode, sigma_scale=0.125, device=device)
+        )
         accumulated: torch.Tensor | None = None
         weights = torch.zeros((1, 1, *covered), device=device)
         locations = list(itertools.product(range(inputs.shape[0]), *starts))
@@ -228,9 +240,9 @@ class OverlapTileInferer(Inferer):
                 accumulated = torch.zeros((inputs.shape[0], predictions.shape[1], *covered), device=device)
             for prediction, (b, *start) in zip(predictions, chunk):
                 region = tuple(slice(p, p + o) for p, o in zip(start, out_tile))
-                accumulated[(b, slice(None), *region)] += prediction * importance
+                accumulated[(b, slice(None), *region)] += prediction if importance is None else prediction * importance
                 if b == 0:
-                    weights[(0, 0, *region)] += importance
+                    weights[(0, 0, *region)] += 1.0 if importance is None else importance
         crop = (slice(None), slice(None), *[slice(0, s) for s in image_size])
         output = accumulated[crop] / weights[crop]
         if isinstance(inputs, MetaTensor):

@@ -95,6 +95,12 @@ def test_flip_averaging_with_a_flip_equivariant_network_changes_nothing():
     torch.testing.assert_close(flipped, plain)
     tiles = len(tile_starts(31, 10, 0.0)) * len(tile_starts(26, 10, 0.0))
     assert network.calls == 1 + tiles  # one probe, then one call per tile with its 4 flips batched
+    OverlapTileInferer((16, 16), flip_axes=[0, 1])(image, network)
+    inferer = OverlapTileInferer((16, 16))
+    inferer(image, network)
+    calls = network.calls
+    inferer(image, network)
+    assert network.calls == calls + tiles  # the probed geometry is remembered per network
 
 
 def test_flips_are_batched_into_one_call_per_tile_batch():
