@@ -1,4 +1,4 @@
-"""Command line: ``python -m monai_unet2015 {demo,smoke} --output-dir DIR``."""
+"""Command line: ``python -m monai_unet2015 {demo,smoke} --output-dir DIR`` and ``sample-data OUT``."""
 
 from __future__ import annotations
 
@@ -19,12 +19,42 @@ def _parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--output-dir", default="demo_output", help="where results go (default: demo_output)")
         command.add_argument("--device", default=None, help="torch device (default: cuda if present, else cpu)")
+    sample = commands.add_parser(
+        "sample-data", help="write the generated demo dataset (CT NIfTI + DICOM, MRI, 2D cells)"
+    )
+    sample.add_argument("output_dir", help="folder to write (created if needed)")
+    sample.add_argument(
+        "--seed", type=int, default=0, help="random seed (default 0): the same seed gives the same data"
+    )
+    sample.add_argument("--num-ct", type=int, default=6, help="CT volumes (default 6, the last one for testing)")
+    sample.add_argument("--num-mri", type=int, default=4, help="MRI volumes (default 4)")
+    sample.add_argument("--num-cells", type=int, default=10, help="2D cell images (default 10)")
+    sample.add_argument("--no-dicom", action="store_true", help="skip the DICOM copies of the CT cases")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    if args.command == "sample-data":
+        from monai_unet2015.data.sample_data import write_sample_data
+
+        for name in ("num_ct", "num_mri", "num_cells"):
+            if getattr(args, name) == 1 or getattr(args, name) < 0:
+                sys.stderr.write(f"--{name.replace('_', '-')} must be 0 or at least 2, got {getattr(args, name)}\n")
+                return 2
+        manifest = write_sample_data(
+            args.output_dir,
+            num_ct=args.num_ct,
+            num_mri=args.num_mri,
+            num_cells=args.num_cells,
+            dicom=not args.no_dicom,
+            seed=args.seed,
+        )
+        for name, part in manifest["parts"].items():
+            sys.stdout.write(f"{name}: {part['folder']}\n")
+        sys.stdout.write(f"manifest: {args.output_dir}/manifest.json\n")
+        return 0
     if args.command in ("demo", "smoke"):
         from monai_unet2015.smoke import run_smoke
 

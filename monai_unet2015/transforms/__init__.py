@@ -1,11 +1,19 @@
 """The paper's augmentation as MONAI transforms: coarse-grid elastic deformation, border weight map."""
 
+from monai_unet2015.transforms.checks import CheckImageLabeld
+from monai_unet2015.transforms.crop import CenterCropToReferenced, CenterCropToSize
 from monai_unet2015.transforms.elastic import CoarseElastic, RandCoarseElastic
 from monai_unet2015.transforms.elastic_dict import CoarseElasticd, RandCoarseElasticd
+from monai_unet2015.transforms.intensity import ScaleNonZeroPercentiles, ScaleNonZeroPercentilesd
 from monai_unet2015.transforms.paper_augmentation import paper_augmentation
 from monai_unet2015.transforms.weight_map import BorderWeightMap, BorderWeightMapd
 
 __all__ = [
+    "CheckImageLabeld",
+    "ScaleNonZeroPercentiles",
+    "ScaleNonZeroPercentilesd",
+    "CenterCropToSize",
+    "CenterCropToReferenced",
     "CoarseElastic",
     "CoarseElasticd",
     "RandCoarseElastic",

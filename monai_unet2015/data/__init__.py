@@ -1,0 +1,52 @@
+"""CT / MRI / microscopy data: datalists, loading presets, the device data path, outputs, sample data."""
+
+from monai_unet2015.data.datalists import (
+    DicomSeries,
+    dicom_series_datalist,
+    find_dicom_series,
+    json_datalist,
+    msd_datalist,
+    nifti_folder_datalist,
+)
+from monai_unet2015.data.dicom_series import write_dicom_series
+from monai_unet2015.data.loaders import default_device, device_data_loader
+from monai_unet2015.data.outputs import SaveDicomSegd, inference_postprocessing, read_series, write_dicom_seg
+from monai_unet2015.data.presets import (
+    ABDOMEN_WINDOW,
+    ct_intensity_transforms,
+    ct_preprocessing,
+    loading_transforms,
+    mri_intensity_transforms,
+    mri_preprocessing,
+)
+from monai_unet2015.data.sample_data import write_sample_data
+from monai_unet2015.data.synthetic_cells import touching_cells_2d
+from monai_unet2015.data.synthetic_volumes import CT_LABELS, MRI_LABELS, ct_like_volume, mri_like_volume
+
+__all__ = [
+    "json_datalist",
+    "msd_datalist",
+    "nifti_folder_datalist",
+    "dicom_series_datalist",
+    "find_dicom_series",
+    "DicomSeries",
+    "ABDOMEN_WINDOW",
+    "loading_transforms",
+    "ct_intensity_transforms",
+    "mri_intensity_transforms",
+    "ct_preprocessing",
+    "mri_preprocessing",
+    "default_device",
+    "device_data_loader",
+    "inference_postprocessing",
+    "write_dicom_seg",
+    "read_series",
+    "SaveDicomSegd",
+    "write_dicom_series",
+    "write_sample_data",
+    "touching_cells_2d",
+    "ct_like_volume",
+    "mri_like_volume",
+    "CT_LABELS",
+    "MRI_LABELS",
+]

@@ -1,0 +1,346 @@
+"""Datalists (lists of ``{"image": path, "label": path}``) from the folders hospitals actually have.
+
+Every function checks what it returns: a missing file, an image without its label (or the
+reverse), an unreadable file or a folder holding several DICOM series is an error that
+names the file or folder, raised here rather than epochs later inside a data loader.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pydicom
+from monai.data import load_decathlon_datalist
+from pydicom.errors import InvalidDicomError
+
+__all__ = [
+    "json_datalist",
+    "msd_datalist",
+    "nifti_folder_datalist",
+    "dicom_series_datalist",
+    "find_dicom_series",
+    "DicomSeries",
+]
+
+logger = logging.getLogger(__name__)
+
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+LABEL_SUFFIXES = ("", "_seg", "_label", "_labels", "_mask", "_gt")
+_CHANNEL_SUFFIX = re.compile(r"_\d{4}$")  # nnU-Net's per-modality suffix: case_0000.nii.gz
+_DICOM_SUFFIXES = ("", ".dcm", ".dicom", ".ima")
+_DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+
+
+def _check_files(datalist: list[dict], keys: Sequence[str], source: str) -> list[dict]:
+    for index, item in enumerate(datalist):
+        for key in keys:
+            if key not in item:
+                continue
+            for path in [item[key]] if isinstance(item[key], (str, os.PathLike)) else item[key]:
+                if not os.path.exists(path):
+                    raise FileNotFoundError(f"{source}: entry {index} {key!r} names {path}, which does not exist.")
+    return datalist
+
+
+def json_datalist(
+    path: str | os.PathLike, key: str = "training", base_dir: str | os.PathLike | None = None
+) -> list[dict]:
+    """Entries of ``key`` in a JSON datalist (MONAI's decathlon format), paths made absolute.
+
+    Args:
+        path: the JSON file: ``{"training": [{"image": ..., "label": ...}, ...], ...}``.
+        key: the section to read (``"training"``, ``"validation"``, ``"test"``...).
+        base_dir: what relative paths are relative to (default: the JSON file's folder).
+
+    Raises:
+        FileNotFoundError: the JSON file or a file it names is missing (named).
+        ValueError: the section does not exist (the sections that do are listed).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"datalist {path} does not exist.")
+    try:
+        datalist = load_decathlon_datalist(path, is_segmentation=True, data_list_key=key, base_dir=base_dir)
+    except ValueError as error:
+        import json
+
+        sections = sorted(json.loads(path.read_text()))
+        raise ValueError(f"datalist {path} has no section {key!r} (it has {sections}).") from error
+    return _check_files(datalist, ("image", "label"), str(path))
+
+
+def msd_datalist(root: str | os.PathLike, section: str = "training") -> list[dict]:
+    """A Medical Segmentation Decathlon folder: ``dataset.json``, imagesTr, labelsTr, imagesTs.
+
+    ``section="training"`` gives image/label pairs; ``"test"`` gives images only.
+
+    Example::
+
+        >>> import tempfile, pathlib
+        >>> from monai_unet2015.data.sample_data import write_sample_data
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = write_sample_data(root, num_ct=2, num_mri=0, num_cells=0, ct_shape=(32, 32, 8), dicom=False)
+        >>> [pathlib.Path(p).name for p in msd_datalist(root / "ct")[0].values()]
+        ['ct_000.nii.gz', 'ct_000.nii.gz']
+    """
+    root = Path(root)
+    if not (root / "dataset.json").is_file():
+        raise FileNotFoundError(f"{root} is not an MSD-style dataset folder: it has no dataset.json.")
+    datalist = json_datalist(root / "dataset.json", key=section, base_dir=root)
+    for name, folder in (("image", "imagesTr"), ("label", "labelsTr")):
+        if section == "training" and (root / folder).is_dir():
+            on_disk = {p.name for p in (root / folder).iterdir() if p.name.endswith(NIFTI_SUFFIXES)}
+            listed = {Path(item[name]).name for item in datalist}
+            if on_disk - listed:
+                logger.warning(
+                    "%s: %d file(s) in %s are not in dataset.json, e.g. %s",
+                    root,
+                    len(on_disk - listed),
+                    folder,
+                    sorted(on_disk - listed)[0],
+                )
+    return datalist
+
+
+def _nifti_stem(path: Path) -> str:
+    for suffix in NIFTI_SUFFIXES:
+        if path.name.endswith(suffix):
+            return path.name[: -len(suffix)]
+    return path.stem
+
+
+def _nifti_files(folder: Path, what: str) -> list[Path]:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{what} folder {folder} does not exist.")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(NIFTI_SUFFIXES))
+    if not files:
+        raise FileNotFoundError(f"{what} folder {folder} holds no NIfTI files (*.nii, *.nii.gz).")
+    for path in files:
+        try:
+            nib.load(path)  # reads the header only
+        except Exception as error:  # nibabel raises several types for a broken header
+            raise ValueError(f"{path} is not a readable NIfTI file: {error}") from error
+    return files
+
+
+def nifti_folder_datalist(images_dir: str | os.PathLike, labels_dir: str | os.PathLike | None = None) -> list[dict]:
+    """Pairs of NIfTI images and labels matched by name; images only without ``labels_dir``.
+
+    A label matches an image with the same name, optionally followed by ``_seg``,
+    ``_label(s)``, ``_mask`` or ``_gt``; an nnU-Net channel suffix on the image
+    (``case_0000.nii.gz``) is ignored. Every image needs exactly one label and every label
+    an image.
+
+    Raises:
+        FileNotFoundError: a missing or empty folder.
+        ValueError: unmatched images or labels (listed), two labels for one image, an
+            unreadable NIfTI header (named).
+    """
+    images = _nifti_files(Path(images_dir), "images")
+    if labels_dir is None:
+        return [{"image": str(p)} for p in images]
+    labels = _nifti_files(Path(labels_dir), "labels")
+    by_stem = {_nifti_stem(p): p for p in labels}
+    datalist, used, unmatched = [], set(), []
+    for image in images:
+        stem = _CHANNEL_SUFFIX.sub("", _nifti_stem(image))
+        matches = [by_stem[stem + s] for s in LABEL_SUFFIXES if stem + s in by_stem]
+        if len(matches) > 1:
+            raise ValueError(f"image {image} matches several labels: {[str(m) for m in matches]}; keep one.")
+        if not matches:
+            unmatched.append(image.name)
+            continue
+        used.add(matches[0])
+        datalist.append({"image": str(image), "label": str(matches[0])})
+    orphans = sorted(p.name for p in labels if p not in used)
+    if unmatched or orphans:
+        raise ValueError(
+            f"images and labels do not pair up ({len(images)} images in {images_dir}, {len(labels)} labels in "
+            f"{labels_dir}): images without a label: {unmatched[:5]}{' ...' if len(unmatched) > 5 else ''}; "
+            f"labels without an image: {orphans[:5]}{' ...' if len(orphans) > 5 else ''}. "
+            f"A label is named like its image, optionally with one of {list(LABEL_SUFFIXES[1:])}."
+        )
+    return datalist
+
+
+class DicomSeries:
+    """The files of one DICOM series, found by SeriesInstanceUID, with the header facts we check."""
+
+    def __init__(self, uid: str) -> None:
+        self.uid = uid
+        self.files: list[Path] = []
+        self.positions: list[np.ndarray] = []
+        self.normal: np.ndarray | None = None
+        self.modality = ""
+        self.patient_id = ""
+        self.description = ""
+
+    @property
+    def folders(self) -> set[Path]:
+        return {f.parent for f in self.files}
+
+    def check_slice_spacing(self) -> None:
+        """Slices must be evenly spaced along the normal, or readers misplace them."""
+        if self.normal is None or len(self.positions) < 3:
+            return
+        along = np.sort([float(p @ self.normal) for p in self.positions])
+        steps = np.diff(along)
+        if np.any(steps < 1e-3):
+            raise ValueError(
+                f"DICOM series {self.uid} in {sorted(map(str, self.folders))} has two slices at the same position."
+            )
+        if steps.max() > 1.01 * steps.min():
+            gap = float(along[np.argmax(steps)])
+            raise ValueError(
+                f"DICOM series {self.uid} in {sorted(map(str, self.folders))} is unevenly spaced (slice steps "
+                f"{steps.min():.3f}..{steps.max():.3f} mm): a slice is missing after position {gap:.3f} mm."
+            )
+
+
+def _expected_pixel_bytes(ds: pydicom.Dataset) -> int | None:
+    if "PixelData" not in ds or ds.file_meta.TransferSyntaxUID.is_compressed:
+        return None
+    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    return ds.Rows * ds.Columns * ds.SamplesPerPixel * frames * (ds.BitsAllocated // 8)
+
+
+def _read_header(path: Path) -> pydicom.Dataset | None:
+    """The dataset of a DICOM file; None for a non-DICOM file that is not named like one."""
+    try:
+        ds = pydicom.dcmread(path)
+    except InvalidDicomError:
+        if path.suffix.lower() in _DICOM_SUFFIXES:
+            raise ValueError(f"{path} is not a readable DICOM file (no DICOM header).") from None
+        return None
+    except Exception as error:  # truncated files raise EOFError, OSError, ...
+        raise ValueError(f"{path} is not a readable DICOM file: {type(error).__name__}: {error}") from error
+    expected = _expected_pixel_bytes(ds)
+    if expected is not None and len(ds.PixelData) < expected:
+        raise ValueError(f"{path} is truncated: {len(ds.PixelData)} bytes of pixel data, {expected} expected.")
+    return ds
+
+
+def find_dicom_series(root: str | os.PathLike) -> list[DicomSeries]:
+    """All image series under ``root`` (recursively), grouped by SeriesInstanceUID.
+
+    Files that are not DICOM and not named like DICOM (``*.txt``, ``*.json``...) and
+    DICOMDIR files are skipped; a file named like DICOM that cannot be read, or whose pixel
+    data is truncated, is a ``ValueError`` naming it.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"DICOM folder {root} does not exist.")
+    series: dict[str, DicomSeries] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        ds = _read_header(path)
+        if (
+            ds is None
+            or getattr(ds.file_meta, "MediaStorageSOPClassUID", "") == _DICOMDIR_CLASS
+            or "PixelData" not in ds
+        ):
+            continue
+        uid = str(ds.SeriesInstanceUID)
+        entry = series.setdefault(uid, DicomSeries(uid))
+        entry.files.append(path)
+        entry.modality, entry.patient_id = str(getattr(ds, "Modality", "")), str(getattr(ds, "PatientID", ""))
+        entry.description = str(getattr(ds, "SeriesDescription", ""))
+        if "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds:
+            orientation = np.asarray(ds.ImageOrientationPatient, dtype=float)
+            entry.normal = np.cross(orientation[:3], orientation[3:])
+            entry.positions.append(np.asarray(ds.ImagePositionPatient, dtype=float))
+    if not series:
+        raise FileNotFoundError(f"DICOM folder {root} holds no DICOM image files.")
+    return sorted(series.values(), key=lambda s: (sorted(map(str, s.folders))[0], s.uid))
+
+
+def _series_folder(entry: DicomSeries, all_files_in: dict[Path, int], link_dir: Path | None) -> Path:
+    """The folder MONAI's readers should read: the series' own folder, or a folder of links."""
+    folders = entry.folders
+    if len(folders) == 1:
+        folder = next(iter(folders))
+        if all_files_in[folder] == len(entry.files):
+            return folder
+    if link_dir is None:
+        raise ValueError(
+            f"DICOM series {entry.uid} ({entry.modality}, {entry.description!r}) shares its folder with other "
+            f"series or spans several folders ({sorted(map(str, folders))}); MONAI's readers read one series per "
+            "folder. Pass link_dir=... to have each series linked into a folder of its own."
+        )
+    target = link_dir / entry.uid
+    target.mkdir(parents=True, exist_ok=True)
+    for index, source in enumerate(sorted(entry.files)):
+        link = target / f"{index:05d}_{source.name}"
+        if not link.exists():
+            link.symlink_to(source.resolve())
+    return target
+
+
+def dicom_series_datalist(
+    root: str | os.PathLike,
+    labels_dir: str | os.PathLike | None = None,
+    link_dir: str | os.PathLike | None = None,
+) -> list[dict]:
+    """One entry per DICOM image series under ``root``: ``{"image": folder, "series_uid": ...}``.
+
+    Tidy data (one series per folder) is used as it is. A folder holding several series (or
+    a series spread over folders) is an error naming the folder unless ``link_dir`` is
+    given: then each such series is linked (symbolic links, no copies) into
+    ``link_dir/<SeriesInstanceUID>/``, which MONAI's ITK and pydicom readers read as one
+    series. Labels, if any, are NIfTI files in ``labels_dir`` named after the series folder
+    or the SeriesInstanceUID (optionally with ``_seg``/``_label``/... as for NIfTI).
+
+    Raises:
+        FileNotFoundError: ``root`` is missing or holds no DICOM images.
+        ValueError: an unreadable or truncated file (named), mixed series without
+            ``link_dir``, unevenly spaced slices, a series without its label or a label
+            without its series.
+    """
+    found = find_dicom_series(root)
+    files_per_folder: dict[Path, int] = defaultdict(int)
+    for entry in found:
+        for path in entry.files:
+            files_per_folder[path.parent] += 1
+    datalist = []
+    for entry in found:
+        entry.check_slice_spacing()
+        folder = _series_folder(entry, files_per_folder, Path(link_dir) if link_dir is not None else None)
+        datalist.append(
+            {
+                "image": str(folder),
+                "series_uid": entry.uid,
+                "modality": entry.modality,
+                "patient_id": entry.patient_id,
+                "num_slices": len(entry.files),
+            }
+        )
+    if labels_dir is not None:
+        _pair_series_with_labels(datalist, found, Path(labels_dir))
+    return datalist
+
+
+def _pair_series_with_labels(datalist: list[dict], found: list[DicomSeries], labels_dir: Path) -> None:
+    labels = _nifti_files(labels_dir, "labels")
+    by_stem = {_nifti_stem(p): p for p in labels}
+    used, unmatched = set(), []
+    for item, entry in zip(datalist, found):
+        names = {entry.uid, *(folder.name for folder in entry.folders)}
+        matches = {by_stem[n + s] for n in names for s in LABEL_SUFFIXES if n + s in by_stem}
+        if len(matches) != 1:
+            unmatched.append(f"{sorted(names)} ({len(matches)} labels)")
+            continue
+        item["label"] = str(matches.pop())
+        used.add(Path(item["label"]))
+    orphans = sorted(p.name for p in labels if p not in used)
+    if unmatched or orphans:
+        raise ValueError(
+            f"DICOM series and labels in {labels_dir} do not pair up: series without exactly one label: "
+            f"{unmatched[:5]}; labels without a series: {orphans[:5]}. Name a label after its series folder "
+            "or its SeriesInstanceUID."
+        )

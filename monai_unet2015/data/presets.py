@@ -1,0 +1,127 @@
+"""Loading and intensity presets for CT and MRI: lists of MONAI transforms bundles reference.
+
+Each function returns a plain list, to be joined with other lists and wrapped in
+``Compose``; every element is a stock MONAI transform except the checks
+(:class:`~monai_unet2015.transforms.CheckImageLabeld`) and the MRI percentile scaling
+(:class:`~monai_unet2015.transforms.ScaleNonZeroPercentilesd`), which MONAI lacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from monai.data import ImageReader
+from monai.transforms import (
+    LoadImaged,
+    NormalizeIntensityd,
+    Orientationd,
+    ScaleIntensityRanged,
+    Spacingd,
+)
+from monai.transforms.transform import Transform
+
+from monai_unet2015.transforms.checks import CheckImageLabeld
+from monai_unet2015.transforms.intensity import ScaleNonZeroPercentilesd
+
+__all__ = [
+    "ABDOMEN_WINDOW",
+    "loading_transforms",
+    "ct_intensity_transforms",
+    "mri_intensity_transforms",
+    "ct_preprocessing",
+    "mri_preprocessing",
+]
+
+ABDOMEN_WINDOW = (-160.0, 240.0)  # level 40 HU, width 400 HU: abdominal soft tissue
+_READERS = ("ITKReader", "PydicomReader", "NibabelReader", "PILReader", None)
+_MRI_METHODS = ("zscore", "percentile")
+
+
+def loading_transforms(
+    image_key: str = "image",
+    label_key: str | None = "label",
+    reader: str | ImageReader | None = None,
+    pixdim: Sequence[float] | None = None,
+    axcodes: str | None = "RAS",
+) -> list[Transform]:
+    """Load, check, reorient and resample an image (and its label, if the sample has one).
+
+    ``LoadImaged`` (``reader`` None picks by file type: ITK for DICOM folders and NIfTI,
+    PIL for PNG; or ``"ITKReader"``, ``"PydicomReader"``, ``"NibabelReader"``; DICOM
+    rescale slope and intercept are applied by both DICOM readers, so CT arrives in HU),
+    channel first; :class:`~monai_unet2015.transforms.CheckImageLabeld` (same grid, not
+    empty); ``Orientationd`` to ``axcodes``; ``Spacingd`` to ``pixdim`` mm (bilinear for the
+    image, nearest for the label). ``axcodes=None`` / ``pixdim=None`` leave those out (2D
+    images). The label key may be missing from a sample (inference).
+
+    Example::
+
+        >>> [type(t).__name__ for t in loading_transforms(pixdim=(1.5, 1.5, 2.5))]
+        ['LoadImaged', 'CheckImageLabeld', 'Orientationd', 'Spacingd']
+    """
+    if isinstance(reader, str) and reader not in _READERS:
+        raise ValueError(f"reader must be one of {_READERS} or an ImageReader, got {reader!r}.")
+    if pixdim is not None and (len(pixdim) not in (2, 3) or any(p <= 0 for p in pixdim)):
+        raise ValueError(f"pixdim must hold 2 or 3 positive spacings in mm, got {pixdim!r}.")
+    keys = [image_key] + ([label_key] if label_key else [])
+    transforms: list[Transform] = [
+        LoadImaged(keys, reader=reader, image_only=True, ensure_channel_first=True, allow_missing_keys=True),
+        CheckImageLabeld(image_key, label_key),
+    ]
+    if axcodes is not None:
+        transforms.append(Orientationd(keys, axcodes=axcodes, labels=None, allow_missing_keys=True))
+    if pixdim is not None:
+        modes = ["bilinear", "nearest"][: len(keys)]
+        transforms.append(Spacingd(keys, pixdim=pixdim, mode=modes, allow_missing_keys=True))
+    return transforms
+
+
+def ct_intensity_transforms(image_key: str = "image", window: Sequence[float] = ABDOMEN_WINDOW) -> list[Transform]:
+    """HU window ``window = (low, high)`` mapped to 0..1, clipped (default: abdomen, -160..240 HU)."""
+    if len(window) != 2 or not window[0] < window[1]:
+        raise ValueError(f"window must be (low HU, high HU) with low < high, got {window!r}.")
+    return [ScaleIntensityRanged(image_key, a_min=window[0], a_max=window[1], b_min=0.0, b_max=1.0, clip=True)]
+
+
+def mri_intensity_transforms(
+    image_key: str = "image", method: str = "zscore", lower: float = 0.5, upper: float = 99.5
+) -> list[Transform]:
+    """Per-volume MRI normalisation over the non-zero voxels, each channel on its own.
+
+    ``"zscore"``: MONAI's ``NormalizeIntensityd(nonzero=True, channel_wise=True)``;
+    ``"percentile"``: ``lower``..``upper`` percentiles to 0..1
+    (:class:`~monai_unet2015.transforms.ScaleNonZeroPercentilesd`).
+    """
+    if method not in _MRI_METHODS:
+        raise ValueError(f"method must be one of {_MRI_METHODS}, got {method!r}.")
+    if method == "zscore":
+        return [NormalizeIntensityd(image_key, nonzero=True, channel_wise=True)]
+    return [ScaleNonZeroPercentilesd(image_key, lower=lower, upper=upper)]
+
+
+def ct_preprocessing(
+    image_key: str = "image",
+    label_key: str | None = "label",
+    pixdim: Sequence[float] | None = (0.8, 0.8, 2.5),
+    window: Sequence[float] = ABDOMEN_WINDOW,
+    reader: str | ImageReader | None = None,
+) -> list[Transform]:
+    """CT: :func:`loading_transforms` (RAS, ``pixdim``) then the HU window.
+
+    Example::
+
+        >>> [type(t).__name__ for t in ct_preprocessing()]
+        ['LoadImaged', 'CheckImageLabeld', 'Orientationd', 'Spacingd', 'ScaleIntensityRanged']
+    """
+    return loading_transforms(image_key, label_key, reader, pixdim) + ct_intensity_transforms(image_key, window)
+
+
+def mri_preprocessing(
+    image_key: str = "image",
+    label_key: str | None = "label",
+    pixdim: Sequence[float] | None = (1.0, 1.0, 1.0),
+    method: str = "zscore",
+    reader: str | ImageReader | None = None,
+) -> list[Transform]:
+    """MRI: :func:`loading_transforms` (RAS, ``pixdim``) then per-volume normalisation."""
+    return loading_transforms(image_key, label_key, reader, pixdim) + mri_intensity_transforms(image_key, method)

@@ -1,0 +1,24 @@
+"""Training with ``monai.engines``: weight maps to the loss, the paper's trainer and evaluator."""
+
+from monai_unet2015.engines.checkpoints import latest_checkpoint
+from monai_unet2015.engines.handlers import NonFiniteLossError, SeedEveryEpoch, StopOnNonFiniteLoss, loss_from_output
+from monai_unet2015.engines.prepare_batch import PrepareBatchWeightMap
+from monai_unet2015.engines.workflows import (
+    create_evaluator,
+    create_trainer,
+    evaluation_postprocessing,
+    paper_optimizer,
+)
+
+__all__ = [
+    "PrepareBatchWeightMap",
+    "SeedEveryEpoch",
+    "StopOnNonFiniteLoss",
+    "NonFiniteLossError",
+    "latest_checkpoint",
+    "loss_from_output",
+    "paper_optimizer",
+    "evaluation_postprocessing",
+    "create_trainer",
+    "create_evaluator",
+]

@@ -1,0 +1,102 @@
+"""Small Ignite handlers for reproducible, fail-loud training with ``monai.engines``."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import numpy as np
+import torch
+from ignite.engine import Engine, Events
+from monai.data.utils import set_rnd
+from monai.utils import CommonKeys
+
+__all__ = ["SeedEveryEpoch", "StopOnNonFiniteLoss", "NonFiniteLossError", "loss_from_output"]
+
+logger = logging.getLogger(__name__)
+
+
+def loss_from_output(output, loss_key: str = CommonKeys.LOSS) -> torch.Tensor:
+    """The loss in a trainer's ``engine.state.output``: a dict, or MONAI's decollated list of dicts."""
+    if isinstance(output, list):  # decollated by MONAI: every item holds the batch loss
+        output = output[0]
+    return output[loss_key] if isinstance(output, dict) else output
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Raised by :class:`StopOnNonFiniteLoss` when the training loss is NaN or infinite."""
+
+
+class SeedEveryEpoch:
+    """Re-seed torch, NumPy, ``random`` and the data's random transforms at every epoch start.
+
+    Epoch ``e`` draws everything (shuffling, augmentation, drop-out) from ``seed + e``, so
+    a run that resumes from an epoch checkpoint continues exactly as the uninterrupted run
+    would: nothing depends on how many random numbers earlier epochs consumed. The data
+    loader's iterator is created after ``EPOCH_STARTED``, so its shuffling and its workers'
+    seeds follow. Attach it before other ``EPOCH_STARTED`` handlers that draw random numbers.
+
+    Args:
+        seed: base seed (int >= 0).
+
+    Example::
+
+        >>> from ignite.engine import Engine
+        >>> engine = Engine(lambda e, b: None)
+        >>> SeedEveryEpoch(seed=0).attach(engine)
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {seed!r}.")
+        self.seed = seed
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_STARTED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        epoch_seed = (self.seed + engine.state.epoch) % (2**32)
+        torch.manual_seed(epoch_seed)
+        np.random.seed(epoch_seed)
+        random.seed(epoch_seed)
+        dataset = getattr(getattr(engine.state, "dataloader", None), "dataset", None)
+        if dataset is not None:
+            set_rnd(dataset, epoch_seed)
+
+
+class StopOnNonFiniteLoss:
+    """Stop training with :class:`NonFiniteLossError` as soon as the loss is NaN or infinite.
+
+    Ignite's ``TerminateOnNan`` ends the run quietly, and a bundle run would then report
+    success; this raises, so the run fails with a message that says where and what to try.
+
+    Args:
+        loss_key: the key of the loss in ``engine.state.output`` (MONAI's ``"loss"``).
+
+    Example::
+
+        >>> from ignite.engine import Engine
+        >>> engine = Engine(lambda e, b: {"loss": float("nan")})
+        >>> StopOnNonFiniteLoss().attach(engine)
+        >>> try:
+        ...     engine.run([0])
+        ... except NonFiniteLossError as error:
+        ...     print(str(error)[:48])
+        the training loss is nan at epoch 1, iteration 1
+    """
+
+    def __init__(self, loss_key: str = CommonKeys.LOSS) -> None:
+        self.loss_key = loss_key
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        loss = loss_from_output(engine.state.output, self.loss_key)
+        value = float(torch.as_tensor(loss).detach().float().mean())
+        if not np.isfinite(value):
+            raise NonFiniteLossError(
+                f"the training loss is {value} at epoch {engine.state.epoch}, iteration {engine.state.iteration} "
+                "(stopped). Lower the learning rate, check the images for NaN/inf values, or turn AMP off; "
+                "training can resume from the last checkpoint."
+            )

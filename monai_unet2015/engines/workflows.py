@@ -1,0 +1,322 @@
+"""The paper's trainer and evaluator, assembled from ``monai.engines`` and MONAI handlers.
+
+Nothing here subclasses a MONAI engine: the weight map reaches the loss through
+:class:`PrepareBatchWeightMap`, labels are cropped for metrics in the evaluator's
+post-processing, and everything else is a standard MONAI / Ignite handler. The bundles
+spell out the same pieces as config; these functions are the Python spelling.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from ignite.handlers import ProgressBar
+from monai.engines import SupervisedEvaluator, SupervisedTrainer
+from monai.handlers import (
+    CheckpointLoader,
+    CheckpointSaver,
+    LrScheduleHandler,
+    MeanDice,
+    StatsHandler,
+    TensorBoardStatsHandler,
+    ValidationHandler,
+    from_engine,
+)
+from monai.inferers import Inferer, SimpleInferer
+from monai.transforms import Activationsd, AsDiscreted, Compose
+
+from monai_unet2015.data.loaders import default_device
+from monai_unet2015.engines.checkpoints import latest_checkpoint
+from monai_unet2015.engines.handlers import SeedEveryEpoch, StopOnNonFiniteLoss, loss_from_output
+from monai_unet2015.engines.prepare_batch import PrepareBatchWeightMap
+from monai_unet2015.losses import PixelWeightedCrossEntropyLoss
+from monai_unet2015.transforms.crop import CenterCropToReferenced
+
+__all__ = ["paper_optimizer", "evaluation_postprocessing", "create_evaluator", "create_trainer"]
+
+logger = logging.getLogger(__name__)
+
+_OPTIMIZERS = ("sgd", "adam")
+
+
+def paper_optimizer(
+    parameters: Iterable[torch.nn.Parameter],
+    name: str = "sgd",
+    learning_rate: float = 0.003,
+    momentum: float = 0.99,
+    weight_decay: float = 0.0,
+) -> torch.optim.Optimizer:
+    """SGD with the paper's momentum 0.99 (default), or Adam.
+
+    Ronneberger et al. 2015 use "a high momentum (0.99) such that a large number of the
+    previously seen training samples determine the update", with batch size 1; the paper
+    gives no learning rate. 0.003 is ours, for
+    :class:`~monai_unet2015.losses.PixelWeightedCrossEntropyLoss` with ``reduction="mean"``
+    and the paper's weight map (w0 = 10): with momentum 0.99 the effective step is 100x the
+    learning rate, and 0.01 and 0.005 diverged on some generated cell datasets, 0.003 on
+    none (``tests/engines/test_learning.py``). Adam ignores ``momentum``.
+
+    Example::
+
+        >>> import torch
+        >>> paper_optimizer(torch.nn.Linear(2, 2).parameters()).defaults["momentum"]
+        0.99
+    """
+    if name not in _OPTIMIZERS:
+        raise ValueError(f"name must be one of {_OPTIMIZERS}, got {name!r}.")
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}.")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum!r}.")
+    if name == "adam":
+        return torch.optim.Adam(parameters, lr=learning_rate, weight_decay=weight_decay)
+    return torch.optim.SGD(parameters, lr=learning_rate, momentum=momentum, weight_decay=weight_decay)
+
+
+def evaluation_postprocessing(num_classes: int, pred_key: str = "pred", label_key: str = "label") -> Compose:
+    """Per-item post-processing for Dice: crop the label to the prediction, discretise both.
+
+    Soft-max + argmax for ``num_classes >= 2`` (both one-hot), sigmoid + 0.5 threshold for
+    one output channel. The label holds class indices ``(1, H, W[, D])``.
+    """
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}.")
+    crop = CenterCropToReferenced(keys=label_key, reference_key=pred_key)
+    if num_classes == 1:
+        return Compose(
+            [crop, Activationsd(keys=pred_key, sigmoid=True), AsDiscreted(keys=[pred_key, label_key], threshold=0.5)]
+        )
+    return Compose(
+        [
+            crop,
+            Activationsd(keys=pred_key, softmax=True),
+            AsDiscreted(keys=[pred_key, label_key], argmax=(True, False), to_onehot=num_classes),
+        ]
+    )
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    return torch.device(device) if device is not None else default_device()
+
+
+def _amp_on(amp: bool, device: torch.device) -> bool:
+    if amp and device.type != "cuda":
+        warnings.warn("amp=True needs a CUDA device; training in float32 on the CPU.", stacklevel=3)
+        return False
+    return amp
+
+
+def create_evaluator(
+    network: torch.nn.Module,
+    val_loader: Iterable,
+    num_classes: int,
+    inferer: Inferer | None = None,
+    device: str | torch.device | None = None,
+    amp: bool = False,
+    amp_dtype: torch.dtype = torch.bfloat16,
+    ckpt_dir: str | Path | None = None,
+    log_dir: str | Path | None = None,
+    progress: bool = False,
+    image_key: str = "image",
+    label_key: str = "label",
+) -> SupervisedEvaluator:
+    """A ``SupervisedEvaluator`` whose key metric is the mean Dice without background.
+
+    The label is centre-cropped to the prediction, so both whole-image inference with
+    :class:`~monai_unet2015.inferers.OverlapTileInferer` (prediction = label size) and a
+    single valid tile with ``SimpleInferer`` (the default; prediction = the centre) are
+    scored on the right pixels. With ``ckpt_dir`` the best network by that Dice is saved
+    as ``<ckpt_dir>/model.pt`` (the model-zoo name).
+
+    Args:
+        network: the net (B, C, *S) -> (B, num_classes, *S').
+        val_loader: batches of dicts with ``image_key`` and ``label_key`` (class indices).
+        num_classes: output channels of the net.
+        inferer: default ``SimpleInferer()`` (the batch is a valid tile).
+        device: default CUDA when present, else CPU.
+        amp, amp_dtype: autocast on CUDA (bf16 by default).
+        ckpt_dir: where the best model goes (None: not saved).
+        log_dir: TensorBoard folder (None: no TensorBoard).
+        progress: show a progress bar.
+        image_key, label_key: keys of the batch.
+    """
+    device = _device(device)
+    handlers: list = [StatsHandler(iteration_log=False, name="monai_unet2015.evaluator")]
+    if log_dir is not None:
+        # ValidationHandler runs the evaluator with the trainer's epoch, so the curves line up.
+        handlers.append(TensorBoardStatsHandler(log_dir=str(log_dir), iteration_log=False))
+    if ckpt_dir is not None:
+        handlers.append(
+            CheckpointSaver(
+                save_dir=str(ckpt_dir),
+                save_dict={"network": network},
+                save_key_metric=True,
+                key_metric_filename="model.pt",
+            )
+        )
+    evaluator = SupervisedEvaluator(
+        device=device,
+        val_data_loader=val_loader,
+        network=network,
+        prepare_batch=_image_label_batch(image_key, label_key),
+        inferer=inferer if inferer is not None else SimpleInferer(),
+        postprocessing=evaluation_postprocessing(num_classes),
+        key_val_metric={
+            "val_mean_dice": MeanDice(include_background=False, output_transform=from_engine(["pred", "label"]))
+        },
+        val_handlers=handlers,
+        amp=_amp_on(amp, device),
+        amp_kwargs={"dtype": amp_dtype},
+    )
+    if progress:
+        ProgressBar(desc="validation", persist=False).attach(evaluator)
+    return evaluator
+
+
+def _image_label_batch(image_key: str, label_key: str):
+    """``prepare_batch`` returning ``(image, label)`` for any two keys of a dictionary batch."""
+
+    def prepare(batchdata, device=None, non_blocking=False, **kwargs):
+        return tuple(
+            torch.as_tensor(batchdata[key]).to(device=device, non_blocking=non_blocking, **kwargs)
+            for key in (image_key, label_key)
+        )
+
+    return prepare
+
+
+def create_trainer(
+    network: torch.nn.Module,
+    train_loader: Iterable,
+    max_epochs: int,
+    optimizer: torch.optim.Optimizer | None = None,
+    loss_function: torch.nn.Module | None = None,
+    lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    evaluator: SupervisedEvaluator | None = None,
+    val_interval: int = 1,
+    device: str | torch.device | None = None,
+    amp: bool = False,
+    amp_dtype: torch.dtype = torch.bfloat16,
+    ckpt_dir: str | Path | None = None,
+    resume: bool = True,
+    log_dir: str | Path | None = None,
+    progress: bool = True,
+    seed: int | None = 0,
+    epoch_length: int | None = None,
+    use_weight_map: bool = True,
+    image_key: str = "image",
+    label_key: str = "label",
+    weight_key: str = "weight",
+) -> SupervisedTrainer:
+    """A ``SupervisedTrainer`` with the paper's defaults and MONAI's usual handlers.
+
+    Defaults: :class:`~monai_unet2015.losses.PixelWeightedCrossEntropyLoss` fed with the
+    batch's weight map (:class:`PrepareBatchWeightMap`), SGD with momentum 0.99
+    (:func:`paper_optimizer`); use a ``DataLoader`` with ``batch_size=1`` on large tiles as
+    the paper does. Handlers: loss logging (``StatsHandler``), a progress bar, TensorBoard
+    (``log_dir``), validation every ``val_interval`` epochs (``ValidationHandler``), the
+    LR schedule (``LrScheduleHandler``, stepped per epoch), an epoch checkpoint of network,
+    optimizer, scheduler and trainer state (``CheckpointSaver``, last 2 kept) and, with
+    ``resume``, a ``CheckpointLoader`` that continues from the newest of them: same epoch,
+    iteration, optimizer momentum and LR. A NaN or infinite loss stops the run with
+    :class:`~monai_unet2015.engines.handlers.NonFiniteLossError`. With ``seed``, every
+    epoch is seeded from ``seed + epoch`` (:class:`SeedEveryEpoch`), so a resumed run
+    repeats the uninterrupted one.
+
+    Args:
+        network: the net, moved to ``device`` here.
+        train_loader: batches of dicts with image, label and (``use_weight_map``) weight.
+        max_epochs: epochs to train in all (a resumed run stops there too).
+        optimizer: default ``paper_optimizer(network.parameters())``.
+        loss_function: default ``PixelWeightedCrossEntropyLoss()``; called as
+            ``loss(pred, {"label": ..., "weight": ...})`` with the weight map, or
+            ``loss(pred, label)`` when ``use_weight_map`` is False.
+        lr_scheduler: optional, stepped once per epoch.
+        evaluator: run every ``val_interval`` epochs (see :func:`create_evaluator`).
+        device: default CUDA when present, else CPU.
+        amp, amp_dtype: autocast on CUDA (bf16 by default); ignored with a warning on CPU.
+        ckpt_dir: checkpoint folder (None: no checkpoints, no resume).
+        resume: continue from the newest checkpoint in ``ckpt_dir`` if there is one.
+        log_dir: TensorBoard folder (None: no TensorBoard).
+        progress: show a progress bar.
+        seed: base seed for :class:`SeedEveryEpoch` (None: not seeded here).
+        epoch_length: iterations per epoch (default ``len(train_loader)``).
+        use_weight_map: feed ``weight_key`` to the loss.
+        image_key, label_key, weight_key: keys of the batch.
+
+    Example::
+
+        >>> import torch
+        >>> from monai_unet2015.networks import UNet2015
+        >>> net = UNet2015(2, 1, 2, features=(4, 8, 16))  # 2 poolings
+        >>> ones = torch.ones(1, 1, 44, 44)
+        >>> batch = {"image": torch.rand(1, 1, 44, 44), "label": ones, "weight": ones}
+        >>> trainer = create_trainer(net, [batch] * 2, max_epochs=1, device="cpu", progress=False)
+        >>> type(trainer.optimizer).__name__, trainer.optimizer.defaults["momentum"], trainer.state.max_epochs
+        ('SGD', 0.99, 1)
+    """
+    if not isinstance(max_epochs, int) or max_epochs < 1:
+        raise ValueError(f"max_epochs must be an int >= 1, got {max_epochs!r}.")
+    if not isinstance(val_interval, int) or val_interval < 1:
+        raise ValueError(f"val_interval must be an int >= 1, got {val_interval!r}.")
+    device = _device(device)
+    network = network.to(device)
+    optimizer = optimizer if optimizer is not None else paper_optimizer(network.parameters())
+    loss_function = loss_function if loss_function is not None else PixelWeightedCrossEntropyLoss()
+    prepare_batch = (
+        PrepareBatchWeightMap(image_key, label_key, weight_key)
+        if use_weight_map
+        else _image_label_batch(image_key, label_key)
+    )
+    trainer = SupervisedTrainer(
+        device=device,
+        max_epochs=max_epochs,
+        train_data_loader=train_loader,
+        network=network,
+        optimizer=optimizer,
+        loss_function=loss_function,
+        prepare_batch=prepare_batch,
+        epoch_length=epoch_length,
+        amp=_amp_on(amp, device),
+        amp_kwargs={"dtype": amp_dtype},
+        decollate=False,
+    )
+    # Order matters: seeding first at EPOCH_STARTED; the non-finite check before logging.
+    if seed is not None:
+        SeedEveryEpoch(seed).attach(trainer)
+    StopOnNonFiniteLoss().attach(trainer)
+    StatsHandler(name="monai_unet2015.trainer", tag_name="train_loss", output_transform=loss_from_output).attach(
+        trainer
+    )
+    if progress:
+        ProgressBar(desc="training", persist=True).attach(
+            trainer, output_transform=lambda output: {"loss": loss_from_output(output)}
+        )
+    if log_dir is not None:
+        TensorBoardStatsHandler(log_dir=str(log_dir), tag_name="train_loss", output_transform=loss_from_output).attach(
+            trainer
+        )
+    if lr_scheduler is not None:
+        LrScheduleHandler(lr_scheduler, print_lr=False, epoch_level=True).attach(trainer)
+    if evaluator is not None:
+        ValidationHandler(validator=evaluator, interval=val_interval, epoch_level=True).attach(trainer)
+    if ckpt_dir is not None:
+        _attach_checkpoints(trainer, network, optimizer, lr_scheduler, Path(ckpt_dir), resume, device)
+    return trainer
+
+
+def _attach_checkpoints(trainer, network, optimizer, lr_scheduler, ckpt_dir: Path, resume: bool, device) -> None:
+    state: dict = {"network": network, "optimizer": optimizer, "trainer": trainer}
+    if lr_scheduler is not None:
+        state["lr_scheduler"] = lr_scheduler
+    last = latest_checkpoint(ckpt_dir) if resume else None
+    if last is not None:
+        logger.info("resuming from %s", last)
+        CheckpointLoader(load_path=str(last), load_dict=state, map_location=device).attach(trainer)
+    CheckpointSaver(save_dir=str(ckpt_dir), save_dict=state, save_interval=1, n_saved=2, epoch_level=True).attach(
+        trainer
+    )

@@ -1,0 +1,82 @@
+"""device_data_loader: cached deterministic part, random part on the device."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from monai.transforms import Randomizable, Transform
+
+from monai_unet2015.data import ct_preprocessing, device_data_loader, msd_datalist
+from monai_unet2015.transforms import RandCoarseElasticd
+from tests.conftest import cuda_or_skip
+
+
+class CountCalls(Transform):
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, data):
+        self.calls += 1
+        return data
+
+
+class RecordDevice(Randomizable, Transform):
+    """A 'random' transform that records where its input lives."""
+
+    def __init__(self):
+        self.devices = set()
+
+    def randomize(self, data=None):
+        pass
+
+    def __call__(self, data):
+        self.devices.add(data["image"].device.type)
+        return data
+
+
+def run_epochs(loader, epochs):
+    return [[batch["image"].clone() for batch in loader] for _ in range(epochs)]
+
+
+@pytest.mark.parametrize("cache, loads", [("memory", 2), ("none", 6)])
+def test_cache_runs_the_deterministic_part_once(sample_root, cache, loads):
+    counter = CountCalls()
+    loader = device_data_loader(
+        msd_datalist(sample_root / "ct"), [*ct_preprocessing(), counter], device="cpu", cache=cache, shuffle=False
+    )
+    epochs = run_epochs(loader, 3)
+    assert counter.calls == loads
+    for epoch in epochs[1:]:
+        for a, b in zip(epoch, epochs[0]):
+            torch.testing.assert_close(a, b)
+
+
+def test_random_transforms_see_device_tensors_and_vary(sample_root):
+    recorder = RecordDevice()
+    keys = ["image", "label"]
+    loader = device_data_loader(
+        msd_datalist(sample_root / "ct"),
+        ct_preprocessing(),
+        [recorder, RandCoarseElasticd(keys, sigma=3.0, mode=["bilinear", "nearest"])],
+        device="cpu",
+        shuffle=False,
+        seed=0,
+    )
+    first, second = run_epochs(loader, 2)
+    assert recorder.devices == {"cpu"}
+    assert not torch.equal(first[0], second[0])  # a new deformation each epoch
+
+
+def test_gpu_path_keeps_the_cache_on_cuda(sample_root):
+    device = cuda_or_skip()
+    recorder = RecordDevice()
+    loader = device_data_loader(msd_datalist(sample_root / "ct"), ct_preprocessing(), [recorder], device=device)
+    batch = next(iter(loader))
+    assert batch["image"].device.type == "cuda" and recorder.devices == {"cuda"}
+
+
+def test_invalid_arguments():
+    with pytest.raises(ValueError, match="cache must be one of"):
+        device_data_loader([{"image": "x"}], [], cache="disk")
+    with pytest.raises(ValueError, match="datalist is empty"):
+        device_data_loader([], [])

@@ -1,0 +1,104 @@
+"""Outputs: NIfTI masks on the input's grid, DICOM SEG that matches the series slice by slice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from monai.data import MetaTensor
+from monai.transforms import Compose, LoadImage
+
+from monai_unet2015.data import (
+    CT_LABELS,
+    SaveDicomSegd,
+    ct_preprocessing,
+    inference_postprocessing,
+    read_series,
+    write_dicom_seg,
+)
+
+hd = pytest.importorskip("highdicom", reason="DICOM SEG needs the optional highdicom (the dicom extra)")
+ORGANS = {v: k for k, v in CT_LABELS.items() if v}
+
+
+def logits_from_label(label: torch.Tensor, classes: int = 4) -> torch.Tensor:
+    """A perfect prediction of ``label`` (1, *S) as logits (classes, *S), with the label's metadata."""
+    one_hot = torch.nn.functional.one_hot(label[0].long(), classes).movedim(-1, 0).float() * 10
+    return MetaTensor(one_hot.as_tensor(), meta=label.meta)
+
+
+@pytest.mark.parametrize("source", ["ct/imagesTs/ct_002.nii.gz", "ct_dicom/ct_002"])
+@pytest.mark.parametrize("pixdim, min_agreement", [((0.8, 0.8, 2.5), 1.0), ((1.6, 1.6, 2.5), 0.95)])
+def test_mask_is_saved_on_the_input_grid(sample_root, tmp_path, source, pixdim, min_agreement):
+    preprocessing = Compose(ct_preprocessing(pixdim=pixdim))
+    sample = preprocessing(
+        {"image": str(sample_root / source), "label": str(sample_root / "ct/labelsTs/ct_002.nii.gz")}
+    )
+    sample["pred"] = logits_from_label(sample["label"])
+    Compose(inference_postprocessing(preprocessing, tmp_path))(sample)
+    written = list(tmp_path.glob("*_seg.nii.gz"))
+    assert len(written) == 1 and written[0].name.startswith(Path(source).name.split(".")[0])
+    mask, truth = nib.load(written[0]), nib.load(sample_root / "ct/labelsTs/ct_002.nii.gz")
+    assert mask.shape == truth.shape and mask.get_data_dtype() == np.uint8
+    np.testing.assert_allclose(mask.affine, truth.affine, atol=1e-4)
+    agreement = (np.asarray(mask.dataobj) == np.asarray(truth.dataobj)).mean()
+    assert agreement >= min_agreement  # resampled 2x in-plane and back: only organ borders may move
+
+
+def seg_as_label_map(path: Path, series: Path) -> tuple[np.ndarray, list]:
+    seg = hd.seg.segread(path)
+    sources = read_series(series)
+    frames = seg.get_pixels_by_source_instance(
+        source_sop_instance_uids=[ds.SOPInstanceUID for ds in sources], combine_segments=True, relabel=False
+    )
+    return frames, sources
+
+
+def test_dicom_seg_matches_the_mask_slice_by_slice(sample_root, tmp_path):
+    series = sample_root / "ct_dicom" / "ct_000"
+    label = LoadImage(image_only=True)(str(sample_root / "ct_dicom_labels" / "ct_000.nii.gz"))
+    path = write_dicom_seg(
+        np.asarray(label).astype(np.uint8), np.asarray(label.affine), series, tmp_path / "s.dcm", ORGANS
+    )
+    frames, sources = seg_as_label_map(path, series)
+    seg = hd.seg.segread(path)
+    assert [s.SegmentLabel for s in seg.SegmentSequence] == ["liver", "spleen", "kidney"]
+    assert seg.SegmentSequence[0].SegmentedPropertyTypeCodeSequence[0].CodeMeaning == "Liver"
+    assert seg.StudyInstanceUID == sources[0].StudyInstanceUID
+    for frame, ds in zip(frames, sources):
+        np.testing.assert_array_equal(frame, np.asarray(label)[:, :, ds.InstanceNumber - 1].T)
+
+
+def test_save_dicom_segd_after_inverting_the_preprocessing(sample_root, tmp_path):
+    series = sample_root / "ct_dicom" / "ct_000"
+    preprocessing = Compose(ct_preprocessing(label_key=None, pixdim=(1.6, 1.6, 2.5)))
+    sample = preprocessing({"image": str(series)})
+    sample["pred"] = logits_from_label(sample["image"] * 0)  # all background
+    out = Compose([*inference_postprocessing(preprocessing, tmp_path), SaveDicomSegd("pred", tmp_path, ORGANS)])(sample)
+    assert (tmp_path / "ct_000_seg.dcm").is_file()
+    frames, _ = seg_as_label_map(tmp_path / "ct_000_seg.dcm", series)
+    assert frames.shape == (12, 40, 48) and not frames.any()
+    assert tuple(out["pred"].shape[1:]) == (48, 40, 12)
+
+
+def test_mask_off_the_series_grid_is_an_error(sample_root, tmp_path):
+    series = sample_root / "ct_dicom" / "ct_000"
+    shifted = np.diag([0.8, 0.8, 2.5, 1.0])
+    shifted[:3, 3] = 0.4  # half a voxel
+    with pytest.raises(ValueError, match="does not contain the pixels of DICOM slice"):
+        write_dicom_seg(np.zeros((48, 40, 12), np.uint8), shifted, series, tmp_path / "s.dcm", ORGANS)
+
+
+def test_unnamed_mask_values_are_an_error(sample_root, tmp_path):
+    with pytest.raises(ValueError, match=r"mask holds values \[7\] that labels"):
+        write_dicom_seg(
+            np.full((48, 40, 12), 7, np.uint8), np.eye(4), sample_root / "ct_dicom/ct_000", tmp_path / "s.dcm", ORGANS
+        )
+
+
+def test_save_dicom_segd_needs_positive_labels(tmp_path):
+    with pytest.raises(ValueError, match="labels must map values > 0 to names"):
+        SaveDicomSegd("pred", tmp_path, {0: "background"})

@@ -1,0 +1,138 @@
+"""CT / MRI presets: geometry, HU window, MRI normalisation, and the load-time checks."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from monai.data import MetaTensor
+from monai.transforms import Compose
+
+from monai_unet2015.data import (
+    ct_preprocessing,
+    loading_transforms,
+    mri_intensity_transforms,
+    mri_preprocessing,
+    msd_datalist,
+)
+from monai_unet2015.transforms import CheckImageLabeld, ScaleNonZeroPercentiles, ScaleNonZeroPercentilesd
+
+
+@contextlib.contextmanager
+def raises_inside_compose(error_type, match):
+    """MONAI's Compose re-raises a transform's error as RuntimeError("applying transform ...") from it."""
+    with pytest.raises(RuntimeError) as info:
+        yield
+    cause = info.value.__cause__
+    assert isinstance(cause, error_type), repr(cause)
+    assert re.search(match, str(cause)), str(cause)
+
+
+@pytest.mark.parametrize("reader", [None, "ITKReader", "NibabelReader"])
+def test_ct_preset_resamples_to_ras_pixdim_and_windows_hu(sample_root, reader):
+    item = msd_datalist(sample_root / "ct")[0]
+    out = Compose(ct_preprocessing(pixdim=(1.6, 1.6, 2.5), reader=reader))(item)
+    image, label = out["image"], out["label"]
+    assert image.shape == label.shape == (1, 25, 21, 12)  # MONAI keeps the extent: 47 * 0.8 / 1.6 + 1 -> 25
+    np.testing.assert_allclose(image.pixdim.numpy(), [1.6, 1.6, 2.5], atol=1e-5)
+    assert 0.0 <= float(image.min()) and float(image.max()) <= 1.0
+    assert set(torch.unique(label).tolist()) <= {0.0, 1.0, 2.0, 3.0}
+    raw = nib.load(item["image"]).get_fdata()
+    assert float(image.min()) == 0.0 and (raw < -160).any()  # air is below the window
+
+
+def test_dicom_and_nifti_of_the_same_case_give_the_same_sample(sample_root):
+    from_nifti = Compose(ct_preprocessing(label_key=None))({"image": str(sample_root / "ct/imagesTr/ct_000.nii.gz")})
+    for reader in ("ITKReader", "PydicomReader"):
+        from_dicom = Compose(ct_preprocessing(label_key=None, reader=reader))(
+            {"image": str(sample_root / "ct_dicom/ct_000")}
+        )
+        np.testing.assert_allclose(from_dicom["image"].numpy(), from_nifti["image"].numpy(), atol=1e-6)
+        np.testing.assert_allclose(from_dicom["image"].affine.numpy(), from_nifti["image"].affine.numpy(), atol=1e-4)
+
+
+def test_mri_zscore_over_nonzero_voxels(sample_root):
+    out = Compose(mri_preprocessing(pixdim=None))(msd_datalist(sample_root / "mri")[0])
+    foreground = out["image"][out["image"] != out["image"][0, 0, 0, 0]]
+    assert float(foreground.mean()) == pytest.approx(0.0, abs=0.05)
+    assert float(foreground.std()) == pytest.approx(1.0, abs=0.05)
+
+
+def test_mri_percentile_scaling_ignores_background():
+    image = torch.zeros(1, 10, 10, 10)
+    image[0, 2:8, 2:8, 2:8] = torch.linspace(100, 300, 216).reshape(6, 6, 6)
+    out = ScaleNonZeroPercentiles(lower=0, upper=100)(MetaTensor(image, meta={"filename_or_obj": "a.nii"}))
+    assert isinstance(out, MetaTensor) and out.meta["filename_or_obj"] == "a.nii"
+    assert float(out[0, 2, 2, 2]) == 0.0 and float(out[0, 7, 7, 7]) == pytest.approx(1.0)
+    assert float(out[0, 0, 0, 0]) == 0.0
+
+
+@pytest.mark.parametrize("as_type", [np.asarray, torch.as_tensor])
+def test_percentile_scaling_numpy_and_torch(as_type):
+    image = as_type(np.array([[[0.0, 1.0], [2.0, 3.0]], [[0.0, 0.0], [0.0, 0.0]]], np.float32))
+    out = ScaleNonZeroPercentilesd("image", lower=0, upper=100)({"image": image})["image"]
+    assert type(out) is type(image)
+    np.testing.assert_allclose(np.asarray(out), [[[0.0, 0.0], [0.5, 1.0]], [[0.0, 0.0], [0.0, 0.0]]])
+
+
+def test_label_on_another_grid_is_an_error_naming_both_files(sample_root, tmp_path):
+    item = msd_datalist(sample_root / "ct")[0]
+    label = nib.load(item["label"])
+    shifted = nib.Nifti1Image(np.asarray(label.dataobj), label.affine @ np.diag([1.0, 1.0, 1.2, 1.0]))
+    nib.save(shifted, tmp_path / "label.nii.gz")
+    with raises_inside_compose(
+        ValueError, r"label .*label.nii.gz does not lie on the grid of image .*ct_000.nii.gz: affine"
+    ):
+        Compose(loading_transforms())({"image": item["image"], "label": str(tmp_path / "label.nii.gz")})
+
+
+def test_label_with_another_shape_is_an_error(sample_root, tmp_path):
+    item = msd_datalist(sample_root / "ct")[0]
+    label = nib.load(item["label"])
+    nib.save(nib.Nifti1Image(np.asarray(label.dataobj)[:, :, :-1], label.affine), tmp_path / "short.nii.gz")
+    with raises_inside_compose(ValueError, r"spatial shape \(48, 40, 11\) vs \(48, 40, 12\)"):
+        Compose(loading_transforms())({"image": item["image"], "label": str(tmp_path / "short.nii.gz")})
+
+
+def test_constant_image_and_empty_label_warn_with_the_file(tmp_path):
+    nib.save(nib.Nifti1Image(np.full((6, 6, 4), 7, np.int16), np.eye(4)), tmp_path / "flat.nii.gz")
+    nib.save(nib.Nifti1Image(np.zeros((6, 6, 4), np.uint8), np.eye(4)), tmp_path / "empty.nii.gz")
+    item = {"image": str(tmp_path / "flat.nii.gz"), "label": str(tmp_path / "empty.nii.gz")}
+    with pytest.warns(UserWarning) as record:
+        Compose(loading_transforms())(item)
+    messages = " ".join(str(w.message) for w in record)
+    assert "flat.nii.gz has one value everywhere (7.0)" in messages and "empty.nii.gz has no foreground" in messages
+
+
+def test_empty_image_is_an_error():
+    with pytest.raises(ValueError, match=r"image key 'image' is empty: shape \(1, 0, 4\)"):
+        CheckImageLabeld()({"image": torch.zeros(1, 0, 4)})
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: loading_transforms(reader="GdcmReader"), "reader must be one of"),
+        (lambda: loading_transforms(pixdim=(1.0, 0.0, 1.0)), "pixdim must hold 2 or 3 positive spacings"),
+        (lambda: ct_preprocessing(window=(100, -100)), r"window must be \(low HU, high HU\)"),
+        (lambda: mri_intensity_transforms(method="minmax"), "method must be one of"),
+        (lambda: ScaleNonZeroPercentiles(lower=90, upper=10), "need 0 <= lower < upper <= 100"),
+        (lambda: CheckImageLabeld(atol=-1), "atol must be >= 0"),
+    ],
+)
+def test_invalid_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_dicom_series_missing_from_disk_is_named(sample_root, tmp_path):
+    folder = tmp_path / "series"
+    shutil.copytree(sample_root / "ct_dicom" / "ct_000", folder)
+    shutil.rmtree(folder)
+    with raises_inside_compose(Exception, r"(?s)exist.*/series|/series.*exist"):
+        Compose(loading_transforms(label_key=None))({"image": str(folder)})
