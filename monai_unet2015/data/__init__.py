@@ -10,12 +10,19 @@ from monai_unet2015.data.datalists import (
 )
 from monai_unet2015.data.dicom_series import write_dicom_series
 from monai_unet2015.data.loaders import default_device, device_data_loader
-from monai_unet2015.data.outputs import SaveDicomSegd, inference_postprocessing, read_series, write_dicom_seg
+from monai_unet2015.data.outputs import (
+    SaveDicomSegd,
+    has_highdicom,
+    inference_postprocessing,
+    read_series,
+    write_dicom_seg,
+)
 from monai_unet2015.data.presets import (
     ABDOMEN_WINDOW,
     ct_intensity_transforms,
     ct_preprocessing,
     loading_transforms,
+    modality_preprocessing,
     mri_intensity_transforms,
     mri_preprocessing,
 )
@@ -36,12 +43,14 @@ __all__ = [
     "mri_intensity_transforms",
     "ct_preprocessing",
     "mri_preprocessing",
+    "modality_preprocessing",
     "default_device",
     "device_data_loader",
     "inference_postprocessing",
     "write_dicom_seg",
     "read_series",
     "SaveDicomSegd",
+    "has_highdicom",
     "write_dicom_series",
     "write_sample_data",
     "touching_cells_2d",

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from monai.data import CacheDataset, Dataset, ThreadDataLoader
+from monai.data import CacheDataset, Dataset, ThreadBuffer, ThreadDataLoader
 from monai.transforms import Compose, EnsureTyped
 from monai.transforms.transform import Transform
 
-__all__ = ["default_device", "device_data_loader"]
+__all__ = ["default_device", "device_data_loader", "RaisingThreadDataLoader"]
 
 _CACHE_MODES = ("memory", "none")
 
@@ -17,6 +17,45 @@ _CACHE_MODES = ("memory", "none")
 def default_device() -> torch.device:
     """CUDA when present, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class _RaisingThreadBuffer(ThreadBuffer):
+    """MONAI's ThreadBuffer, except that an error in the loading thread reaches the consumer."""
+
+    def enqueue_values(self):
+        try:
+            super().enqueue_values()
+        except BaseException as error:  # re-raised in the consuming thread
+            self.error = error
+
+    def __iter__(self):
+        self.error = None
+        yield from super().__iter__()
+        if self.error is not None:
+            raise self.error
+
+
+class RaisingThreadDataLoader(ThreadDataLoader):
+    """``monai.data.ThreadDataLoader`` whose loading-thread errors are raised, not lost.
+
+    MONAI's ``ThreadBuffer`` lets an exception end its thread and the epoch then simply ends
+    early, so a broken transform would train on nothing without a word. Here the error is
+    raised in the training loop.
+    """
+
+    def __iter__(self):
+        for _ in range(self.repeats):
+            yield from _RaisingThreadBuffer(DataLoaderIterable(self), self.buffer_size, self.buffer_timeout)
+
+
+class DataLoaderIterable:
+    """The plain ``DataLoader`` iteration of a ThreadDataLoader (its parent's ``__iter__``)."""
+
+    def __init__(self, loader: ThreadDataLoader) -> None:
+        self.loader = loader
+
+    def __iter__(self):
+        return super(ThreadDataLoader, self.loader).__iter__()
 
 
 def device_data_loader(
@@ -39,9 +78,10 @@ def device_data_loader(
     all cached once by a ``CacheDataset`` (``cache="memory"``; the cached tensors live on
     the device), then ``random`` transforms (elastic deformation, intensity augmentation)
     on device tensors each epoch, fed by a ``ThreadDataLoader`` (a thread, not worker
-    processes, which cannot touch CUDA tensors). ``cache="none"`` runs every transform for
-    every sample each epoch (a ``Dataset``), for data that do not fit in memory. Without CUDA
-    the same pipeline runs on the CPU.
+    processes, which cannot touch CUDA tensors). It is a :class:`RaisingThreadDataLoader`:
+    a transform's error is raised instead of ending the epoch silently, as MONAI's does.
+    ``cache="none"`` runs every transform for every sample each epoch (a ``Dataset``), for
+    data that do not fit in memory. Without CUDA the same pipeline runs on the CPU.
 
     Args:
         datalist: ``[{"image": ..., "label": ...}, ...]``.
@@ -76,4 +116,4 @@ def device_data_loader(
         )
     else:
         dataset = Dataset(list(datalist), transform)
-    return ThreadDataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=0)
+    return RaisingThreadDataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=0)

@@ -34,30 +34,37 @@ def inference_postprocessing(
     image_key: str = "image",
     output_postfix: str = "seg",
     sigmoid: bool = False,
+    output_ext: str = ".nii.gz",
+    invert: bool = True,
 ) -> list[Transform]:
     """Class map of the logits, back on the input's original grid, saved as NIfTI (uint8).
 
     ``Activationsd`` (soft-max, or sigmoid for one channel) and ``AsDiscreted`` (argmax /
     0.5) make a label map; ``Invertd`` undoes ``preprocessing``'s orientation and spacing
     (nearest neighbour) so the mask has the shape and affine of the file it came from; and
-    ``SaveImaged`` writes ``<output_dir>/<input name>_<output_postfix>.nii.gz`` with that
-    affine. For a DICOM series the affine is the series' geometry, so the NIfTI overlays the
+    ``SaveImaged`` writes ``<output_dir>/<input name>_<output_postfix><output_ext>`` with that
+    affine (``output_ext=".png"`` for 2D images: labels scaled to 0 / 255 for a binary
+    mask). For a DICOM series the affine is the series' geometry, so the NIfTI overlays the
     series in any viewer; :class:`SaveDicomSegd` writes the DICOM SEG as well.
+    ``invert=False`` leaves out ``Invertd``, for preprocessing without spatial transforms.
     """
     activation = {"sigmoid": True} if sigmoid else {"softmax": True}
     discrete = {"threshold": 0.5} if sigmoid else {"argmax": True}
+    inverse = [Invertd(pred_key, transform=preprocessing, orig_keys=image_key, nearest_interp=True, to_tensor=True)]
     return [
         Activationsd(pred_key, **activation),
         AsDiscreted(pred_key, **discrete),
-        Invertd(pred_key, transform=preprocessing, orig_keys=image_key, nearest_interp=True, to_tensor=True),
+        *(inverse if invert else []),
         SaveImaged(
             pred_key,
             output_dir=str(output_dir),
             output_postfix=output_postfix,
+            output_ext=output_ext,
             output_dtype=np.uint8,
             resample=False,
             separate_folder=False,
             print_log=False,
+            scale=255 if output_ext == ".png" else None,
         ),
     ]
 

@@ -30,6 +30,7 @@ __all__ = [
     "mri_intensity_transforms",
     "ct_preprocessing",
     "mri_preprocessing",
+    "modality_preprocessing",
 ]
 
 ABDOMEN_WINDOW = (-160.0, 240.0)  # level 40 HU, width 400 HU: abdominal soft tissue
@@ -125,3 +126,32 @@ def mri_preprocessing(
 ) -> list[Transform]:
     """MRI: :func:`loading_transforms` (RAS, ``pixdim``) then per-volume normalisation."""
     return loading_transforms(image_key, label_key, reader, pixdim) + mri_intensity_transforms(image_key, method)
+
+
+_MODALITIES = ("ct", "mri")
+
+
+def modality_preprocessing(
+    modality: str,
+    image_key: str = "image",
+    label_key: str | None = "label",
+    pixdim: Sequence[float] | None = None,
+    window: Sequence[float] = ABDOMEN_WINDOW,
+    mri_method: str = "zscore",
+    reader: str | ImageReader | None = None,
+) -> list[Transform]:
+    """:func:`ct_preprocessing` or :func:`mri_preprocessing`, chosen by ``modality`` ("ct" / "mri").
+
+    The bundles call this so that one override (``--modality mri``) switches the intensity
+    handling. ``window`` applies to CT, ``mri_method`` to MRI.
+
+    Example::
+
+        >>> [type(t).__name__ for t in modality_preprocessing("mri", pixdim=(1.0, 1.0, 1.0))][-1]
+        'NormalizeIntensityd'
+    """
+    if modality not in _MODALITIES:
+        raise ValueError(f"modality must be one of {_MODALITIES}, got {modality!r}.")
+    if modality == "ct":
+        return ct_preprocessing(image_key, label_key, pixdim, window, reader)
+    return mri_preprocessing(image_key, label_key, pixdim, mri_method, reader)

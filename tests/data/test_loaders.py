@@ -80,3 +80,20 @@ def test_invalid_arguments():
         device_data_loader([{"image": "x"}], [], cache="disk")
     with pytest.raises(ValueError, match="datalist is empty"):
         device_data_loader([], [])
+
+
+class Broken(Randomizable, Transform):
+    """A random transform (so not cached) that fails."""
+
+    def randomize(self, data=None):
+        pass
+
+    def __call__(self, data):
+        raise ValueError("broken transform")
+
+
+def test_an_error_in_the_loading_thread_reaches_the_training_loop():
+    loader = device_data_loader([{"image": torch.zeros(1, 4, 4)}], [], [Broken()], keys=["image"], device="cpu")
+    with pytest.raises(RuntimeError, match="applying transform") as info:
+        list(loader)
+    assert "broken transform" in str(info.value.__cause__)

@@ -1,0 +1,167 @@
+"""The main job: sample data -> train both bundles -> overlap-tile inference -> masks, metrics, figure."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import torch
+from monai.bundle import run as run_bundle
+from PIL import Image
+from scipy import ndimage
+
+from monai_unet2015.bundle.figure import overlay_figure
+from monai_unet2015.data import CT_LABELS, write_sample_data
+
+__all__ = ["bundles_dir", "run_demo"]
+
+logger = logging.getLogger(__name__)
+
+_CT_BUNDLE = "unet3d_ct_organs"
+_CELLS_BUNDLE = "unet2015_cells_2d"
+_CELLS_NET = {"features": [8, 16, 32, 64], "roi_size": [196, 196]}
+
+
+def bundles_dir() -> Path:
+    """The repository's ``bundles/`` folder (the package is installed in editable mode)."""
+    folder = Path(__file__).resolve().parents[2] / "bundles"
+    if not (folder / _CT_BUNDLE / "configs" / "train.json").is_file():
+        raise FileNotFoundError(f"bundles not found at {folder}: run the demo from a checkout (make demo).")
+    return folder
+
+
+def _bundle_files(name: str) -> dict:
+    configs = bundles_dir() / name / "configs"
+    return {"meta_file": str(configs / "metadata.json"), "logging_file": str(configs / "logging.conf")}, configs
+
+
+def dice(prediction: np.ndarray, truth: np.ndarray, value: int) -> float:
+    p, t = prediction == value, truth == value
+    total = p.sum() + t.sum()
+    return float(2 * (p & t).sum() / total) if total else 1.0
+
+
+def _train_and_infer(name: str, dataset_dir: Path, root: Path, epochs: int, val_interval: int, extra: dict) -> dict:
+    files, configs = _bundle_files(name)
+    began = time.perf_counter()
+    run_bundle(
+        config_file=str(configs / "train.json"),
+        bundle_root=str(root),
+        dataset_dir=str(dataset_dir),
+        max_epochs=epochs,
+        val_interval=val_interval,
+        **files,
+        **extra,
+    )
+    trained = time.perf_counter() - began
+    began = time.perf_counter()
+    run_bundle(
+        config_file=str(configs / "inference.json"),
+        bundle_root=str(root),
+        dataset_dir=str(dataset_dir),
+        output_dir=str(root / "predictions"),
+        **files,
+        **extra,
+    )
+    return {"train_seconds": round(trained, 1), "inference_seconds": round(time.perf_counter() - began, 1)}
+
+
+def _ct_part(sample: Path, out: Path, epochs: int) -> tuple[dict, tuple]:
+    root = out / _CT_BUNDLE
+    timings = _train_and_infer(_CT_BUNDLE, sample / "ct", root, epochs, max(1, epochs // 6), {})
+    test = json.loads((sample / "ct" / "dataset.json").read_text())["test_labels"][0]
+    case = Path(test["image"]).name.replace(".nii.gz", "")
+    image = nib.load(sample / "ct" / test["image"]).get_fdata()
+    truth = np.asarray(nib.load(sample / "ct" / test["label"]).dataobj)
+    prediction = np.asarray(nib.load(root / "predictions" / f"{case}_seg.nii.gz").dataobj)
+    organs = {name: dice(prediction, truth, value) for name, value in CT_LABELS.items() if value}
+    dicom_out = out / "dicom_predictions"
+    files, configs = _bundle_files(_CT_BUNDLE)
+    run_bundle(
+        config_file=str(configs / "inference.json"),
+        bundle_root=str(root),
+        dataset_dir=str(sample / "ct_dicom"),
+        output_dir=str(dicom_out),
+        **files,
+    )
+    z = int(np.argmax((truth > 0).sum(axis=(0, 1))))
+    figure_row = (
+        f"3D CT bundle, test case {case}, axial slice {z}",
+        np.rot90(image[:, :, z]),
+        np.rot90(truth[:, :, z]),
+        np.rot90(prediction[:, :, z]),
+    )
+    metrics = {
+        "test_case": case,
+        "dice": {k: round(v, 4) for k, v in organs.items()},
+        "mean_dice": round(float(np.mean(list(organs.values()))), 4),
+        "chance_mean_dice": 0.0,
+        "mask": str(root / "predictions" / f"{case}_seg.nii.gz"),
+        "dicom_outputs": sorted(str(p) for p in dicom_out.iterdir()),
+        **timings,
+    }
+    return metrics, figure_row
+
+
+def _cells_part(sample: Path, out: Path, epochs: int) -> tuple[dict, tuple]:
+    root = out / _CELLS_BUNDLE
+    timings = _train_and_infer(_CELLS_BUNDLE, sample / "cells", root, epochs, max(1, epochs // 4), _CELLS_NET)
+    results, figure_row = [], None
+    for test in json.loads((sample / "cells" / "dataset.json").read_text())["test_labels"]:
+        name = Path(test["image"]).stem
+        image = np.asarray(Image.open(sample / "cells" / test["image"]), np.float32)
+        instances = np.asarray(Image.open(sample / "cells" / test["label"]))
+        prediction = np.asarray(Image.open(root / "predictions" / f"{name}_seg.png")) > 0
+        results.append(
+            {
+                "image": name,
+                "dice": round(dice(prediction, instances > 0, True), 4),
+                "cells": int(instances.max()),
+                "predicted_objects": int(ndimage.label(prediction)[1]),
+            }
+        )
+        figure_row = figure_row or (
+            f"2D cells bundle, test image {name}",
+            image,
+            (instances > 0).astype(int),
+            prediction.astype(int),
+        )
+    metrics = {
+        "test_images": results,
+        "mean_dice": round(float(np.mean([r["dice"] for r in results])), 4),
+        "masks": str(root / "predictions"),
+        **timings,
+    }
+    return metrics, figure_row
+
+
+def run_demo(output_dir: str | Path = "demo_output", ct_epochs: int = 150, cells_epochs: int = 80) -> dict:
+    """Generate the sample data, train and apply both bundles, write metrics and a figure.
+
+    Writes under ``output_dir``: ``sample/`` (the data), ``unet3d_ct_organs/`` and
+    ``unet2015_cells_2d/`` (models, TensorBoard logs, predictions), ``dicom_predictions/``
+    (NIfTI + DICOM SEG for the DICOM series), ``metrics.json`` and ``figure.png``. Uses CUDA
+    when present. Returns the metrics.
+    """
+    out = Path(output_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
+    sample = out / "sample"
+    write_sample_data(sample)
+    ct_metrics, ct_row = _ct_part(sample, out, ct_epochs)
+    cells_metrics, cells_row = _cells_part(sample, out, cells_epochs)
+    metrics = {
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "ct_3d": ct_metrics,
+        "cells_2d": cells_metrics,
+        "total_seconds": round(time.perf_counter() - began, 1),
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    overlay_figure([ct_row, cells_row], out / "figure.png")
+    metrics["figure"] = str(out / "figure.png")
+    metrics["metrics_file"] = str(out / "metrics.json")
+    return metrics
