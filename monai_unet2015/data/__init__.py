@@ -9,7 +9,7 @@ from monai_unet2015.data.datalists import (
     nifti_folder_datalist,
 )
 from monai_unet2015.data.dicom_series import write_dicom_series
-from monai_unet2015.data.loaders import default_device, device_data_loader
+from monai_unet2015.data.loaders import RaisingThreadDataLoader, default_device, device_data_loader
 from monai_unet2015.data.outputs import (
     SaveDicomSegd,
     has_highdicom,
@@ -46,6 +46,7 @@ __all__ = [
     "modality_preprocessing",
     "default_device",
     "device_data_loader",
+    "RaisingThreadDataLoader",
     "inference_postprocessing",
     "write_dicom_seg",
     "read_series",
