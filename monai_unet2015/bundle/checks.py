@@ -44,9 +44,10 @@ def load_datalist(dataset_dir: str | Path, section: str = "training", with_label
     """The datalist of ``dataset_dir``, whatever its layout; :class:`BundleInputError` if unusable.
 
     Layouts, tried in this order: an MSD folder (``dataset.json``; ``section`` selects
-    ``"training"`` or ``"test"``), a folder with ``imagesTr``/``labelsTr`` (or ``images``/
-    ``labels``) NIfTI or PNG files paired by name, a folder of NIfTI files (images only), a
-    folder of DICOM series (images only; labels in ``<dataset_dir>_labels`` if present).
+    ``"training"`` or ``"test"``); ``imagesTs/`` for ``section="test"`` without labels; a
+    folder with ``imagesTr``/``labelsTr`` (or ``images``/``labels``) NIfTI, PNG or TIFF files
+    paired by name; a folder of NIfTI files (images only); a folder of DICOM series (images
+    only; labels in ``<dataset_dir>_labels`` if present).
     """
     root = Path(str(dataset_dir))
     if not root.is_dir():
@@ -69,6 +70,8 @@ def _datalist_of(root: Path, section: str, with_labels: bool) -> list[dict]:
     if (root / "dataset.json").is_file():
         datalist = msd_datalist(root, section)
         return datalist if with_labels else [{"image": item["image"]} for item in datalist]
+    if section == "test" and not with_labels and (root / "imagesTs").is_dir():
+        return nifti_folder_datalist(root / "imagesTs")
     for images, labels in (("imagesTr", "labelsTr"), ("images", "labels")):
         if (root / images).is_dir():
             if with_labels:

@@ -32,6 +32,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
+IMAGE_SUFFIXES = NIFTI_SUFFIXES + (".png", ".tif", ".tiff")  # 2D microscopy images too
 LABEL_SUFFIXES = ("", "_seg", "_label", "_labels", "_mask", "_gt")
 _CHANNEL_SUFFIX = re.compile(r"_\d{4}$")  # nnU-Net's per-modality suffix: case_0000.nii.gz
 _DICOM_SUFFIXES = ("", ".dcm", ".dicom", ".ima")
@@ -110,7 +111,7 @@ def msd_datalist(root: str | os.PathLike, section: str = "training") -> list[dic
 
 
 def _nifti_stem(path: Path) -> str:
-    for suffix in NIFTI_SUFFIXES:
+    for suffix in IMAGE_SUFFIXES:
         if path.name.endswith(suffix):
             return path.name[: -len(suffix)]
     return path.stem
@@ -119,10 +120,14 @@ def _nifti_stem(path: Path) -> str:
 def _nifti_files(folder: Path, what: str) -> list[Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"{what} folder {folder} does not exist.")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(NIFTI_SUFFIXES))
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES))
     if not files:
-        raise FileNotFoundError(f"{what} folder {folder} holds no NIfTI files (*.nii, *.nii.gz).")
+        raise FileNotFoundError(
+            f"{what} folder {folder} holds no NIfTI files (*.nii, *.nii.gz) or 2D images (*.png, *.tif)."
+        )
     for path in files:
+        if not path.name.endswith(NIFTI_SUFFIXES):
+            continue
         try:
             nib.load(path)  # reads the header only
         except Exception as error:  # nibabel raises several types for a broken header
@@ -132,6 +137,8 @@ def _nifti_files(folder: Path, what: str) -> list[Path]:
 
 def nifti_folder_datalist(images_dir: str | os.PathLike, labels_dir: str | os.PathLike | None = None) -> list[dict]:
     """Pairs of NIfTI images and labels matched by name; images only without ``labels_dir``.
+
+    2D images (PNG, TIFF) pair the same way, for microscopy data.
 
     A label matches an image with the same name, optionally followed by ``_seg``,
     ``_label(s)``, ``_mask`` or ``_gt``; an nnU-Net channel suffix on the image

@@ -159,3 +159,11 @@ def test_dicom_series_without_a_label(sample_root, tmp_path):
     shutil.copy(sample_root / "ct_dicom_labels" / "ct_000.nii.gz", labels)
     with pytest.raises(ValueError, match=r"series without exactly one label: \[\"\['.*', 'ct_002'\] \(0 labels\)\"\]"):
         dicom_series_datalist(sample_root / "ct_dicom", labels_dir=labels)
+
+
+def test_png_folders_pair_like_nifti(sample_root, tmp_path):
+    images, labels = tmp_path / "images", tmp_path / "labels"
+    shutil.copytree(sample_root / "cells" / "imagesTr", images)
+    shutil.copytree(sample_root / "cells" / "labelsTr", labels)
+    datalist = nifti_folder_datalist(images, labels)
+    assert [Path(d["image"]).name for d in datalist] == [Path(d["label"]).name for d in datalist] != []
