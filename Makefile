@@ -45,6 +45,10 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(PY) benchmarks/bench_networks.py
 	$(PY) benchmarks/bench_transforms.py
+	$(PY) benchmarks/bench_inferer.py
+	$(PY) benchmarks/bench_trainer.py
+	$(PY) benchmarks/bench_data.py
+	$(PY) benchmarks/bench_ddp.py
 
 clean:
 	rm -rf $(VENV) $(OUTPUT_DIR) .pytest_cache
