@@ -32,8 +32,8 @@ test: $(STAMP)
 	$(PY) -m pytest -n 2 --durations=15 $(PYTEST_ARGS) tests
 
 lint: $(STAMP)
-	$(PY) -m ruff check monai_unet2015 tests benchmarks
-	$(PY) -m ruff format --check monai_unet2015 tests benchmarks
+	$(PY) -m ruff check monai_unet2015 tests benchmarks tutorials
+	$(PY) -m ruff format --check monai_unet2015 tests benchmarks tutorials
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
