@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_trainer import cell_batches, plain_loop  # noqa: E402
 from common import interleaved_medians, write_results  # noqa: E402
 
+from monai_unet2015.data import default_device  # noqa: E402
 from monai_unet2015.engines import paper_optimizer  # noqa: E402
 from monai_unet2015.losses import PixelWeightedCrossEntropyLoss  # noqa: E402
 from monai_unet2015.networks import UNet2015  # noqa: E402
@@ -40,7 +41,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--iterations", type=int, default=10)
     args = parser.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device()
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=0, world_size=1)
     try:

@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import interleaved_medians, time_call, write_results  # noqa: E402
 
-from monai_unet2015.data import touching_cells_2d  # noqa: E402
+from monai_unet2015.data import default_device, touching_cells_2d  # noqa: E402
 from monai_unet2015.engines import create_trainer, paper_optimizer  # noqa: E402
 from monai_unet2015.losses import PixelWeightedCrossEntropyLoss  # noqa: E402
 from monai_unet2015.networks import UNet3D, UNet2015  # noqa: E402
@@ -140,7 +140,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--iterations", type=int, default=10)
     args = parser.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device()
     results = {"device": str(device), "overhead": overhead(device, args.repeats, args.iterations)}
     if device.type == "cuda":
         results["precision"] = precision_on_cuda(device, args.repeats, args.iterations)

@@ -18,9 +18,9 @@ import pydicom
 from monai.bundle import run as run_bundle
 from monai.transforms import Compose, LoadImage
 
-from monai_unet2015.bundle.demo import bundles_dir
+from monai_unet2015.bundle.demo import bundles_dir, dice
 from monai_unet2015.bundle.figure import overlay_figure
-from monai_unet2015.data import ct_preprocessing, has_highdicom, write_sample_data
+from monai_unet2015.data import CT_LABELS, ct_preprocessing, has_highdicom, write_sample_data
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--quick", action="store_true", help="two epochs only (CI)")
@@ -87,9 +87,6 @@ for z in np.linspace(0.3, 0.7, 3) * image.shape[2]:
     z = int(z)
     rows.append((f"axial slice {z}", *(np.rot90(v[:, :, z]) for v in (image, truth, prediction))))
 overlay_figure(rows, out / "slices.png")
-dice = {
-    organ: 2 * ((prediction == v) & (truth == v)).sum() / max((prediction == v).sum() + (truth == v).sum(), 1)
-    for organ, v in (("liver", 1), ("spleen", 2), ("kidney", 3))
-}
-print("Dice on the DICOM test case:", {k: round(float(v), 3) for k, v in dice.items()})
+scores = {organ: round(dice(prediction, truth, value), 3) for organ, value in CT_LABELS.items() if value}
+print("Dice on the DICOM test case:", scores)
 print("figures in", out)

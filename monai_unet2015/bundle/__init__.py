@@ -4,7 +4,6 @@ from monai_unet2015.bundle.checks import (
     BundleInputError,
     CheckInputChannels,
     LoadNetworkWeights,
-    ResumeFromLatest,
     load_datalist,
     split_datalist,
 )
@@ -13,7 +12,6 @@ __all__ = [
     "BundleInputError",
     "CheckInputChannels",
     "LoadNetworkWeights",
-    "ResumeFromLatest",
     "load_datalist",
     "split_datalist",
 ]

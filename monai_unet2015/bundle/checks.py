@@ -15,10 +15,8 @@ from pathlib import Path
 import torch
 from ignite.engine import Engine, Events
 from monai.data import partition_dataset
-from monai.handlers import CheckpointLoader
 
 from monai_unet2015.data.datalists import dicom_series_datalist, msd_datalist, nifti_folder_datalist
-from monai_unet2015.engines.checkpoints import latest_checkpoint
 
 __all__ = [
     "BundleInputError",
@@ -26,7 +24,6 @@ __all__ = [
     "split_datalist",
     "CheckInputChannels",
     "LoadNetworkWeights",
-    "ResumeFromLatest",
 ]
 
 logger = logging.getLogger(__name__)
@@ -183,22 +180,3 @@ class LoadNetworkWeights:
             )
         self.network.load_state_dict(state)
         logger.info("weights loaded from %s", self.load_path)
-
-
-class ResumeFromLatest:
-    """At ``STARTED``, continue from the newest interval checkpoint in ``ckpt_dir`` if there is one.
-
-    A ``CheckpointLoader`` for the file :func:`~monai_unet2015.engines.latest_checkpoint`
-    finds; nothing happens on a fresh run. ``load_dict`` is what ``CheckpointSaver`` saved
-    (network, optimizer, scheduler, trainer).
-    """
-
-    def __init__(self, ckpt_dir: str | Path, load_dict: dict, map_location=None) -> None:
-        self.ckpt_dir, self.load_dict, self.map_location = Path(str(ckpt_dir)), load_dict, map_location
-
-    def attach(self, engine: Engine) -> None:
-        last = latest_checkpoint(self.ckpt_dir)
-        if last is None:
-            return
-        logger.info("resuming from %s", last)
-        CheckpointLoader(load_path=str(last), load_dict=self.load_dict, map_location=self.map_location).attach(engine)

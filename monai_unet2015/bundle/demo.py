@@ -17,7 +17,7 @@ from scipy import ndimage
 from monai_unet2015.bundle.figure import overlay_figure
 from monai_unet2015.data import CT_LABELS, write_sample_data
 
-__all__ = ["bundles_dir", "run_demo"]
+__all__ = ["bundles_dir", "dice", "run_demo"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,13 @@ def _bundle_files(name: str) -> dict:
 
 
 def dice(prediction: np.ndarray, truth: np.ndarray, value: int) -> float:
+    """Dice of the voxels equal to ``value`` in two label maps of one shape; 1.0 when both have none.
+
+    Example::
+
+        >>> dice(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), value=1)
+        0.6666666666666666
+    """
     p, t = prediction == value, truth == value
     total = p.sum() + t.sum()
     return float(2 * (p & t).sum() / total) if total else 1.0

@@ -40,22 +40,22 @@ class RaisingThreadDataLoader(ThreadDataLoader):
 
     MONAI's ``ThreadBuffer`` lets an exception end its thread and the epoch then simply ends
     early, so a broken transform would train on nothing without a word. Here the error is
-    raised in the training loop.
+    raised in the training loop. Arguments as ``ThreadDataLoader``.
+
+    Example::
+
+        >>> import torch
+        >>> from monai.data import Dataset
+        >>> loader = RaisingThreadDataLoader(Dataset([{"image": torch.zeros(1, 4, 4)}] * 3), batch_size=2)
+        >>> [tuple(batch["image"].shape) for batch in loader]
+        [(2, 1, 4, 4), (1, 1, 4, 4)]
     """
 
     def __iter__(self):
         for _ in range(self.repeats):
-            yield from _RaisingThreadBuffer(DataLoaderIterable(self), self.buffer_size, self.buffer_timeout)
-
-
-class DataLoaderIterable:
-    """The plain ``DataLoader`` iteration of a ThreadDataLoader (its parent's ``__iter__``)."""
-
-    def __init__(self, loader: ThreadDataLoader) -> None:
-        self.loader = loader
-
-    def __iter__(self):
-        return super(ThreadDataLoader, self.loader).__iter__()
+            # DataLoader's own iteration (not ThreadDataLoader's), consumed by the raising buffer's thread.
+            batches = super(ThreadDataLoader, self).__iter__()
+            yield from _RaisingThreadBuffer(batches, self.buffer_size, self.buffer_timeout)
 
 
 def device_data_loader(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import nibabel as nib
@@ -29,25 +29,23 @@ def _save_nifti(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
 
 
 def _write_msd(
-    folder: Path, name: str, modality: str, labels: dict[str, int], cases: list[tuple], num_test: int
+    folder: Path, file_names: list[str], save_case: Callable[[int, Path, Path], None], num_test: int, header: dict
 ) -> dict:
-    """imagesTr/labelsTr/imagesTs(/labelsTs) and dataset.json in the Decathlon layout."""
+    """imagesTr/labelsTr/imagesTs/labelsTs and dataset.json in the Decathlon layout.
+
+    ``save_case(index, image_path, label_path)`` writes case ``index``; the last ``num_test``
+    cases go to the test folders. ``header`` holds the dataset.json fields that describe the data.
+    """
     for sub in ("imagesTr", "labelsTr", "imagesTs", "labelsTs"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     training, test = [], []
-    for index, (image, label, affine) in enumerate(cases):
-        split = "Ts" if index >= len(cases) - num_test else "Tr"
-        file_name = f"{name}_{index:03d}.nii.gz"
-        _save_nifti(image, affine, folder / f"images{split}" / file_name)
-        _save_nifti(label, affine, folder / f"labels{split}" / file_name)
+    for index, file_name in enumerate(file_names):
+        split = "Ts" if index >= len(file_names) - num_test else "Tr"
+        save_case(index, folder / f"images{split}" / file_name, folder / f"labels{split}" / file_name)
         entry = {"image": f"./images{split}/{file_name}", "label": f"./labels{split}/{file_name}"}
         (test if split == "Ts" else training).append(entry)
     dataset = {
-        "name": f"monai_unet2015 sample {name}",
-        "description": "generated, not patient data (monai_unet2015.data.sample_data)",
-        "tensorImageSize": "3D",
-        "modality": {"0": modality},
-        "labels": {str(v): k for k, v in labels.items()},
+        **header,
         "numTraining": len(training),
         "numTest": len(test),
         "training": training,
@@ -58,32 +56,40 @@ def _write_msd(
     return {"folder": str(folder), "training": len(training), "test": len(test)}
 
 
+def _write_volumes(folder: Path, name: str, modality: str, labels: dict[str, int], cases: list[tuple]) -> dict:
+    """3D ``(image, label, affine)`` cases as NIfTI; the last one for testing."""
+
+    def save_case(index: int, image_path: Path, label_path: Path) -> None:
+        image, label, affine = cases[index]
+        _save_nifti(image, affine, image_path)
+        _save_nifti(label, affine, label_path)
+
+    header = {
+        "name": f"monai_unet2015 sample {name}",
+        "description": "generated, not patient data (monai_unet2015.data.sample_data)",
+        "tensorImageSize": "3D",
+        "modality": {"0": modality},
+        "labels": {str(v): k for k, v in labels.items()},
+    }
+    return _write_msd(folder, [f"{name}_{i:03d}.nii.gz" for i in range(len(cases))], save_case, 1, header)
+
+
 def _write_cells(folder: Path, count: int, num_test: int, shape: tuple[int, int], seed: int) -> dict:
-    for sub in ("imagesTr", "labelsTr", "imagesTs", "labelsTs"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    training, test = [], []
-    for index in range(count):
+    """2D touching cells as 8-bit PNG images and 16-bit PNG instance labels."""
+
+    def save_case(index: int, image_path: Path, label_path: Path) -> None:
         image, instances = touching_cells_2d(shape, num_cells=shape[0] * shape[1] // 2700, seed=seed + index)
-        split = "Ts" if index >= count - num_test else "Tr"
-        file_name = f"cells_{index:03d}.png"
-        Image.fromarray(np.round(image * 255).astype(np.uint8)).save(folder / f"images{split}" / file_name)
-        Image.fromarray(instances.astype(np.uint16)).save(folder / f"labels{split}" / file_name)
-        entry = {"image": f"./images{split}/{file_name}", "label": f"./labels{split}/{file_name}"}
-        (test if split == "Ts" else training).append(entry)
-    dataset = {
+        Image.fromarray(np.round(image * 255).astype(np.uint8)).save(image_path)
+        Image.fromarray(instances.astype(np.uint16)).save(label_path)
+
+    header = {
         "name": "monai_unet2015 sample cells",
         "description": "generated light-microscopy-like touching cells; labels are instance ids (0 = background)",
         "tensorImageSize": "2D",
         "modality": {"0": "microscopy"},
         "labels": {"0": "background", "1": "cell"},
-        "numTraining": len(training),
-        "numTest": len(test),
-        "training": training,
-        "test": [t["image"] for t in test],
-        "test_labels": test,
     }
-    (folder / "dataset.json").write_text(json.dumps(dataset, indent=2) + "\n")
-    return {"folder": str(folder), "training": len(training), "test": len(test)}
+    return _write_msd(folder, [f"cells_{i:03d}.png" for i in range(count)], save_case, num_test, header)
 
 
 def write_sample_data(
@@ -125,7 +131,7 @@ def write_sample_data(
         for index in range(num_ct):
             hu, labels, affine = ct_like_volume(ct_shape, ct_spacing, seed=seed + index)
             cases.append((np.round(hu).astype(np.int16), labels, affine))
-        part = _write_msd(out_dir / "ct", "ct", "CT", CT_LABELS, cases, num_test=1)
+        part = _write_volumes(out_dir / "ct", "ct", "CT", CT_LABELS, cases)
         part.update(spacing_mm=list(map(float, ct_spacing)), shape=list(map(int, ct_shape)), labels=CT_LABELS)
         manifest["parts"]["ct"] = part
         if dicom:
@@ -138,7 +144,7 @@ def write_sample_data(
             manifest["parts"]["ct_dicom"] = {"folder": str(out_dir / "ct_dicom"), "series": 2}
     if num_mri:
         cases = [mri_like_volume(mri_shape, seed=seed + 100 + index) for index in range(num_mri)]
-        manifest["parts"]["mri"] = _write_msd(out_dir / "mri", "mri", "MRI", MRI_LABELS, cases, num_test=1)
+        manifest["parts"]["mri"] = _write_volumes(out_dir / "mri", "mri", "MRI", MRI_LABELS, cases)
     if num_cells:
         num_test = min(2, num_cells // 2)
         manifest["parts"]["cells"] = _write_cells(out_dir / "cells", num_cells, num_test, cells_shape, seed=seed + 200)

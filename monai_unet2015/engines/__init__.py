@@ -1,6 +1,6 @@
 """Training with ``monai.engines``: weight maps to the loss, the paper's trainer and evaluator."""
 
-from monai_unet2015.engines.checkpoints import latest_checkpoint
+from monai_unet2015.engines.checkpoints import ResumeFromLatest, latest_checkpoint
 from monai_unet2015.engines.handlers import NonFiniteLossError, SeedEveryEpoch, StopOnNonFiniteLoss, loss_from_output
 from monai_unet2015.engines.prepare_batch import PrepareBatchWeightMap
 from monai_unet2015.engines.workflows import (
@@ -16,6 +16,7 @@ __all__ = [
     "StopOnNonFiniteLoss",
     "NonFiniteLossError",
     "latest_checkpoint",
+    "ResumeFromLatest",
     "loss_from_output",
     "paper_optimizer",
     "evaluation_postprocessing",

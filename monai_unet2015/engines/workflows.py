@@ -8,7 +8,6 @@ spell out the same pieces as config; these functions are the Python spelling.
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,7 +16,6 @@ import torch
 from ignite.handlers import ProgressBar
 from monai.engines import SupervisedEvaluator, SupervisedTrainer
 from monai.handlers import (
-    CheckpointLoader,
     CheckpointSaver,
     LrScheduleHandler,
     MeanDice,
@@ -30,15 +28,13 @@ from monai.inferers import Inferer, SimpleInferer
 from monai.transforms import Activationsd, AsDiscreted, Compose
 
 from monai_unet2015.data.loaders import default_device
-from monai_unet2015.engines.checkpoints import latest_checkpoint
+from monai_unet2015.engines.checkpoints import ResumeFromLatest
 from monai_unet2015.engines.handlers import SeedEveryEpoch, StopOnNonFiniteLoss, loss_from_output
 from monai_unet2015.engines.prepare_batch import PrepareBatchWeightMap
 from monai_unet2015.losses import PixelWeightedCrossEntropyLoss
 from monai_unet2015.transforms.crop import CenterCropToReferenced
 
 __all__ = ["paper_optimizer", "evaluation_postprocessing", "create_evaluator", "create_trainer"]
-
-logger = logging.getLogger(__name__)
 
 _OPTIMIZERS = ("sgd", "adam")
 
@@ -313,10 +309,8 @@ def _attach_checkpoints(trainer, network, optimizer, lr_scheduler, ckpt_dir: Pat
     state: dict = {"network": network, "optimizer": optimizer, "trainer": trainer}
     if lr_scheduler is not None:
         state["lr_scheduler"] = lr_scheduler
-    last = latest_checkpoint(ckpt_dir) if resume else None
-    if last is not None:
-        logger.info("resuming from %s", last)
-        CheckpointLoader(load_path=str(last), load_dict=state, map_location=device).attach(trainer)
+    if resume:
+        ResumeFromLatest(ckpt_dir, state, map_location=device).attach(trainer)
     CheckpointSaver(save_dir=str(ckpt_dir), save_dict=state, save_interval=1, n_saved=2, epoch_level=True).attach(
         trainer
     )

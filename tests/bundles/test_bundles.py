@@ -41,6 +41,21 @@ def workflow(name: str, config_files, workflow_type: str, **overrides) -> Config
     return flow
 
 
+def infer(name: str, bundle_root: Path, dataset_dir: Path, output_dir: Path, **overrides) -> ConfigWorkflow:
+    """The bundle's inference.json, initialised and run."""
+    flow = workflow(
+        name,
+        ["inference.json"],
+        "infer",
+        bundle_root=str(bundle_root),
+        dataset_dir=str(dataset_dir),
+        output_dir=str(output_dir),
+        **overrides,
+    )
+    flow.run()
+    return flow
+
+
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
     root = tmp_path_factory.mktemp("sample")
@@ -112,15 +127,7 @@ def test_evaluate_reports_dice(trained, sample, name, tmp_path):
 
 def test_ct_inference_writes_masks_on_the_input_grid(trained, sample, tmp_path):
     name = "unet3d_ct_organs"
-    flow = workflow(
-        name,
-        ["inference.json"],
-        "infer",
-        bundle_root=str(trained[name]),
-        dataset_dir=str(sample / "ct"),
-        output_dir=str(tmp_path),
-    )
-    flow.run()
+    infer(name, trained[name], sample / "ct", tmp_path)
     mask, image = nib.load(tmp_path / "ct_002_seg.nii.gz"), nib.load(sample / "ct/imagesTs/ct_002.nii.gz")
     assert mask.shape == image.shape
     np.testing.assert_allclose(mask.affine, image.affine, atol=1e-4)
@@ -130,15 +137,7 @@ def test_ct_inference_writes_masks_on_the_input_grid(trained, sample, tmp_path):
 def test_ct_inference_on_dicom_series_writes_nifti_and_dicom_seg(trained, sample, tmp_path):
     pytest.importorskip("highdicom")
     name = "unet3d_ct_organs"
-    flow = workflow(
-        name,
-        ["inference.json"],
-        "infer",
-        bundle_root=str(trained[name]),
-        dataset_dir=str(sample / "ct_dicom"),
-        output_dir=str(tmp_path),
-    )
-    flow.run()
+    infer(name, trained[name], sample / "ct_dicom", tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "ct_000_seg.dcm",
         "ct_000_seg.nii.gz",
@@ -149,15 +148,7 @@ def test_ct_inference_on_dicom_series_writes_nifti_and_dicom_seg(trained, sample
 
 def test_cells_inference_writes_png_masks(trained, sample, tmp_path):
     name = "unet2015_cells_2d"
-    flow = workflow(
-        name,
-        ["inference.json"],
-        "infer",
-        bundle_root=str(trained[name]),
-        dataset_dir=str(sample / "cells"),
-        output_dir=str(tmp_path),
-    )
-    flow.run()
+    infer(name, trained[name], sample / "cells", tmp_path)
     written = sorted(p.name for p in tmp_path.iterdir())
     assert written == ["cells_002_seg.png", "cells_003_seg.png"]
 
@@ -283,15 +274,7 @@ def test_checkpoint_that_does_not_fit_the_network(trained, sample, tmp_path):
             r"checkpoint \(4, 1, 3, 3, 3\) vs network \(8, 1, 3, 3, 3\)"
         ),
     ):
-        workflow(
-            name,
-            ["inference.json"],
-            "infer",
-            bundle_root=str(trained[name]),
-            dataset_dir=str(sample / "ct"),
-            output_dir=str(tmp_path),
-            **{"network_def#features": [8, 16, 32]},
-        ).run()
+        infer(name, trained[name], sample / "ct", tmp_path, **{"network_def#features": [8, 16, 32]})
 
 
 def test_wrong_number_of_input_channels(sample, tmp_path):
@@ -303,15 +286,7 @@ def test_wrong_number_of_input_channels(sample, tmp_path):
         BundleInputError,
         match=r"the images have 1 channel\(s\) \(.*ct_002.nii.gz\) but the network takes 2: override --in_channels 1",
     ):
-        workflow(
-            "unet3d_ct_organs",
-            ["inference.json"],
-            "infer",
-            bundle_root=str(tmp_path),
-            dataset_dir=str(sample / "ct"),
-            output_dir=str(tmp_path),
-            in_channels=2,
-        ).run()
+        infer("unet3d_ct_organs", tmp_path, sample / "ct", tmp_path, in_channels=2)
 
 
 def test_ct_bundle_trains_on_partially_labelled_volumes(sample, tmp_path):

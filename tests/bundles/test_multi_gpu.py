@@ -28,36 +28,38 @@ def sample(tmp_path_factory):
     return root / "ct"  # 4 training cases: 2 for training, 2 for validation
 
 
-def train(sample, root, processes: int, epochs: int):
-    configs = "['configs/train.json','configs/multi_gpu_train.json']" if processes > 1 else "configs/train.json"
+def bundle_run(processes: int, bundle: Path, config_files: list[str], *arguments: str) -> str:
+    """``python -m monai.bundle run`` in ``bundle``, under torchrun when ``processes > 1``; its output."""
     launcher = [TORCHRUN, "--standalone", "--nproc_per_node", str(processes)] if processes > 1 else [sys.executable]
-    command = [
-        *launcher,
-        "-m",
-        "monai.bundle",
-        "run",
-        "--config_file",
-        configs,
-        "--bundle_root",
-        str(root),
-        "--dataset_dir",
-        str(sample),
-        "--max_epochs",
-        str(epochs),
-        "--val_interval",
-        "1",
-        "--progress",
-        "False",
-        *TINY,
-    ]
+    configs = (
+        str([f"configs/{name}" for name in config_files]) if len(config_files) > 1 else f"configs/{config_files[0]}"
+    )
     result = subprocess.run(
-        command, cwd=BUNDLE, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+        [*launcher, "-m", "monai.bundle", "run", "--config_file", configs, *arguments],
+        cwd=bundle,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    output = result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+def logged_dice(output: str) -> list[float]:
+    return [float(v) for v in re.findall(r"Epoch\[\d+\] Metrics -- val_mean_dice: ([0-9.]+)", output)]
+
+
+def train(sample, root, processes: int, epochs: int):
+    configs = ["train.json", "multi_gpu_train.json"] if processes > 1 else ["train.json"]
+    output = bundle_run(
+        processes,
+        BUNDLE,
+        configs,
+        *("--bundle_root", str(root), "--dataset_dir", str(sample), "--max_epochs", str(epochs)),
+        *("--val_interval", "1", "--progress", "False", *TINY),
+    )
     losses = [float(v) for v in re.findall(r"train_loss: ([0-9.]+)", output)]
-    dice = [float(v) for v in re.findall(r"Epoch\[\d+\] Metrics -- val_mean_dice: ([0-9.]+)", output)]
-    return losses, dice
+    return losses, logged_dice(output)
 
 
 def test_two_processes_train_with_one_checkpoint_and_whole_set_validation(sample, tmp_path):
@@ -83,76 +85,27 @@ def test_two_processes_train_with_one_checkpoint_and_whole_set_validation(sample
     assert evaluator.state.metrics["val_mean_dice"] == pytest.approx(dice[0], abs=1e-4)
 
     # multi_gpu_evaluate.json: each rank scores one case, the metric is gathered over both.
-    configs = "['configs/train.json','configs/evaluate.json','configs/multi_gpu_evaluate.json']"
-    result = subprocess.run(
-        [
-            TORCHRUN,
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            "-m",
-            "monai.bundle",
-            "run",
-            "--config_file",
-            configs,
-            "--bundle_root",
-            str(tmp_path / "ddp"),
-            "--dataset_dir",
-            str(sample),
-            "--output_dir",
-            str(tmp_path / "eval2"),
-            *TINY,
-        ],
-        cwd=BUNDLE,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    output = bundle_run(
+        2,
+        BUNDLE,
+        ["train.json", "evaluate.json", "multi_gpu_evaluate.json"],
+        *("--bundle_root", str(tmp_path / "ddp"), "--dataset_dir", str(sample)),
+        *("--output_dir", str(tmp_path / "eval2"), *TINY),
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    gathered = re.findall(r"Epoch\[\d+\] Metrics -- val_mean_dice: ([0-9.]+)", result.stdout + result.stderr)
-    assert [float(v) for v in gathered] == pytest.approx([evaluator.state.metrics["val_mean_dice"]], abs=1e-4)
+    assert logged_dice(output) == pytest.approx([evaluator.state.metrics["val_mean_dice"]], abs=1e-4)
 
 
 def test_cells_bundle_trains_with_two_processes(tmp_path):
     cells = tmp_path / "sample"
     write_sample_data(cells, num_ct=0, num_mri=0, num_cells=6, cells_shape=(96, 96))
-    configs = "['configs/train.json','configs/multi_gpu_train.json']"
-    result = subprocess.run(
-        [
-            TORCHRUN,
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            "-m",
-            "monai.bundle",
-            "run",
-            "--config_file",
-            configs,
-            "--bundle_root",
-            str(tmp_path / "run"),
-            "--dataset_dir",
-            str(cells / "cells"),
-            "--max_epochs",
-            "1",
-            "--val_interval",
-            "1",
-            "--features",
-            "[4,8,16]",
-            "--roi_size",
-            "[60,60]",
-            "--cache",
-            "none",
-            "--val_fraction",
-            "0.5",
-            "--progress",
-            "False",
-        ],
-        cwd=bundles_dir() / "unet2015_cells_2d",
-        capture_output=True,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    bundle_run(
+        2,
+        bundles_dir() / "unet2015_cells_2d",
+        ["train.json", "multi_gpu_train.json"],
+        *("--bundle_root", str(tmp_path / "run"), "--dataset_dir", str(cells / "cells")),
+        *("--max_epochs", "1", "--val_interval", "1", "--features", "[4,8,16]", "--roi_size", "[60,60]"),
+        *("--cache", "none", "--val_fraction", "0.5", "--progress", "False"),
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "run" / "models").iterdir()) == ["checkpoint_epoch=1.pt", "model.pt"]
 
 
