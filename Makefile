@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 OUTPUT_DIR ?= demo_output
 PYTEST_ARGS ?=
 
-.PHONY: install demo smoke test lint bench clean
+.PHONY: install label-install label-server demo smoke test lint bench notebooks clean
 
 install: $(STAMP)
 
@@ -28,12 +28,31 @@ demo: $(STAMP)
 smoke: $(STAMP)
 	$(PY) -m monai_unet2015 smoke --output-dir $(OUTPUT_DIR)
 
-test: $(STAMP)
-	$(PY) -m pytest -n 2 --durations=15 $(PYTEST_ARGS) tests
+# MONAI Label in its own environment (pydicom 2.4 there, 3.0 in .venv): tests/label uses it.
+LABEL_VENV ?= .venv-label
+LABEL_STAMP := $(LABEL_VENV)/.installed
+STUDIES ?= demo_output/sample/ct/imagesTr
+MODELS ?= all
+PORT ?= 8000
+
+label-install: $(LABEL_STAMP)
+
+$(LABEL_STAMP): pyproject.toml constraints.txt scripts/install_monailabel.sh
+	PYTHON=$(PYTHON) scripts/install_monailabel.sh $(LABEL_VENV)
+	touch $(LABEL_STAMP)
+
+label-server: $(LABEL_STAMP)
+	$(LABEL_VENV)/bin/monailabel start_server --app apps/monai_unet2015 --studies $(STUDIES) \
+		--conf models $(MODELS) --port $(PORT)
+
+# --dist loadfile: a test file's tests run on one worker, so module fixtures (the MONAI Label
+# server, trained bundles) are made once
+test: $(STAMP) $(LABEL_STAMP)
+	$(PY) -m pytest -n 2 --dist loadfile --durations=15 $(PYTEST_ARGS) tests
 
 lint: $(STAMP)
-	$(PY) -m ruff check monai_unet2015 tests benchmarks tutorials
-	$(PY) -m ruff format --check monai_unet2015 tests benchmarks tutorials
+	$(PY) -m ruff check monai_unet2015 tests benchmarks tutorials apps
+	$(PY) -m ruff format --check monai_unet2015 tests benchmarks tutorials apps
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
@@ -50,5 +69,22 @@ bench: $(BENCH_STAMP)
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_ddp.py
 
+NOTEBOOK_STAMP := $(VENV)/.installed-notebooks
+
+$(NOTEBOOK_STAMP): $(STAMP)
+	$(PIP) install -c constraints.txt -e ".[dev,tutorials]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (monai_unet2015)"
+	touch $(NOTEBOOK_STAMP)
+
+# The tutorials in full mode, saved as tutorials/*.ipynb with their outputs (about 10 minutes on
+# 2 CPU cores); tests/tutorials checks that the notebooks hold the scripts' cells.
+# Where .venv-label has no working torchvision (a CPU torch here), tutorial 3's server gets the
+# tests' stand-in for torchvision.utils, as in tests/label; the notebook prints it.
+notebooks: $(NOTEBOOK_STAMP) $(LABEL_STAMP)
+	standin=$$($(LABEL_VENV)/bin/python -c "import torchvision.utils" 2>/dev/null || echo "$(abspath tests/label/standins)"); \
+	cd tutorials && for script in 0*.py; do \
+		PATH="$(abspath $(VENV))/bin:$$PATH" PYTHONPATH="$$standin" python -m jupytext --to ipynb --execute "$$script" || exit 1; \
+	done
+
 clean:
-	rm -rf $(VENV) $(OUTPUT_DIR) .pytest_cache
+	rm -rf $(VENV) $(LABEL_VENV) $(OUTPUT_DIR) .pytest_cache

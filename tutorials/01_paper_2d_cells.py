@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from monai_unet2015.bundle.figure import overlay_figure
+from monai_unet2015.bundle.figure import display_figure, overlay_figure
 from monai_unet2015.data import touching_cells_2d
 from monai_unet2015.engines import create_trainer, paper_optimizer
 from monai_unet2015.inferers import OverlapTileInferer
@@ -37,12 +37,12 @@ iterations = 40 if args.quick else 800
 torch.manual_seed(0)
 
 
-def save_grey(array: np.ndarray, name: str) -> Path:
+def save_grey(array: np.ndarray, name: str) -> None:
     low, high = np.percentile(array, (1, 99))
     scaled = np.clip((array - low) / max(high - low, 1e-6), 0, 1)
     path = out / name
     Image.fromarray((scaled * 255).astype(np.uint8)).save(path)
-    return path
+    display_figure(path)
 
 
 # %% [markdown]
@@ -128,4 +128,5 @@ for name, net in nets.items():
         )
     )
 figure = overlay_figure(rows, out / "with_and_without_weight_map.png")
+display_figure(figure)
 print("figures in", out)

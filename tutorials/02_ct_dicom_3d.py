@@ -19,7 +19,7 @@ from monai.bundle import run as run_bundle
 from monai.transforms import Compose, LoadImage
 
 from monai_unet2015.bundle.demo import bundles_dir, dice
-from monai_unet2015.bundle.figure import overlay_figure
+from monai_unet2015.bundle.figure import display_figure, overlay_figure
 from monai_unet2015.data import CT_LABELS, ct_preprocessing, has_highdicom, write_sample_data
 
 parser = argparse.ArgumentParser()
@@ -86,7 +86,7 @@ rows = []
 for z in np.linspace(0.3, 0.7, 3) * image.shape[2]:
     z = int(z)
     rows.append((f"axial slice {z}", *(np.rot90(v[:, :, z]) for v in (image, truth, prediction))))
-overlay_figure(rows, out / "slices.png")
+display_figure(overlay_figure(rows, out / "slices.png"))
 scores = {organ: round(dice(prediction, truth, value), 3) for organ, value in CT_LABELS.items() if value}
 print("Dice on the DICOM test case:", scores)
 print("figures in", out)

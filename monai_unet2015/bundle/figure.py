@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-__all__ = ["overlay_figure"]
+__all__ = ["overlay_figure", "display_figure"]
 
 _COLOURS = np.array([[0, 0, 0], [230, 80, 60], [70, 160, 230], [250, 200, 40], [120, 220, 120]], np.float32)
 
@@ -50,3 +50,18 @@ def overlay_figure(
     path = Path(path)
     figure.save(path)
     return path
+
+
+def display_figure(path: str | Path) -> None:
+    """Show a PNG inline when running in Jupyter (the tutorials' notebooks).
+
+    Outside IPython (a tutorial run as a script) nothing happens: the script names its files.
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image as InlineImage
+        from IPython.display import display
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        display(InlineImage(filename=str(path)))

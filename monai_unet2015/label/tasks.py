@@ -1,0 +1,147 @@
+"""MONAI Label infer and train tasks for this project's bundles.
+
+Both extend MONAI Label's own bundle tasks (``monailabel.tasks.infer.bundle`` and
+``monailabel.tasks.train.bundle``), so inference runs the bundle's ``inference.json``
+(``preprocessing``, the :class:`~monai_unet2015.inferers.OverlapTileInferer`, ``postprocessing``)
+and training runs its ``train.json`` with the annotators' labels as the training set. What
+they change is listed on each class. monailabel is optional (``pip install`` steps in the
+README); without it these classes can be imported but not created. ``has_infer_task`` is
+False where MONAI Label's infer task does not import (it needs ``torchvision.utils``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from monai.transforms import SaveImaged
+from monai.utils import optional_import
+
+from monai_unet2015.data.outputs import SaveDicomSegd
+
+BundleInferTask, has_infer_task = optional_import(
+    "monailabel.tasks.infer.bundle", name="BundleInferTask", as_type="base"
+)
+BundleTrainTask, _ = optional_import("monailabel.tasks.train.bundle", name="BundleTrainTask", as_type="base")
+
+__all__ = ["UNet2015BundleInferTask", "UNet2015BundleTrainTask", "training_overrides", "has_infer_task"]
+
+logger = logging.getLogger(__name__)
+
+_MAX_EPOCHS = "train#trainer#max_epochs"
+_TRAIN_HANDLERS = "train#handlers"
+_VALIDATION_DATA = "validate#dataset#data"
+
+
+class UNet2015BundleInferTask(BundleInferTask):
+    """Segmentation with a bundle's ``configs/inference.json`` behind a MONAI Label server.
+
+    Differences from MONAI Label's ``BundleInferTask``:
+
+    - the bundle's file writers (``SaveImaged``, :class:`~monai_unet2015.data.SaveDicomSegd`)
+      are left out: the server writes the result it sends back;
+    - weights load strictly: a ``model.pt`` that does not fit the network is an error, not a
+      warning followed by a half-random network;
+    - the label map is written as uint8 (MONAI Label's default is float32), and a 2D map
+      without its channel (MONAI Label wrote a 1 x W image for a 2D PNG).
+
+    MONAI Label reloads ``models/model.pt`` when its modification time changes, so a training
+    run's new checkpoint is used by the next request.
+
+    Args:
+        path: the bundle folder (``configs/``, ``models/model.pt``).
+        conf: the app's ``--conf`` settings.
+        kwargs: passed to MONAI Label's ``BundleInferTask``.
+    """
+
+    def __init__(self, path: str, conf: dict[str, str], **kwargs) -> None:
+        kwargs.setdefault("post_filter", [SaveImaged, SaveDicomSegd])
+        kwargs.setdefault("load_strict", True)
+        super().__init__(path, conf, **kwargs)
+
+    def run_pre_transforms(self, data, transforms):
+        # MONAI 1.6's Spacingd updates every "<key>_*" entry as a meta dict, and MONAI Label keeps
+        # the input's path (a str) as "image_path": keep it out of the transforms' way.
+        image_path = data.pop("image_path", None)
+        data = super().run_pre_transforms(data, transforms)
+        if image_path is not None:
+            data["image_path"] = image_path
+        return data
+
+    def writer(self, data, extension=None, dtype=None):
+        label = data[self.output_label_key]
+        if label.ndim == self.dimension + 1 and label.shape[0] == 1:
+            data[self.output_label_key] = label[0]  # MONAI Label's Restored keeps the channel of a 2D map
+        return super().writer(data, extension, dtype if dtype is not None else np.uint8)
+
+
+class UNet2015BundleTrainTask(BundleTrainTask):
+    """Training with a bundle's ``configs/train.json`` on the labels saved in MONAI Label.
+
+    Each request fine-tunes ``models/model.pt`` (``pretrained``, the default) or starts from
+    fresh weights (``pretrained: false``) for ``max_epochs`` epochs, and writes the new
+    ``models/model.pt`` (see :func:`training_overrides` for what is changed in the bundle
+    run). ``pretrained: false`` works here; MONAI Label 0.8.5's own task fails on it
+    (``os.path.exists(None)``).
+
+    Args:
+        path: the bundle folder.
+        conf: the app's ``--conf`` settings.
+        kwargs: passed to MONAI Label's ``BundleTrainTask``.
+    """
+
+    def __init__(self, path: str, conf: dict[str, str], **kwargs) -> None:
+        kwargs.setdefault("load_strict", True)
+        super().__init__(path, conf, **kwargs)
+
+    def _load_checkpoint(self, model_pytorch, pretrained, train_handlers):
+        if pretrained:
+            super()._load_checkpoint(model_pytorch, pretrained, train_handlers)
+
+    def _update_overrides(self, overrides):
+        overrides.update(training_overrides(overrides, int(self.bundle_config.get("val_interval", 1))))
+        return overrides
+
+
+def training_overrides(overrides: dict, val_interval: int) -> dict:
+    """Changes to a bundle training run that MONAI Label starts, given MONAI Label's ``overrides``.
+
+    - ``train#resume`` off: each request trains for its own ``max_epochs`` from
+      ``model.pt`` (or fresh weights). Resuming from an earlier request's epoch checkpoint
+      would count its epochs and stop at once.
+    - validation also before the first epoch (``exec_at_start``), and ``val_interval`` at most
+      ``max_epochs``: ``model.pt`` is the run's best validated net, so it is replaced only by
+      one that scores higher on this run's validation images than the weights it started from
+      (a fine-tuning round with a fresh momentum can get worse before it gets better).
+    - without validation data (one labelled image, or ``val_split`` 0 or -1) the validation
+      handler is dropped and the final weights are saved as ``model.pt``.
+    - no progress bar in the server's log.
+
+    Example::
+
+        >>> new = training_overrides({"train#trainer#max_epochs": 1, "train#handlers": [],
+        ...                           "validate#dataset#data": [{"image": "a", "label": "b"}]}, 5)
+        >>> new["val_interval"], new["train#resume"]
+        (1, '$None')
+    """
+    # "$None", not None: monai.bundle.run drops overrides whose value is None.
+    changes: dict = {"train#resume": "$None", "progress": False}
+    changes["val_interval"] = max(1, min(val_interval, int(overrides.get(_MAX_EPOCHS, val_interval))))
+    handlers = overrides.get(_TRAIN_HANDLERS, [])
+    if overrides.get(_VALIDATION_DATA):
+        changes[_TRAIN_HANDLERS] = [
+            {**h, "exec_at_start": True} if h.get("_target_") == "ValidationHandler" else h for h in handlers
+        ]
+    else:
+        changes[_TRAIN_HANDLERS] = [h for h in handlers if h.get("_target_") != "ValidationHandler"] + [
+            {
+                "_target_": "CheckpointSaver",
+                "save_dir": "@ckpt_dir",
+                "save_dict": {"model": "@network"},
+                "save_final": True,
+                "final_filename": "model.pt",
+            }
+        ]
+        changes[_VALIDATION_DATA] = []
+        logger.info("No validation data: the final weights of this run become models/model.pt.")
+    return changes

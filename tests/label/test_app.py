@@ -1,0 +1,99 @@
+"""The app's helpers that need no server: bundle copies, model selection, training overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from monai_unet2015.bundle.demo import bundles_dir
+from monai_unet2015.label import WEIGHTS, install_bundle, training_overrides
+from monai_unet2015.label.app import _requested_bundles
+
+VALIDATION = [{"image": "a.nii.gz", "label": "a_label.nii.gz"}]
+HANDLERS = [{"_target_": "StatsHandler"}, {"_target_": "ValidationHandler", "validator": "@validate#evaluator"}]
+
+
+def test_install_bundle_copies_configs_docs_licence_and_weights(tmp_path):
+    source = tmp_path / "source"
+    for part in ("configs", "docs"):
+        (source / part).mkdir(parents=True)
+        (source / part / f"{part}.txt").write_text(part)
+    (source / "configs" / "inference.json").write_text("{}")
+    (source / "LICENSE").write_text("licence")
+    (source / WEIGHTS).parent.mkdir()
+    (source / WEIGHTS).write_bytes(b"weights")
+    (source / "logs").mkdir()
+
+    target = install_bundle(source, tmp_path / "model" / "bundle")
+
+    assert (target / "configs" / "inference.json").is_file()
+    assert (target / "docs" / "docs.txt").read_text() == "docs"
+    assert (target / "LICENSE").read_text() == "licence"
+    assert (target / WEIGHTS).read_bytes() == b"weights"
+    assert not (target / "logs").exists()
+
+
+def test_install_bundle_keeps_an_existing_copy_and_its_weights(tmp_path):
+    target = install_bundle(bundles_dir() / "unet3d_ct_organs", tmp_path / "copy")
+    assert (target / WEIGHTS).parent.is_dir() and not (target / WEIGHTS).exists()
+    (target / WEIGHTS).write_bytes(b"trained here")
+    (target / "configs" / "train.json").write_text("{}")
+
+    again = install_bundle(bundles_dir() / "unet3d_ct_organs", tmp_path / "copy")
+
+    assert (again / WEIGHTS).read_bytes() == b"trained here"
+    assert (again / "configs" / "train.json").read_text() == "{}"
+
+
+def test_install_bundle_refuses_a_folder_without_inference_config(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="has no configs/inference.json"):
+        install_bundle(tmp_path / "empty", tmp_path / "copy")
+
+
+@pytest.mark.parametrize(
+    "models, expected",
+    [
+        ("all", ["unet2015_cells_2d", "unet3d_ct_organs"]),
+        ("unet3d_ct_organs", ["unet3d_ct_organs"]),
+        (" unet2015_cells_2d , unet3d_ct_organs ", ["unet2015_cells_2d", "unet3d_ct_organs"]),
+    ],
+)
+def test_requested_bundles(models, expected):
+    assert _requested_bundles(models, bundles_dir()) == expected
+
+
+@pytest.mark.parametrize("models", ["unet3d_ct", "", "unet3d_ct_organs,spleen"])
+def test_requested_bundles_names_the_available_ones(models):
+    with pytest.raises(ValueError, match=r"conf 'models' must name bundles in .*\['unet2015_cells_2d', 'unet3d_ct"):
+        _requested_bundles(models, bundles_dir())
+
+
+def test_training_overrides_with_validation_validate_at_start_and_within_the_run():
+    overrides = {"train#trainer#max_epochs": 3, "train#handlers": HANDLERS, "validate#dataset#data": VALIDATION}
+    changes = training_overrides(overrides, val_interval=5)
+    assert changes["train#resume"] == "$None" and changes["progress"] is False
+    assert changes["val_interval"] == 3
+    assert changes["train#handlers"] == [
+        {"_target_": "StatsHandler"},
+        {"_target_": "ValidationHandler", "validator": "@validate#evaluator", "exec_at_start": True},
+    ]
+    assert "exec_at_start" not in HANDLERS[1]  # not changed in place
+    assert "validate#dataset#data" not in changes
+
+
+def test_training_overrides_keep_a_shorter_val_interval():
+    overrides = {"train#trainer#max_epochs": 50, "train#handlers": HANDLERS, "validate#dataset#data": VALIDATION}
+    assert training_overrides(overrides, val_interval=5)["val_interval"] == 5
+
+
+@pytest.mark.parametrize("validation", [[], None])
+def test_training_overrides_without_validation_save_the_final_weights(validation):
+    overrides = {"train#trainer#max_epochs": 1, "train#handlers": HANDLERS}
+    if validation is not None:
+        overrides["validate#dataset#data"] = validation
+    changes = training_overrides(overrides, val_interval=5)
+    targets = [h["_target_"] for h in changes["train#handlers"]]
+    assert targets == ["StatsHandler", "CheckpointSaver"]
+    assert changes["train#handlers"][-1]["final_filename"] == "model.pt"
+    assert changes["validate#dataset#data"] == []
+    assert [h["_target_"] for h in HANDLERS] == ["StatsHandler", "ValidationHandler"]  # not changed in place
