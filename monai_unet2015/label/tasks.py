@@ -79,9 +79,10 @@ class UNet2015BundleTrainTask(BundleTrainTask):
     """Training with a bundle's ``configs/train.json`` on the labels saved in MONAI Label.
 
     Each request fine-tunes ``models/model.pt`` (``pretrained``, the default) or starts from
-    fresh weights (``pretrained: false``) for ``max_epochs`` epochs, and writes the new
-    ``models/model.pt`` (see :func:`training_overrides` for what is changed in the bundle
-    run). ``pretrained: false`` works here; MONAI Label 0.8.5's own task fails on it
+    fresh weights (``pretrained: false``) for ``max_epochs`` epochs. ``models/model.pt``
+    becomes the best validated net of the run, the starting weights included; without
+    validation images, the final one (see :func:`training_overrides` for what is changed in
+    the bundle run). ``pretrained: false`` works here; MONAI Label 0.8.5's own task fails on it
     (``os.path.exists(None)``).
 
     Args:
