@@ -32,6 +32,7 @@ import torch
 from monai_unet2015.bundle.demo import bundles_dir, dice
 from monai_unet2015.bundle.figure import display_figure, overlay_figure
 from monai_unet2015.data import CT_LABELS, write_sample_data
+from monai_unet2015.label import studies_from_msd
 from monai_unet2015.networks import UNet3D
 
 REPO = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent
@@ -201,13 +202,8 @@ def call_ok(method: str, path: str, body: dict | None = None) -> bytes:
 label_python = Path(args.label_python)
 if not label_python.is_file():
     raise SystemExit(f"MONAI Label's environment is not at {label_python}: run `make label-install`.")
-studies = out / "studies"
-shutil.rmtree(studies, ignore_errors=True)
-(studies / "labels" / "final").mkdir(parents=True)
-for image in sorted((dataset / "imagesTr").iterdir()) + sorted((dataset / "imagesTs").iterdir()):
-    shutil.copy2(image, studies / image.name)
-for label in sorted((dataset / "labelsTr").iterdir()):
-    shutil.copy2(label, studies / "labels" / "final" / label.name)
+shutil.rmtree(out / "studies", ignore_errors=True)
+studies = studies_from_msd(dataset, out / "studies")
 model_dir = out / "label_models"
 shutil.rmtree(model_dir, ignore_errors=True)
 port = free_port()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -23,8 +24,9 @@ STANDINS = Path(__file__).resolve().parent / "standins"
 LABEL_PYTHON = Path(os.environ.get("MONAI_UNET2015_LABEL_PYTHON", REPO / ".venv-label" / "bin" / "python"))
 
 
+@functools.cache
 def label_environment_problem() -> str | None:
-    """Why the MONAI Label tests cannot run here, or None when they can."""
+    """Why the MONAI Label tests cannot run here, or None when they can (asked once per process)."""
     if not LABEL_PYTHON.is_file():
         return f"no MONAI Label environment at {LABEL_PYTHON}: run `make label-install`"
     probe = subprocess.run([str(LABEL_PYTHON), "-c", "import monailabel"], capture_output=True, text=True)

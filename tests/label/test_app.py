@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monai_unet2015.bundle.demo import bundles_dir
-from monai_unet2015.label import WEIGHTS, install_bundle, training_overrides
+from monai_unet2015.label import WEIGHTS, install_bundle, studies_from_msd, training_overrides
 from monai_unet2015.label.app import _requested_bundles
 
 VALIDATION = [{"image": "a.nii.gz", "label": "a_label.nii.gz"}]
@@ -97,3 +97,20 @@ def test_training_overrides_without_validation_save_the_final_weights(validation
     assert changes["train#handlers"][-1]["final_filename"] == "model.pt"
     assert changes["validate#dataset#data"] == []
     assert [h["_target_"] for h in HANDLERS] == ["StatsHandler", "ValidationHandler"]  # not changed in place
+
+
+def test_studies_from_msd_copies_images_and_training_labels(tmp_path):
+    from monai_unet2015.data import write_sample_data
+
+    write_sample_data(tmp_path / "sample", num_ct=3, num_mri=0, num_cells=0, ct_shape=(16, 16, 4), dicom=False)
+    studies = studies_from_msd(tmp_path / "sample" / "ct", tmp_path / "studies")
+    assert sorted(p.name for p in studies.glob("*.nii.gz")) == ["ct_000.nii.gz", "ct_001.nii.gz", "ct_002.nii.gz"]
+    assert sorted(p.name for p in (studies / "labels" / "final").iterdir()) == ["ct_000.nii.gz", "ct_001.nii.gz"]
+
+    unlabelled = studies_from_msd(tmp_path / "sample" / "ct", tmp_path / "unlabelled", with_labels=False)
+    assert not (unlabelled / "labels").exists()
+
+
+def test_studies_from_msd_names_a_folder_without_images(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"msd_dir .*nowhere has no imagesTr/ folder"):
+        studies_from_msd(tmp_path / "nowhere", tmp_path / "studies")

@@ -18,6 +18,7 @@ import pytest
 
 from monai_unet2015.bundle.demo import dice
 from monai_unet2015.data import write_sample_data
+from monai_unet2015.label import studies_from_msd
 from tests.label.server import LabelServer, bundle_inference, label_environment_problem
 
 MODEL = "unet3d_ct_organs"
@@ -40,13 +41,7 @@ def sample(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def studies(sample, tmp_path_factory) -> Path:
     """MONAI Label's local datastore: images at the top, the annotators' labels in labels/final/."""
-    root = tmp_path_factory.mktemp("studies")
-    (root / "labels" / "final").mkdir(parents=True)
-    for image in [*sorted((sample / "imagesTr").iterdir()), *sorted((sample / "imagesTs").iterdir())]:
-        shutil.copy2(image, root / image.name)
-    for label in sorted((sample / "labelsTr").iterdir()):
-        shutil.copy2(label, root / "labels" / "final" / label.name)
-    return root
+    return studies_from_msd(sample, tmp_path_factory.mktemp("studies"))
 
 
 @pytest.fixture(scope="module")

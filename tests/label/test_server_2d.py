@@ -8,7 +8,6 @@ the same weights; the 2D bundle's learning is tested in tests/bundles and tests/
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from monai.bundle import ConfigParser
 from PIL import Image
 
 from monai_unet2015.data import write_sample_data
+from monai_unet2015.label import studies_from_msd
 from tests.label.server import LabelServer, bundle_inference, label_environment_problem
 
 MODEL = "unet2015_cells_2d"
@@ -30,10 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(_PROBLEM is not None, reason=
 def studies(tmp_path_factory) -> Path:
     sample = tmp_path_factory.mktemp("cells_sample")
     write_sample_data(sample, num_ct=0, num_mri=0, num_cells=3, cells_shape=(200, 232))
-    root = tmp_path_factory.mktemp("cells_studies")
-    for image in sorted((sample / "cells" / "imagesTr").iterdir()) + sorted((sample / "cells" / "imagesTs").iterdir()):
-        shutil.copy2(image, root / image.name)
-    return root
+    return studies_from_msd(sample / "cells", tmp_path_factory.mktemp("cells_studies"), with_labels=False)
 
 
 @pytest.fixture(scope="module")
