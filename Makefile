@@ -68,6 +68,7 @@ bench: $(BENCH_STAMP)
 	$(PY) benchmarks/bench_trainer.py
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_ddp.py
+	$(PY) benchmarks/bench_checks.py
 
 NOTEBOOK_STAMP := $(VENV)/.installed-notebooks
 

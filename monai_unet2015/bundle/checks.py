@@ -8,7 +8,10 @@ pools pass it through untouched, and Python prints only its message and exits wi
 
 from __future__ import annotations
 
+import atexit
 import logging
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +19,15 @@ import torch
 from ignite.engine import Engine, Events
 from monai.data import partition_dataset
 
-from monai_unet2015.data.datalists import dicom_series_datalist, msd_datalist, nifti_folder_datalist
+from monai_unet2015.data.datalists import (
+    IMAGE_SUFFIXES,
+    add_output_names,
+    dicom_series_datalist,
+    msd_datalist,
+    nifti_folder_datalist,
+)
+from monai_unet2015.data.presets import dicom_modality
+from monai_unet2015.engines.checkpoints import describe_state_mismatch
 
 __all__ = [
     "BundleInputError",
@@ -37,14 +48,30 @@ class BundleInputError(SystemExit):
         self.message = message
 
 
-def load_datalist(dataset_dir: str | Path, section: str = "training", with_labels: bool = True) -> list[dict]:
+def load_datalist(
+    dataset_dir: str | Path,
+    section: str = "training",
+    with_labels: bool = True,
+    modality: str | None = None,
+    exclude: Sequence[str | Path] = (),
+) -> list[dict]:
     """The datalist of ``dataset_dir``, whatever its layout; :class:`BundleInputError` if unusable.
 
     Layouts, tried in this order: an MSD folder (``dataset.json``; ``section`` selects
     ``"training"`` or ``"test"``); ``imagesTs/`` for ``section="test"`` without labels; a
     folder with ``imagesTr``/``labelsTr`` (or ``images``/``labels``) NIfTI, PNG or TIFF files
-    paired by name; a folder of NIfTI files (images only); a folder of DICOM series (images
-    only; labels in ``<dataset_dir>_labels`` if present).
+    paired by name; a folder of NIfTI, PNG or TIFF files (images only); a folder of DICOM
+    series (images only; labels in ``<dataset_dir>_labels`` if present).
+
+    DICOM: only image series of ``modality`` (``"ct"``, ``"mri"``; None for any) are read,
+    others are skipped with a warning, and a folder without any is an error; DICOM SEG, RTSTRUCT, SR, PR
+    and this project's own outputs are skipped, and so is everything under ``exclude`` (the
+    output folder, when it lies inside ``dataset_dir``). Folders mixing several series are
+    split into folders of links in a temporary folder, removed at exit.
+
+    Each entry gets a ``"name"`` unique to its input (its path relative to the folder of all
+    inputs, :func:`~monai_unet2015.data.add_output_names`); two inputs with one name are an
+    error before any work.
     """
     root = Path(str(dataset_dir))
     if not root.is_dir():
@@ -55,7 +82,8 @@ def load_datalist(dataset_dir: str | Path, section: str = "training", with_label
     if not any(root.iterdir()):
         raise BundleInputError(f"dataset_dir {root} is empty. Put NIfTI files, DICOM series or an MSD dataset there.")
     try:
-        datalist = _datalist_of(root, section, with_labels)
+        datalist = _datalist_of(root, section, with_labels, modality, exclude)
+        add_output_names(datalist)
     except (FileNotFoundError, ValueError) as error:
         raise BundleInputError(f"dataset_dir {root}: {error}") from None
     if not datalist:
@@ -63,7 +91,15 @@ def load_datalist(dataset_dir: str | Path, section: str = "training", with_label
     return datalist
 
 
-def _datalist_of(root: Path, section: str, with_labels: bool) -> list[dict]:
+def _series_link_dir() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="monai_unet2015_series_"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def _datalist_of(
+    root: Path, section: str, with_labels: bool, modality: str | None, exclude: Sequence[str | Path]
+) -> list[dict]:
     if (root / "dataset.json").is_file():
         datalist = msd_datalist(root, section)
         return datalist if with_labels else [{"image": item["image"]} for item in datalist]
@@ -74,12 +110,23 @@ def _datalist_of(root: Path, section: str, with_labels: bool) -> list[dict]:
             if with_labels:
                 return nifti_folder_datalist(root / images, root / labels)
             return nifti_folder_datalist(root / images)
-    if any(p.name.endswith((".nii", ".nii.gz")) for p in root.iterdir()):
+    if any(p.name.lower().endswith(IMAGE_SUFFIXES) for p in root.iterdir()):
         if with_labels:
             raise FileNotFoundError("training needs labels: use imagesTr/ and labelsTr/ (or an MSD dataset.json).")
         return nifti_folder_datalist(root)
     labels = root.parent / f"{root.name}_labels"
-    return dicom_series_datalist(root, labels_dir=labels if with_labels and labels.is_dir() else None)
+    has_dicom_files = any(p.is_file() for p in root.rglob("*"))
+    if not has_dicom_files:
+        raise FileNotFoundError(
+            "holds no files: put NIfTI, PNG or TIFF files, DICOM series or an MSD dataset (dataset.json) there."
+        )
+    return dicom_series_datalist(
+        root,
+        labels_dir=labels if with_labels and labels.is_dir() else None,
+        link_dir=_series_link_dir(),
+        modality=dicom_modality(modality) if modality else None,
+        exclude=exclude,
+    )
 
 
 def split_datalist(datalist: Sequence[dict], val_fraction: float = 0.2, seed: int = 0) -> tuple[list, list]:
@@ -127,23 +174,6 @@ class CheckInputChannels:
             )
 
 
-def _describe_mismatch(network: torch.nn.Module, state: dict) -> str:
-    own = network.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
-    parts = []
-    if shapes:
-        k = shapes[0]
-        theirs, ours = tuple(state[k].shape), tuple(own[k].shape)
-        parts.append(f"{len(shapes)} shape mismatch(es), e.g. {k}: checkpoint {theirs} vs network {ours}")
-    if missing:
-        parts.append(f"{len(missing)} weight(s) missing, e.g. {missing[0]}")
-    if unexpected:
-        parts.append(f"{len(unexpected)} unexpected, e.g. {unexpected[0]}")
-    return "; ".join(parts)
-
-
 class LoadNetworkWeights:
     """Load ``model.pt`` into the network at ``STARTED``; a misfit is a one-line error.
 
@@ -172,7 +202,7 @@ class LoadNetworkWeights:
         state = torch.load(self.load_path, map_location=self.map_location, weights_only=True)
         if isinstance(state, dict) and self.key in state and isinstance(state[self.key], dict):
             state = state[self.key]
-        mismatch = _describe_mismatch(self.network, state)
+        mismatch = describe_state_mismatch(self.network, state)
         if mismatch:
             raise BundleInputError(
                 f"checkpoint {self.load_path} does not fit the network ({mismatch}): use the network_def it was "

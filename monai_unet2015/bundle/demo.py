@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -54,6 +55,7 @@ def dice(prediction: np.ndarray, truth: np.ndarray, value: int) -> float:
 
 def _train_and_infer(name: str, dataset_dir: Path, root: Path, epochs: int, val_interval: int, extra: dict) -> dict:
     files, configs = _bundle_files(name)
+    shutil.rmtree(root, ignore_errors=True)  # the demo's own earlier run: train afresh, not resume
     began = time.perf_counter()
     run_bundle(
         config_file=str(configs / "train.json"),
@@ -87,6 +89,7 @@ def _ct_part(sample: Path, out: Path, epochs: int) -> tuple[dict, tuple]:
     prediction = np.asarray(nib.load(root / "predictions" / f"{case}_seg.nii.gz").dataobj)
     organs = {name: dice(prediction, truth, value) for name, value in CT_LABELS.items() if value}
     dicom_out = out / "dicom_predictions"
+    shutil.rmtree(dicom_out, ignore_errors=True)
     files, configs = _bundle_files(_CT_BUNDLE)
     run_bundle(
         config_file=str(configs / "inference.json"),
@@ -152,7 +155,9 @@ def run_demo(output_dir: str | Path = "demo_output", ct_epochs: int = 150, cells
     Writes under ``output_dir``: ``sample/`` (the data), ``unet3d_ct_organs/`` and
     ``unet2015_cells_2d/`` (models, TensorBoard logs, predictions), ``dicom_predictions/``
     (NIfTI + DICOM SEG for the DICOM series), ``metrics.json`` and ``figure.png``. Uses CUDA
-    when present. Returns the metrics.
+    when present. Returns the metrics. A second demo run into the same ``output_dir``
+    replaces the first one's results (these folders are the demo's own); bundle runs of
+    your own never replace outputs unless asked (``--overwrite true``).
     """
     out = Path(output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from monai_unet2015.data.datalists import (
     DicomSeries,
+    add_output_names,
     dicom_series_datalist,
     find_dicom_series,
     json_datalist,
@@ -12,6 +13,8 @@ from monai_unet2015.data.dicom_series import write_dicom_series
 from monai_unet2015.data.loaders import RaisingThreadDataLoader, default_device, device_data_loader
 from monai_unet2015.data.outputs import (
     SaveDicomSegd,
+    SaveMaskd,
+    atomic_output,
     has_highdicom,
     inference_postprocessing,
     read_series,
@@ -21,10 +24,13 @@ from monai_unet2015.data.presets import (
     ABDOMEN_WINDOW,
     ct_intensity_transforms,
     ct_preprocessing,
+    dicom_modality,
     loading_transforms,
+    microscopy_preprocessing,
     modality_preprocessing,
     mri_intensity_transforms,
     mri_preprocessing,
+    normalize_modality,
 )
 from monai_unet2015.data.sample_data import write_sample_data
 from monai_unet2015.data.synthetic_cells import touching_cells_2d
@@ -37,8 +43,12 @@ __all__ = [
     "dicom_series_datalist",
     "find_dicom_series",
     "DicomSeries",
+    "add_output_names",
+    "normalize_modality",
+    "dicom_modality",
     "ABDOMEN_WINDOW",
     "loading_transforms",
+    "microscopy_preprocessing",
     "ct_intensity_transforms",
     "mri_intensity_transforms",
     "ct_preprocessing",
@@ -51,6 +61,8 @@ __all__ = [
     "write_dicom_seg",
     "read_series",
     "SaveDicomSegd",
+    "SaveMaskd",
+    "atomic_output",
     "has_highdicom",
     "write_dicom_series",
     "write_sample_data",

@@ -27,6 +27,8 @@ __all__ = [
     "dicom_series_datalist",
     "find_dicom_series",
     "DicomSeries",
+    "add_output_names",
+    "NON_IMAGE_MODALITIES",
 ]
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,10 @@ LABEL_SUFFIXES = ("", "_seg", "_label", "_labels", "_mask", "_gt")
 _CHANNEL_SUFFIX = re.compile(r"_\d{4}$")  # nnU-Net's per-modality suffix: case_0000.nii.gz
 _DICOM_SUFFIXES = ("", ".dcm", ".dicom", ".ima")
 _DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+# DICOM objects that carry pixel data (or none) but are not images to segment: our own SEG
+# outputs among them. A folder of studies from a PACS holds them beside the CT.
+NON_IMAGE_MODALITIES = frozenset({"SEG", "RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD", "SR", "PR", "KO", "REG", "DOC"})
+OWN_MANUFACTURER = "monai_unet2015"
 
 
 def _check_files(datalist: list[dict], keys: Sequence[str], source: str) -> list[dict]:
@@ -234,24 +240,49 @@ def _read_header(path: Path) -> pydicom.Dataset | None:
     return ds
 
 
-def find_dicom_series(root: str | os.PathLike) -> list[DicomSeries]:
+def _not_an_image(ds: pydicom.Dataset | None) -> str | None:
+    """Why a DICOM file is not part of an image series to segment, or None if it is."""
+    if ds is None:
+        return "not DICOM"
+    if getattr(ds.file_meta, "MediaStorageSOPClassUID", "") == _DICOMDIR_CLASS:
+        return "DICOMDIR"
+    modality = str(getattr(ds, "Modality", "")).upper()
+    if modality in NON_IMAGE_MODALITIES:
+        return f"a {modality} object, not an image"
+    if str(getattr(ds, "Manufacturer", "")) == OWN_MANUFACTURER:
+        return "an output of monai_unet2015"
+    if "PixelData" not in ds:
+        return "no pixel data"
+    return None
+
+
+def _is_under(path: Path, folders: Sequence[Path]) -> bool:
+    return any(folder == path or folder in path.parents for folder in folders)
+
+
+def find_dicom_series(root: str | os.PathLike, exclude: Sequence[str | os.PathLike] = ()) -> list[DicomSeries]:
     """All image series under ``root`` (recursively), grouped by SeriesInstanceUID.
 
-    Files that are not DICOM and not named like DICOM (``*.txt``, ``*.json``...) and
-    DICOMDIR files are skipped; a file named like DICOM that cannot be read, or whose pixel
-    data is truncated, is a ``ValueError`` naming it.
+    Files that are not DICOM and not named like DICOM (``*.txt``, ``*.json``...), DICOMDIR
+    files, non-image objects (DICOM SEG, RTSTRUCT, SR, PR... see ``NON_IMAGE_MODALITIES``),
+    this project's own outputs and everything under the folders in ``exclude`` (an output
+    folder inside the dataset folder, say) are skipped, with a log line for each skipped
+    DICOM object. A file named like DICOM that cannot be read, or whose pixel data is
+    truncated, is a ``ValueError`` naming it.
     """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"DICOM folder {root} does not exist.")
+    excluded = [Path(p).resolve() for p in exclude]
     series: dict[str, DicomSeries] = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        if excluded and _is_under(path.resolve(), excluded):
+            continue
         ds = _read_header(path)
-        if (
-            ds is None
-            or getattr(ds.file_meta, "MediaStorageSOPClassUID", "") == _DICOMDIR_CLASS
-            or "PixelData" not in ds
-        ):
+        reason = _not_an_image(ds)
+        if reason is not None:
+            if ds is not None:
+                logger.info("skipped %s: %s", path, reason)
             continue
         uid = str(ds.SeriesInstanceUID)
         entry = series.setdefault(uid, DicomSeries(uid))
@@ -263,22 +294,28 @@ def find_dicom_series(root: str | os.PathLike) -> list[DicomSeries]:
             entry.normal = np.cross(orientation[:3], orientation[3:])
             entry.positions.append(np.asarray(ds.ImagePositionPatient, dtype=float))
     if not series:
-        raise FileNotFoundError(f"DICOM folder {root} holds no DICOM image files.")
+        raise FileNotFoundError(
+            f"DICOM folder {root} holds no DICOM image files (readable inputs: DICOM image series, NIfTI, PNG, TIFF "
+            "or an MSD dataset.json)."
+        )
     return sorted(series.values(), key=lambda s: (sorted(map(str, s.folders))[0], s.uid))
 
 
-def _series_folder(entry: DicomSeries, all_files_in: dict[Path, int], link_dir: Path | None) -> Path:
-    """The folder MONAI's readers should read: the series' own folder, or a folder of links."""
+def _series_folder(
+    entry: DicomSeries, all_files_in: dict[Path, int], link_dir: Path | None, link_hint: str
+) -> tuple[Path, Path]:
+    """``(folder to read, source)``: the series' own folder twice, or a folder of links and
+    ``<first folder>/<SeriesInstanceUID>`` (what names its outputs)."""
     folders = entry.folders
     if len(folders) == 1:
         folder = next(iter(folders))
         if all_files_in[folder] == len(entry.files):
-            return folder
+            return folder, folder
     if link_dir is None:
         raise ValueError(
             f"DICOM series {entry.uid} ({entry.modality}, {entry.description!r}) shares its folder with other "
             f"series or spans several folders ({sorted(map(str, folders))}); MONAI's readers read one series per "
-            "folder. Pass link_dir=... to have each series linked into a folder of its own."
+            f"folder. {link_hint}"
         )
     target = link_dir / entry.uid
     target.mkdir(parents=True, exist_ok=True)
@@ -286,13 +323,38 @@ def _series_folder(entry: DicomSeries, all_files_in: dict[Path, int], link_dir: 
         link = target / f"{index:05d}_{source.name}"
         if not link.exists():
             link.symlink_to(source.resolve())
-    return target
+    return target, sorted(folders)[0] / entry.uid
+
+
+def _select_modality(found: list[DicomSeries], modality: str | None, root: str | os.PathLike) -> list[DicomSeries]:
+    if modality is None:
+        return found
+    wanted = [entry for entry in found if entry.modality.upper() == modality.upper()]
+    others = sorted({entry.modality or "no Modality" for entry in found if entry not in wanted})
+    if not wanted:
+        raise ValueError(
+            f"DICOM folder {root} holds {len(found)} image series of modality {others}, none of modality "
+            f"{modality.upper()}: segment them with the preset for their modality (--modality)."
+        )
+    for entry in found:
+        if entry not in wanted:
+            logger.warning(
+                "skipped DICOM series %s in %s: modality %s, not %s",
+                entry.uid,
+                sorted(map(str, entry.folders))[0],
+                entry.modality,
+                modality.upper(),
+            )
+    return wanted
 
 
 def dicom_series_datalist(
     root: str | os.PathLike,
     labels_dir: str | os.PathLike | None = None,
     link_dir: str | os.PathLike | None = None,
+    modality: str | None = None,
+    exclude: Sequence[str | os.PathLike] = (),
+    link_hint: str = "Pass link_dir=... to have each series linked into a folder of its own.",
 ) -> list[dict]:
     """One entry per DICOM image series under ``root``: ``{"image": folder, "series_uid": ...}``.
 
@@ -303,13 +365,26 @@ def dicom_series_datalist(
     series. Labels, if any, are NIfTI files in ``labels_dir`` named after the series folder
     or the SeriesInstanceUID (optionally with ``_seg``/``_label``/... as for NIfTI).
 
+    Each entry's ``"source"`` is where the series lies: its folder, or for a linked series
+    ``<its first folder>/<SeriesInstanceUID>``; :func:`add_output_names` names outputs by it.
+    Non-image objects and the folders in ``exclude`` are skipped (:func:`find_dicom_series`).
+
+    Args:
+        root: the folder to search, recursively.
+        labels_dir: NIfTI labels for the series, or None.
+        link_dir: where mixed series are linked into folders of their own, or None.
+        modality: the DICOM Modality to keep (``"CT"``, ``"MR"``), or None for all; series of
+            another modality are skipped with a warning, and none of this one is an error.
+        exclude: folders under ``root`` to leave out.
+        link_hint: what the error for mixed series without ``link_dir`` advises.
+
     Raises:
         FileNotFoundError: ``root`` is missing or holds no DICOM images.
         ValueError: an unreadable or truncated file (named), mixed series without
-            ``link_dir``, unevenly spaced slices, a series without its label or a label
-            without its series.
+            ``link_dir``, unevenly spaced slices, no series of ``modality``, a series
+            without its label or a label without its series.
     """
-    found = find_dicom_series(root)
+    found = _select_modality(find_dicom_series(root, exclude), modality, root)
     files_per_folder: dict[Path, int] = defaultdict(int)
     for entry in found:
         for path in entry.files:
@@ -317,10 +392,13 @@ def dicom_series_datalist(
     datalist = []
     for entry in found:
         entry.check_slice_spacing()
-        folder = _series_folder(entry, files_per_folder, Path(link_dir) if link_dir is not None else None)
+        folder, source = _series_folder(
+            entry, files_per_folder, Path(link_dir) if link_dir is not None else None, link_hint
+        )
         datalist.append(
             {
                 "image": str(folder),
+                "source": str(source),
                 "series_uid": entry.uid,
                 "modality": entry.modality,
                 "patient_id": entry.patient_id,
@@ -351,3 +429,47 @@ def _pair_series_with_labels(datalist: list[dict], found: list[DicomSeries], lab
             f"{unmatched[:5]}; labels without a series: {orphans[:5]}. Name a label after its series folder "
             "or its SeriesInstanceUID."
         )
+
+
+def strip_image_suffix(name: str) -> str:
+    """A file name without its image extension (``.nii.gz``, ``.nii``, ``.png``, ``.tif(f)``, ``.dcm``)."""
+    lower = name.lower()
+    for suffix in IMAGE_SUFFIXES + (".dcm",):
+        if lower.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def add_output_names(datalist: list[dict], key: str = "image", name_key: str = "name") -> list[dict]:
+    """Give each entry a name unique to its input, for its output files: ``entry[name_key]``.
+
+    The name is the input's path (``entry["source"]`` where a DICOM series was linked,
+    else ``entry[key]``) relative to the folder that holds all inputs, without its file
+    extension: ``D/patA/CT/`` and ``D/patB/CT/`` become ``patA/CT`` and ``patB/CT``, so two
+    patients' series never share an output; a flat folder of files keeps plain file names.
+    Entries that already have a name keep it.
+
+    Raises:
+        ValueError: two inputs get one name (``case.nii`` beside ``case.nii.gz``, say),
+            naming both, before any work is done.
+
+    Example::
+
+        >>> add_output_names([{"image": "/d/patA/CT"}, {"image": "/d/patB/CT"}])
+        [{'image': '/d/patA/CT', 'name': 'patA/CT'}, {'image': '/d/patB/CT', 'name': 'patB/CT'}]
+        >>> add_output_names([{"image": "/d/imagesTs/case_1.nii.gz"}])[0]["name"]
+        'case_1'
+    """
+    sources = [Path(os.path.abspath(str(item.get("source", item[key])))) for item in datalist]
+    root = Path(os.path.commonpath([str(p.parent) for p in sources])) if sources else Path(".")
+    taken: dict[str, Path] = {}
+    for item, source in zip(datalist, sources):
+        name = item.get(name_key) or strip_image_suffix(source.relative_to(root).as_posix())
+        if name.lower() in taken:
+            raise ValueError(
+                f"inputs {taken[name.lower()]} and {source} would write the same output {name!r}: "
+                "rename or move one of them."
+            )
+        taken[name.lower()] = source
+        item[name_key] = name
+    return datalist

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,16 +14,26 @@ import pydicom
 from monai.config import KeysCollection
 from monai.config.type_definitions import NdarrayOrTensor
 from monai.data import MetaTensor
-from monai.transforms import Activationsd, AsDiscreted, Invertd, SaveImaged
+from monai.transforms import Activationsd, AsDiscreted, Invertd, SaveImage
 from monai.transforms.transform import MapTransform, Transform
 from monai.utils import optional_import
 from monai.utils.enums import TransformBackends
 
 from monai_unet2015 import __version__
+from monai_unet2015.data.datalists import strip_image_suffix
 
 hd, has_highdicom = optional_import("highdicom")
 
-__all__ = ["inference_postprocessing", "write_dicom_seg", "read_series", "SaveDicomSegd", "has_highdicom"]
+__all__ = [
+    "inference_postprocessing",
+    "write_dicom_seg",
+    "read_series",
+    "SaveMaskd",
+    "SaveDicomSegd",
+    "has_highdicom",
+    "atomic_output",
+    "output_name",
+]
 
 logger = logging.getLogger(__name__)
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
@@ -36,17 +48,19 @@ def inference_postprocessing(
     sigmoid: bool = False,
     output_ext: str = ".nii.gz",
     invert: bool = True,
+    overwrite: bool = False,
 ) -> list[Transform]:
     """Class map of the logits, back on the input's original grid, saved as NIfTI (uint8).
 
     ``Activationsd`` (soft-max, or sigmoid for one channel) and ``AsDiscreted`` (argmax /
     0.5) make a label map; ``Invertd`` undoes ``preprocessing``'s orientation and spacing
     (nearest neighbour) so the mask has the shape and affine of the file it came from; and
-    ``SaveImaged`` writes ``<output_dir>/<input name>_<output_postfix><output_ext>`` with that
+    :class:`SaveMaskd` writes ``<output_dir>/<name>_<output_postfix><output_ext>`` with that
     affine (``output_ext=".png"`` for 2D images: labels scaled to 0 / 255 for a binary
-    mask). For a DICOM series the affine is the series' geometry, so the NIfTI overlays the
-    series in any viewer; :class:`SaveDicomSegd` writes the DICOM SEG as well.
-    ``invert=False`` leaves out ``Invertd``, for preprocessing without spatial transforms.
+    mask), atomically and never over an existing file unless ``overwrite``. For a DICOM
+    series the affine is the series' geometry, so the NIfTI overlays the series in any
+    viewer; :class:`SaveDicomSegd` writes the DICOM SEG as well. ``invert=False`` leaves
+    out ``Invertd``, for preprocessing without spatial transforms.
     """
     activation = {"sigmoid": True} if sigmoid else {"softmax": True}
     discrete = {"threshold": 0.5} if sigmoid else {"argmax": True}
@@ -55,18 +69,124 @@ def inference_postprocessing(
         Activationsd(pred_key, **activation),
         AsDiscreted(pred_key, **discrete),
         *(inverse if invert else []),
-        SaveImaged(
-            pred_key,
-            output_dir=str(output_dir),
-            output_postfix=output_postfix,
-            output_ext=output_ext,
-            output_dtype=np.uint8,
-            resample=False,
-            separate_folder=False,
-            print_log=False,
-            scale=255 if output_ext == ".png" else None,
-        ),
+        SaveMaskd(pred_key, output_dir, output_postfix=output_postfix, output_ext=output_ext, overwrite=overwrite),
     ]
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Write a file under a temporary name beside ``path`` and rename it to ``path`` at the end.
+
+    A run killed while writing leaves no half-written ``path`` (at most a hidden
+    ``.<name>.partial-<pid>`` file, which no reader mistakes for an output); an error inside
+    the block removes the temporary file. The temporary name keeps ``path``'s extensions, so
+    writers that choose the format by extension write the right one.
+
+    Args:
+        path: the final file.
+        overwrite: replace an existing ``path``; otherwise ``FileExistsError``.
+
+    Example::
+
+        >>> import tempfile, pathlib
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "mask.txt"
+        >>> with atomic_output(target) as partial:
+        ...     _ = partial.write_text("done")
+        >>> target.read_text()
+        'done'
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists: pass overwrite=True (bundles: --overwrite true) to replace it.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
+    partial = path.with_name(f".{path.name[: len(path.name) - len(suffix)]}.partial-{os.getpid()}{suffix}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def output_name(data: Mapping[Hashable, object], key: Hashable, name_key: str = "name") -> str:
+    """The name of a sample's outputs: ``data[name_key]`` (see
+    :func:`~monai_unet2015.data.add_output_names`), else the input file or folder name of
+    ``data[key]`` without extension."""
+    if data.get(name_key):
+        return str(data[name_key])
+    value = data[key]
+    source = value.meta.get("filename_or_obj") if isinstance(value, MetaTensor) else None
+    if not source:
+        raise ValueError(f"no output name for key {key!r}: give the sample a {name_key!r} entry.")
+    return strip_image_suffix(Path(str(source)).name)
+
+
+class SaveMaskd(MapTransform):
+    """Save a label map as ``<output_dir>/<name>_<output_postfix><output_ext>``, atomically.
+
+    The name comes from the sample's ``name_key`` entry, which
+    :func:`~monai_unet2015.data.add_output_names` makes unique per input (``patA/CT``), else
+    from the input file name. MONAI's writers write the file (NIfTI with the label map's
+    affine, or PNG / TIFF scaled to 0 / 255 for a binary map), first under a temporary name
+    (:func:`atomic_output`). An existing file is an error unless ``overwrite``: a corrected
+    mask is never replaced by accident.
+
+    Args:
+        keys: the label-map key(s), ``(1, H, W[, D])`` with integer values.
+        output_dir: the folder; sub-folders of the name are created.
+        output_postfix: appended to the name.
+        output_ext: ``".nii.gz"``, ``".nii"``, ``".png"``, ``".tif"``.
+        name_key: the sample's entry holding the output name.
+        overwrite: replace existing files.
+
+    Example::
+
+        >>> import tempfile, torch
+        >>> from monai.data import MetaTensor
+        >>> out = tempfile.mkdtemp()
+        >>> saver = SaveMaskd("pred", out)
+        >>> _ = saver({"pred": MetaTensor(torch.zeros(1, 4, 4, 4)), "name": "patA/CT"})
+        >>> saver.planned_outputs({"name": "patA/CT"})[0].relative_to(out).as_posix()
+        'patA/CT_seg.nii.gz'
+    """
+
+    backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        output_dir: str | Path,
+        output_postfix: str = "seg",
+        output_ext: str = ".nii.gz",
+        name_key: str = "name",
+        overwrite: bool = False,
+    ) -> None:
+        super().__init__(keys)
+        if output_ext not in (".nii.gz", ".nii", ".png", ".tif", ".tiff"):
+            raise ValueError(f"output_ext must be .nii.gz, .nii, .png, .tif or .tiff, got {output_ext!r}.")
+        self.output_dir, self.output_postfix, self.output_ext = Path(output_dir), output_postfix, output_ext
+        self.name_key, self.overwrite = name_key, bool(overwrite)
+        scale = 255 if output_ext in (".png", ".tif", ".tiff") else None
+        self.writer = SaveImage(
+            output_ext=output_ext, output_dtype=np.uint8, resample=False, scale=scale, print_log=False
+        )
+
+    def output_path(self, data: Mapping[Hashable, object], key: Hashable) -> Path:
+        return self.output_dir / f"{output_name(data, key, self.name_key)}_{self.output_postfix}{self.output_ext}"
+
+    def planned_outputs(self, data: Mapping[Hashable, object]) -> list[Path]:
+        """The files this transform will write for a sample (before it is loaded: needs its name)."""
+        return [self.output_path(data, key) for key in self.keys]
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            path = self.output_path(d, key)
+            with atomic_output(path, self.overwrite) as partial:
+                stem = str(partial)[: -len(self.output_ext)]
+                self.writer(d[key], filename=stem)
+            logger.info("mask written: %s", path)
+        return d
 
 
 def _frame_indices(ds: pydicom.Dataset, affine: np.ndarray, shape: Sequence[int]) -> tuple[np.ndarray, ...]:
@@ -131,6 +251,7 @@ def write_dicom_seg(
     source_folder: str | Path,
     out_path: str | Path,
     labels: Mapping[int, str],
+    overwrite: bool = False,
 ) -> Path:
     """Write the label map ``mask`` (x, y, z; RAS ``affine``) as a DICOM SEG of the series.
 
@@ -140,7 +261,9 @@ def write_dicom_seg(
     the series' grid is an error rather than a shifted overlay. One segment per entry of
     ``labels`` (``{1: "liver", ...}``); names that are SNOMED concepts in pydicom's
     dictionary (Liver, Spleen, Kidney...) get that code, others "Tissue". Needs the
-    optional ``highdicom`` package (``pip install monai_unet2015[dicom]``).
+    optional ``highdicom`` package (``pip install monai_unet2015[dicom]``). The file is
+    written atomically (:func:`atomic_output`) and an existing ``out_path`` is an error
+    unless ``overwrite``.
     """
     if not has_highdicom:
         raise ImportError("writing DICOM SEG needs highdicom: pip install 'monai_unet2015[dicom]'.")
@@ -176,8 +299,8 @@ def write_dicom_seg(
         omit_empty_frames=False,
     )
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    seg.save_as(out_path)
+    with atomic_output(out_path, overwrite) as partial:
+        seg.save_as(partial)
     return out_path
 
 
@@ -187,17 +310,28 @@ class SaveDicomSegd(MapTransform):
     Use it after ``Invertd`` (the label map on the series' own grid), as in
     :func:`inference_postprocessing`. The source series is the folder in the label map's
     ``filename_or_obj`` meta entry (MONAI's DICOM readers put the series folder there);
-    samples that did not come from a DICOM folder are passed through untouched.
+    samples that did not come from a DICOM folder are passed through untouched. The file is
+    ``<output_dir>/<name>_seg.dcm``, named like :class:`SaveMaskd`'s, written atomically,
+    never over an existing file unless ``overwrite``.
 
     Args:
         keys: the label-map key(s), ``(1, x, y, z)`` MetaTensors.
-        output_dir: where ``<series folder name>_seg.dcm`` goes.
+        output_dir: where ``<name>_seg.dcm`` goes.
         labels: ``{value: name}`` of the segments.
+        name_key: the sample's entry holding the output name.
+        overwrite: replace existing files.
     """
 
     backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
 
-    def __init__(self, keys: KeysCollection, output_dir: str | Path, labels: Mapping[int, str]) -> None:
+    def __init__(
+        self,
+        keys: KeysCollection,
+        output_dir: str | Path,
+        labels: Mapping[int, str],
+        name_key: str = "name",
+        overwrite: bool = False,
+    ) -> None:
         super().__init__(keys)
         if not has_highdicom:
             raise ImportError("SaveDicomSegd needs highdicom: pip install 'monai_unet2015[dicom]'.")
@@ -205,6 +339,14 @@ class SaveDicomSegd(MapTransform):
             raise ValueError(f"labels must map values > 0 to names, got {labels!r}.")
         self.output_dir = Path(output_dir)
         self.labels = {int(k): str(v) for k, v in labels.items()}
+        self.name_key, self.overwrite = name_key, bool(overwrite)
+
+    def planned_outputs(self, data: Mapping[Hashable, object]) -> list[Path]:
+        """The SEG files this transform will write for a sample: one per key, DICOM input only."""
+        source = data.get("image")
+        if not isinstance(source, (str, os.PathLike)) or not Path(source).is_dir():
+            return []
+        return [self.output_dir / f"{output_name(data, 'image', self.name_key)}_seg.dcm" for _ in self.keys]
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
@@ -213,7 +355,9 @@ class SaveDicomSegd(MapTransform):
             source = value.meta.get("filename_or_obj") if isinstance(value, MetaTensor) else None
             if not source or not Path(str(source)).is_dir():
                 continue
-            out_path = self.output_dir / f"{Path(str(source)).name}_seg.dcm"
-            write_dicom_seg(np.asarray(value)[0], np.asarray(value.affine), source, out_path, self.labels)
+            out_path = self.output_dir / f"{output_name(d, key, self.name_key)}_seg.dcm"
+            write_dicom_seg(
+                np.asarray(value)[0], np.asarray(value.affine), source, out_path, self.labels, self.overwrite
+            )
             logger.info("DICOM SEG written: %s", out_path)
         return d

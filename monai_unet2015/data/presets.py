@@ -31,6 +31,9 @@ __all__ = [
     "ct_preprocessing",
     "mri_preprocessing",
     "modality_preprocessing",
+    "normalize_modality",
+    "dicom_modality",
+    "microscopy_preprocessing",
 ]
 
 ABDOMEN_WINDOW = (-160.0, 240.0)  # level 40 HU, width 400 HU: abdominal soft tissue
@@ -44,6 +47,8 @@ def loading_transforms(
     reader: str | ImageReader | None = None,
     pixdim: Sequence[float] | None = None,
     axcodes: str | None = "RAS",
+    expect_hu: bool = False,
+    max_value: float | None = None,
 ) -> list[Transform]:
     """Load, check, reorient and resample an image (and its label, if the sample has one).
 
@@ -51,9 +56,11 @@ def loading_transforms(
     PIL for PNG; or ``"ITKReader"``, ``"PydicomReader"``, ``"NibabelReader"``; DICOM
     rescale slope and intercept are applied by both DICOM readers, so CT arrives in HU),
     channel first; :class:`~monai_unet2015.transforms.CheckImageLabeld` (same grid, not
-    empty); ``Orientationd`` to ``axcodes``; ``Spacingd`` to ``pixdim`` mm (bilinear for the
-    image, nearest for the label). ``axcodes=None`` / ``pixdim=None`` leave those out (2D
-    images). The label key may be missing from a sample (inference).
+    empty, finite; with ``expect_hu`` a warning for a CT without air; with ``max_value`` an
+    error for values the intensity scaling would clip); ``Orientationd`` to ``axcodes``;
+    ``Spacingd`` to ``pixdim`` mm (bilinear for the image, nearest for the label).
+    ``axcodes=None`` / ``pixdim=None`` leave those out (2D images). The label key may be
+    missing from a sample (inference).
 
     Example::
 
@@ -67,7 +74,7 @@ def loading_transforms(
     keys = [image_key] + ([label_key] if label_key else [])
     transforms: list[Transform] = [
         LoadImaged(keys, reader=reader, image_only=True, ensure_channel_first=True, allow_missing_keys=True),
-        CheckImageLabeld(image_key, label_key),
+        CheckImageLabeld(image_key, label_key, expect_hu=expect_hu, max_value=max_value),
     ]
     if axcodes is not None:
         transforms.append(Orientationd(keys, axcodes=axcodes, labels=None, allow_missing_keys=True))
@@ -114,7 +121,32 @@ def ct_preprocessing(
         >>> [type(t).__name__ for t in ct_preprocessing()]
         ['LoadImaged', 'CheckImageLabeld', 'Orientationd', 'Spacingd', 'ScaleIntensityRanged']
     """
-    return loading_transforms(image_key, label_key, reader, pixdim) + ct_intensity_transforms(image_key, window)
+    loading = loading_transforms(image_key, label_key, reader, pixdim, expect_hu=True)
+    return loading + ct_intensity_transforms(image_key, window)
+
+
+def microscopy_preprocessing(
+    image_key: str = "image",
+    label_key: str | None = "label",
+    intensity_range: Sequence[float] = (0.0, 255.0),
+    reader: str | ImageReader | None = None,
+) -> list[Transform]:
+    """2D microscopy: load (no reorientation or resampling), ``intensity_range`` mapped to 0..1.
+
+    An image with values above ``intensity_range``'s top is an error naming the file rather
+    than a silently clipped image: 16-bit microscopy needs ``intensity_range=(0, 65535)`` (or
+    the range of the data).
+
+    Example::
+
+        >>> [type(t).__name__ for t in microscopy_preprocessing(intensity_range=(0, 65535))]
+        ['LoadImaged', 'CheckImageLabeld', 'ScaleIntensityRanged']
+    """
+    if len(intensity_range) != 2 or not intensity_range[0] < intensity_range[1]:
+        raise ValueError(f"intensity_range must be (low, high) with low < high, got {intensity_range!r}.")
+    low, high = (float(v) for v in intensity_range)
+    loading = loading_transforms(image_key, label_key, reader, pixdim=None, axcodes=None, max_value=high)
+    return loading + [ScaleIntensityRanged(image_key, a_min=low, a_max=high, b_min=0.0, b_max=1.0, clip=True)]
 
 
 def mri_preprocessing(
@@ -128,7 +160,33 @@ def mri_preprocessing(
     return loading_transforms(image_key, label_key, reader, pixdim) + mri_intensity_transforms(image_key, method)
 
 
-_MODALITIES = ("ct", "mri")
+_MODALITY_WORDS = {"ct": "ct", "mr": "mri", "mri": "mri"}
+_DICOM_MODALITY = {"ct": "CT", "mri": "MR"}
+
+
+def normalize_modality(modality: str) -> str:
+    """``"ct"`` or ``"mri"`` from any case of ct / CT / mr / MR / mri / MRI (the DICOM words too).
+
+    Example::
+
+        >>> normalize_modality("MR"), normalize_modality("CT")
+        ('mri', 'ct')
+    """
+    word = str(modality).strip().lower()
+    if word not in _MODALITY_WORDS:
+        raise ValueError(f"modality must be CT or MR (any case; mri too), got {modality!r}.")
+    return _MODALITY_WORDS[word]
+
+
+def dicom_modality(modality: str) -> str:
+    """The DICOM Modality value (``"CT"``, ``"MR"``) of a preset's modality.
+
+    Example::
+
+        >>> dicom_modality("mri")
+        'MR'
+    """
+    return _DICOM_MODALITY[normalize_modality(modality)]
 
 
 def modality_preprocessing(
@@ -140,18 +198,17 @@ def modality_preprocessing(
     mri_method: str = "zscore",
     reader: str | ImageReader | None = None,
 ) -> list[Transform]:
-    """:func:`ct_preprocessing` or :func:`mri_preprocessing`, chosen by ``modality`` ("ct" / "mri").
+    """:func:`ct_preprocessing` or :func:`mri_preprocessing`, chosen by ``modality``.
 
     The bundles call this so that one override (``--modality mri``) switches the intensity
-    handling. ``window`` applies to CT, ``mri_method`` to MRI.
+    handling. ``modality`` is ct or mri in any case, or the DICOM words CT / MR
+    (:func:`normalize_modality`). ``window`` applies to CT, ``mri_method`` to MRI.
 
     Example::
 
         >>> [type(t).__name__ for t in modality_preprocessing("mri", pixdim=(1.0, 1.0, 1.0))][-1]
         'NormalizeIntensityd'
     """
-    if modality not in _MODALITIES:
-        raise ValueError(f"modality must be one of {_MODALITIES}, got {modality!r}.")
-    if modality == "ct":
+    if normalize_modality(modality) == "ct":
         return ct_preprocessing(image_key, label_key, pixdim, window, reader)
     return mri_preprocessing(image_key, label_key, pixdim, mri_method, reader)

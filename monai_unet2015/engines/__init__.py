@@ -1,6 +1,12 @@
 """Training with ``monai.engines``: weight maps to the loss, the paper's trainer and evaluator."""
 
-from monai_unet2015.engines.checkpoints import ResumeFromLatest, latest_checkpoint
+from monai_unet2015.engines.checkpoints import (
+    ResumeFromLatest,
+    TrainingFinishedError,
+    describe_state_mismatch,
+    interval_checkpoints,
+    latest_checkpoint,
+)
 from monai_unet2015.engines.handlers import NonFiniteLossError, SeedEveryEpoch, StopOnNonFiniteLoss, loss_from_output
 from monai_unet2015.engines.prepare_batch import PrepareBatchWeightMap
 from monai_unet2015.engines.workflows import (
@@ -17,6 +23,9 @@ __all__ = [
     "NonFiniteLossError",
     "latest_checkpoint",
     "ResumeFromLatest",
+    "TrainingFinishedError",
+    "describe_state_mismatch",
+    "interval_checkpoints",
     "loss_from_output",
     "paper_optimizer",
     "evaluation_postprocessing",

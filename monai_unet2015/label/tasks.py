@@ -14,10 +14,9 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from monai.transforms import SaveImaged
 from monai.utils import optional_import
 
-from monai_unet2015.data.outputs import SaveDicomSegd
+from monai_unet2015.data.outputs import SaveDicomSegd, SaveMaskd
 
 BundleInferTask, has_infer_task = optional_import(
     "monailabel.tasks.infer.bundle", name="BundleInferTask", as_type="base"
@@ -38,7 +37,7 @@ class UNet2015BundleInferTask(BundleInferTask):
 
     Differences from MONAI Label's ``BundleInferTask``:
 
-    - the bundle's file writers (``SaveImaged``, :class:`~monai_unet2015.data.SaveDicomSegd`)
+    - the bundle's file writers (:class:`~monai_unet2015.data.SaveMaskd`, :class:`~monai_unet2015.data.SaveDicomSegd`)
       are left out: the server writes the result it sends back;
     - weights load strictly: a ``model.pt`` that does not fit the network is an error, not a
       warning followed by a half-random network;
@@ -55,7 +54,7 @@ class UNet2015BundleInferTask(BundleInferTask):
     """
 
     def __init__(self, path: str, conf: dict[str, str], **kwargs) -> None:
-        kwargs.setdefault("post_filter", [SaveImaged, SaveDicomSegd])
+        kwargs.setdefault("post_filter", [SaveMaskd, SaveDicomSegd])
         kwargs.setdefault("load_strict", True)
         super().__init__(path, conf, **kwargs)
 

@@ -48,6 +48,29 @@ def center_crop_to_prediction(tensor: torch.Tensor, prediction_shape: torch.Size
     return tensor
 
 
+def _check_weight(weight: torch.Tensor) -> None:
+    """Negative weights make the loss climb instead of fall; NaN / inf poison every gradient."""
+    bad = ~torch.isfinite(weight) | (weight < 0)
+    if bad.any():
+        value = weight[bad][0].item()
+        raise ValueError(
+            f"weight must be finite and >= 0 everywhere (0 = not labelled), got {value} at {int(bad.sum())} "
+            "pixel(s): recompute the weight map, or clamp it to >= 0."
+        )
+
+
+def _check_integer(target: torch.Tensor) -> None:
+    """A fractional class index would be truncated by ``long()``: a silently wrong label."""
+    if target.is_floating_point():
+        fractional = target != torch.round(target)
+        if fractional.any():
+            value = target[fractional][0].item()
+            raise ValueError(
+                f"target holds class indices, but {int(fractional.sum())} value(s) are not integers (e.g. {value}): "
+                "resample labels with nearest-neighbour interpolation (mode='nearest'), or pass one-hot targets."
+            )
+
+
 class PixelWeightedCrossEntropyLoss(_Loss):
     """Soft-max cross entropy in which every pixel has its own weight (the paper's energy).
 
@@ -80,7 +103,12 @@ class PixelWeightedCrossEntropyLoss(_Loss):
             ``(B, C, H', W'[, D'])``, ``H' >= H`` and so on; or a mapping with keys
             ``"label"`` and ``"weight"`` as :class:`~monai_unet2015.engines.PrepareBatchWeightMap`
             hands it over inside ``monai.engines.SupervisedTrainer``.
-        weight: None (all 1) or ``(B, 1, H', W'[, D'])``.
+        weight: None (all 1) or ``(B, 1, H', W'[, D'])``, finite and ``>= 0``.
+
+    Raises:
+        ValueError: a negative or non-finite weight, a fractional class index (a label
+            resampled with interpolation), a class index outside ``0..C-1`` that is not
+            ``ignore_index``, or shapes that do not fit.
 
     Reference:
         O. Ronneberger, P. Fischer, T. Brox. U-Net. MICCAI 2015, section 3, eq. 1.
@@ -122,6 +150,7 @@ class PixelWeightedCrossEntropyLoss(_Loss):
             weight = center_crop_to_prediction(_plain(torch.as_tensor(weight)), input.shape, "weight")
             if weight.shape[1] != 1:
                 raise ValueError(f"weight must have one channel (B, 1, *spatial), got shape {tuple(weight.shape)}.")
+            _check_weight(weight)
         logits = input.float()
         if logits.shape[1] == 1:
             per_pixel, labelled = self._binary_terms(logits, target)
@@ -154,6 +183,7 @@ class PixelWeightedCrossEntropyLoss(_Loss):
         num_classes = logits.shape[1]
         log_p = F.log_softmax(logits, dim=1)
         if target.shape[1] == 1:
+            _check_integer(target)
             indices = target.long()
             labelled = self._labelled_mask(indices)
             safe = torch.where(labelled, indices, torch.zeros_like(indices))

@@ -23,22 +23,34 @@ def _source(value: NdarrayOrTensor, key: Hashable) -> str:
     return f"key {key!r}"
 
 
+def _bit_depth_top(value: float) -> int:
+    """The top of the smallest of the 8-, 12- and 16-bit ranges that holds ``value``."""
+    return next((top for top in (255, 4095, 65535) if value <= top), int(value))
+
+
 class CheckImageLabeld(MapTransform):
     """Check a freshly loaded image (and label) before anything resamples them.
 
     Put it right after ``LoadImaged``. Errors (naming the files):
 
     - an empty image (a zero-size axis);
+    - NaN or infinite voxels in the image (the net would give a wrong mask without a word);
     - a label whose spatial shape or affine differs from its image's (voxel sizes, origin
       or axis directions beyond ``atol`` mm): resampling both to a common grid would
       silently misalign them. Re-export the label on the image's grid.
 
+    - with ``max_value``, an image value above it: the intensity scaling that follows would
+      clip it (a 16-bit microscopy image under an 8-bit 0..255 range, say).
+
     Warnings (processing can go on): an image with a single value everywhere, a label
-    with no foreground voxel.
+    with no foreground voxel, and with ``expect_hu`` a CT without any value below
+    -100 HU (air is -1000 HU: the rescale intercept was probably not applied).
 
     Args:
         image_key, label_key: keys of the sample; a missing label is fine (inference).
         atol: tolerance in mm for affine entries.
+        expect_hu: the image should be a CT in Hounsfield units.
+        max_value: the largest image value the following intensity scaling keeps, or None.
 
     Example::
 
@@ -54,11 +66,19 @@ class CheckImageLabeld(MapTransform):
 
     backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
 
-    def __init__(self, image_key: str = "image", label_key: str | None = "label", atol: float = 1e-3) -> None:
+    def __init__(
+        self,
+        image_key: str = "image",
+        label_key: str | None = "label",
+        atol: float = 1e-3,
+        expect_hu: bool = False,
+        max_value: float | None = None,
+    ) -> None:
         super().__init__([image_key] + ([label_key] if label_key else []), allow_missing_keys=True)
         if not atol >= 0:
             raise ValueError(f"atol must be >= 0, got {atol!r}.")
-        self.image_key, self.label_key, self.atol = image_key, label_key, atol
+        self.image_key, self.label_key, self.atol, self.expect_hu = image_key, label_key, atol, bool(expect_hu)
+        self.max_value = None if max_value is None else float(max_value)
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
@@ -66,6 +86,24 @@ class CheckImageLabeld(MapTransform):
         image_name = _source(image, self.image_key)
         if min(image.shape[1:], default=0) == 0:
             raise ValueError(f"image {image_name} is empty: shape {tuple(image.shape)}.")
+        finite = torch.isfinite(torch.as_tensor(image))
+        if not bool(finite.all()):
+            raise ValueError(
+                f"image {image_name} has {int((~finite).sum())} NaN or infinite voxel(s) of {finite.numel()}: "
+                "fix or re-export the image (the network would give a wrong mask)."
+            )
+        if self.max_value is not None and float(image.max()) > self.max_value:
+            raise ValueError(
+                f"image {image_name} has values up to {float(image.max()):g}, above the intensity range's top "
+                f"{self.max_value:g}, which would clip them (a 16-bit image?): pass --intensity_range "
+                f'"[0,{_bit_depth_top(float(image.max()))}]" (or your data\'s range).'
+            )
+        if self.expect_hu and float(image.min()) > -100:
+            warnings.warn(
+                f"image {image_name} has no value below -100 HU (minimum {float(image.min()):g}); a CT holds air at "
+                "-1000 HU: the rescale intercept may be missing (stored values instead of HU), or this is not a CT.",
+                stacklevel=2,
+            )
         if float(image.max()) == float(image.min()):
             warnings.warn(f"image {image_name} has one value everywhere ({float(image.min())}).", stacklevel=2)
         if self.label_key and self.label_key in d:

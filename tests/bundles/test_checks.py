@@ -37,3 +37,22 @@ def test_split_keeps_one_case_for_validation():
     assert split_datalist(single) == (single, single)
     with pytest.raises(BundleInputError, match="val_fraction must be between 0 and 1"):
         split_datalist(single, val_fraction=1.0)
+
+
+def test_a_mixed_dicom_folder_is_split_without_being_asked(sample, tmp_path):
+    mixed = tmp_path / "mixed"
+    for case in ("ct_000", "ct_002"):
+        for path in (sample / "ct_dicom" / case).iterdir():
+            mixed.mkdir(exist_ok=True)
+            shutil.copy(path, mixed / f"{case}_{path.name}")
+    datalist = load_datalist(mixed, "test", with_labels=False, modality="CT")
+    assert len(datalist) == 2 and len({d["name"] for d in datalist}) == 2
+    assert all(len(list(Path(d["image"]).iterdir())) == 6 for d in datalist)
+
+
+def test_a_flat_folder_of_pngs_is_read_as_images(tmp_path):
+    from PIL import Image
+
+    for name in ("a", "b"):
+        Image.new("L", (8, 8)).save(tmp_path / f"{name}.png")
+    assert [d["name"] for d in load_datalist(tmp_path, "test", with_labels=False)] == ["a", "b"]

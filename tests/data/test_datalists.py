@@ -11,10 +11,12 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from monai_unet2015.data import (
+    add_output_names,
     dicom_series_datalist,
     json_datalist,
     msd_datalist,
     nifti_folder_datalist,
+    write_dicom_seg,
     write_dicom_series,
 )
 
@@ -167,3 +169,64 @@ def test_png_folders_pair_like_nifti(sample_root, tmp_path):
     shutil.copytree(sample_root / "cells" / "labelsTr", labels)
     datalist = nifti_folder_datalist(images, labels)
     assert [Path(d["image"]).name for d in datalist] == [Path(d["label"]).name for d in datalist] != []
+
+
+def test_two_patients_with_one_series_folder_name_get_two_names(tmp_path):
+    write_series(tmp_path / "patA" / "CT", seed=0)
+    write_series(tmp_path / "patB" / "CT", seed=1)
+    datalist = add_output_names(dicom_series_datalist(tmp_path))
+    assert [d["name"] for d in datalist] == ["patA/CT", "patB/CT"]
+
+
+@pytest.mark.parametrize(
+    "images, names",
+    [
+        (["/d/imagesTs/a.nii.gz", "/d/imagesTs/b.nii"], ["a", "b"]),
+        (["/d/x/case.nii.gz", "/d/y/case.nii.gz"], ["x/case", "y/case"]),
+        (["/d/cells/c_001.png", "/d/cells/c_002.tif"], ["c_001", "c_002"]),
+        (["/d/one/CT"], ["CT"]),
+    ],
+)
+def test_output_names_are_paths_relative_to_the_common_folder(images, names):
+    assert [d["name"] for d in add_output_names([{"image": p} for p in images])] == names
+
+
+def test_two_inputs_with_one_output_name_are_an_error():
+    with pytest.raises(ValueError, match=r"inputs /d/case.nii.gz and /d/case.nii would write the same output 'case'"):
+        add_output_names([{"image": "/d/case.nii.gz"}, {"image": "/d/case.nii"}])
+
+
+def test_linked_series_are_named_by_folder_and_uid(tmp_path):
+    write_series(tmp_path / "patA" / "mixed", seed=0)
+    write_series(tmp_path / "other", seed=1)
+    for path in (tmp_path / "other").iterdir():
+        path.rename(tmp_path / "patA" / "mixed" / f"b_{path.name}")
+    write_series(tmp_path / "patB" / "CT", seed=2)
+    datalist = add_output_names(dicom_series_datalist(tmp_path, link_dir=tmp_path.parent / f"{tmp_path.name}_links"))
+    names = {d["series_uid"]: d["name"] for d in datalist}
+    linked = [f"patA/mixed/{uid}" for uid, name in names.items() if name != "patB/CT"]
+    assert len(linked) == 2 and sorted(names.values()) == sorted(["patB/CT", *linked])
+
+
+def test_dicom_seg_and_output_folder_are_not_read_as_images(tmp_path):
+    pytest.importorskip("highdicom", reason="DICOM SEG needs the optional highdicom (the dicom extra)")
+    write_series(tmp_path / "study" / "CT", seed=0)
+    mask = np.zeros((8, 6, 4), np.uint8)
+    mask[2:5, 2:4, 1:3] = 1
+    # a DICOM SEG beside the CT (as a PACS export has it), and our own output folder inside the dataset
+    affine = np.diag([0.8, 0.8, 2.5, 1.0])
+    write_dicom_seg(mask, affine, tmp_path / "study" / "CT", tmp_path / "study" / "seg.dcm", {1: "liver"})
+    write_dicom_seg(mask, affine, tmp_path / "study" / "CT", tmp_path / "out" / "CT_seg.dcm", {1: "liver"})
+    write_series(tmp_path / "out" / "copy", seed=3)
+    datalist = dicom_series_datalist(tmp_path, exclude=[tmp_path / "out"])
+    assert [Path(d["image"]).name for d in datalist] == ["CT"]
+
+
+def test_only_series_of_the_modality_are_read(tmp_path, caplog):
+    write_series(tmp_path / "ct", seed=0)
+    volume = np.random.default_rng(2).integers(0, 500, (8, 6, 4)).astype(np.float32)
+    write_dicom_series(volume, np.diag([1.0, 1.0, 1.0, 1.0]), tmp_path / "mr", modality="MR", rescale_intercept=0)
+    assert [Path(d["image"]).name for d in dicom_series_datalist(tmp_path, modality="CT")] == ["ct"]
+    assert "modality MR, not CT" in caplog.text
+    with pytest.raises(ValueError, match=r"of modality \['CT'\], none of modality MR: .*--modality"):
+        dicom_series_datalist(tmp_path / "ct", modality="MR")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -14,6 +17,8 @@ from monai.transforms import Compose, LoadImage
 from monai_unet2015.data import (
     CT_LABELS,
     SaveDicomSegd,
+    SaveMaskd,
+    atomic_output,
     ct_preprocessing,
     inference_postprocessing,
     read_series,
@@ -102,3 +107,49 @@ def test_unnamed_mask_values_are_an_error(sample_root, tmp_path):
 def test_save_dicom_segd_needs_positive_labels(tmp_path):
     with pytest.raises(ValueError, match="labels must map values > 0 to names"):
         SaveDicomSegd("pred", tmp_path, {0: "background"})
+
+
+def test_atomic_output_leaves_nothing_when_writing_fails(tmp_path):
+    target = tmp_path / "mask.nii.gz"
+    with pytest.raises(RuntimeError, match="disk full"):
+        with atomic_output(target) as partial:
+            partial.write_bytes(b"half")
+            raise RuntimeError("disk full")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_kill_while_writing_leaves_no_partial_output(tmp_path):
+    """SIGKILL in the middle of a write: the final name never holds a half-written file."""
+    script = (
+        "import os, signal, sys\n"
+        "from monai_unet2015.data import atomic_output\n"
+        "with atomic_output(sys.argv[1]) as partial:\n"
+        "    partial.write_bytes(b'half a mask')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "CT_seg.nii.gz")], timeout=120)
+    assert result.returncode == -signal.SIGKILL
+    assert not (tmp_path / "CT_seg.nii.gz").exists()
+    leftovers = [p.name for p in tmp_path.iterdir()]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".CT_seg.partial-")  # hidden, named as partial
+
+
+@pytest.mark.parametrize("ext", [".nii.gz", ".png"])
+def test_save_mask_never_overwrites_unless_asked(tmp_path, ext):
+    shape = (1, 6, 5, 4) if ext == ".nii.gz" else (1, 6, 5)
+    first = {"pred": MetaTensor(torch.ones(shape)), "name": "patA/CT"}
+    SaveMaskd("pred", tmp_path, output_ext=ext)(first)
+    written = tmp_path / "patA" / f"CT_seg{ext}"
+    before = written.read_bytes()
+    second = {"pred": MetaTensor(torch.zeros(shape)), "name": "patA/CT"}
+    with pytest.raises(FileExistsError, match=r"CT_seg.* exists: pass overwrite=True \(bundles: --overwrite true\)"):
+        SaveMaskd("pred", tmp_path, output_ext=ext)(second)
+    assert written.read_bytes() == before
+    SaveMaskd("pred", tmp_path, output_ext=ext, overwrite=True)(second)
+    assert written.read_bytes() != before
+    assert sorted(p.name for p in written.parent.iterdir()) == [f"CT_seg{ext}"]
+
+
+def test_save_mask_invalid_extension():
+    with pytest.raises(ValueError, match=r"output_ext must be .nii.gz, .nii, .png, .tif or .tiff, got '.jpg'"):
+        SaveMaskd("pred", "out", output_ext=".jpg")

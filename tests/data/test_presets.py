@@ -16,9 +16,11 @@ from monai.transforms import Compose
 from monai_unet2015.data import (
     ct_preprocessing,
     loading_transforms,
+    modality_preprocessing,
     mri_intensity_transforms,
     mri_preprocessing,
     msd_datalist,
+    normalize_modality,
 )
 from monai_unet2015.transforms import CheckImageLabeld, ScaleNonZeroPercentiles, ScaleNonZeroPercentilesd
 
@@ -136,3 +138,59 @@ def test_dicom_series_missing_from_disk_is_named(sample_root, tmp_path):
     shutil.rmtree(folder)
     with raises_inside_compose(Exception, r"(?s)exist.*/series|/series.*exist"):
         Compose(loading_transforms(label_key=None))({"image": str(folder)})
+
+
+@pytest.mark.parametrize("word, expected", [("ct", "ct"), ("CT", "ct"), ("Mr", "mri"), ("MRI", "mri"), ("mri", "mri")])
+def test_modality_words_in_any_case(word, expected):
+    assert normalize_modality(word) == expected
+    assert type(modality_preprocessing(word, pixdim=None)[-1]).__name__ == (
+        "ScaleIntensityRanged" if expected == "ct" else "NormalizeIntensityd"
+    )
+
+
+def test_unknown_modality_is_an_error():
+    with pytest.raises(ValueError, match=r"modality must be CT or MR \(any case; mri too\), got 'pet'"):
+        modality_preprocessing("pet")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize(
+    "as_type, name",
+    [
+        (lambda v: MetaTensor(torch.as_tensor(v), meta={"filename_or_obj": "/data/c7.nii.gz"}), "/data/c7.nii.gz"),
+        (torch.as_tensor, "key 'image'"),
+        (np.asarray, "key 'image'"),
+    ],
+)
+def test_non_finite_voxels_are_an_error_naming_the_file(bad, as_type, name):
+    volume = np.zeros((1, 6, 6, 4), np.float32)
+    volume[0, 1:3, 1:3, 1] = bad
+    with pytest.raises(ValueError, match=rf"image {name} has 4 NaN or infinite voxel\(s\) of 144: fix or re-export"):
+        CheckImageLabeld(label_key=None)({"image": as_type(volume)})
+
+
+def test_ct_without_air_warns_that_the_intercept_may_be_missing():
+    stored = MetaTensor(torch.full((1, 6, 6, 4), 1024.0), meta={"filename_or_obj": "/data/raw_ct"})
+    stored[0, 0, 0, 0] = 0.0  # stored values 0..4095: the intercept -1024 was not applied
+    with pytest.warns(UserWarning, match=r"/data/raw_ct has no value below -100 HU .*rescale intercept may be missing"):
+        CheckImageLabeld(label_key=None, expect_hu=True)({"image": stored})
+
+
+def test_16_bit_microscopy_under_an_8_bit_range_is_an_error_not_a_clipped_image(tmp_path):
+    from PIL import Image
+
+    from monai_unet2015.data import microscopy_preprocessing
+
+    cells = np.zeros((20, 24), np.uint16)
+    cells[4:10, 4:10] = 3000
+    Image.fromarray(cells).save(tmp_path / "nuclei.png")
+    with raises_inside_compose(
+        ValueError,
+        r"nuclei.png has values up to 3000, above the intensity range's top 255, "
+        r"which would clip them \(a 16-bit image\?\): pass --intensity_range \"\[0,4095\]\"",
+    ):
+        Compose(microscopy_preprocessing(label_key=None))({"image": str(tmp_path / "nuclei.png")})
+    scaled = Compose(microscopy_preprocessing(label_key=None, intensity_range=(0, 4095)))(
+        {"image": str(tmp_path / "nuclei.png")}
+    )["image"]
+    assert float(scaled.max()) == pytest.approx(3000 / 4095)

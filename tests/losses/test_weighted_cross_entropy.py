@@ -202,3 +202,24 @@ def test_metatensor_inputs_give_a_plain_loss_with_gradients():
     )
     loss.backward()
     assert type(loss) is torch.Tensor and logits.grad is not None and logits.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
+def test_negative_or_non_finite_weight_is_an_error(bad):
+    weight = torch.ones(1, 1, 2, 2)
+    weight[0, 0, 1, 1] = bad
+    with pytest.raises(ValueError, match=rf"weight must be finite and >= 0 everywhere .*got {bad} at 1 pixel"):
+        PixelWeightedCrossEntropyLoss()(torch.randn(1, 2, 2, 2), torch.zeros(1, 1, 2, 2), weight)
+
+
+@pytest.mark.parametrize("spatial", [(2, 2), (2, 2, 2)])
+def test_fractional_class_index_is_an_error(spatial):
+    target = torch.zeros(1, 1, *spatial)
+    target.view(-1)[0] = 0.5
+    with pytest.raises(ValueError, match=r"1 value\(s\) are not integers \(e.g. 0.5\): .*nearest"):
+        PixelWeightedCrossEntropyLoss()(torch.randn(1, 2, *spatial), target)
+
+
+def test_integer_valued_float_targets_are_fine():
+    loss = PixelWeightedCrossEntropyLoss()(torch.zeros(1, 2, 2, 2), torch.ones(1, 1, 2, 2, dtype=torch.float32))
+    assert loss.item() == pytest.approx(math.log(2))

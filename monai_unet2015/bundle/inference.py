@@ -1,0 +1,172 @@
+"""Inference over a folder of cases where one bad case fails alone and no output is lost.
+
+MONAI's ``SupervisedEvaluator`` stops at the first exception: one truncated file and the
+rest of a night's batch is never segmented. :class:`SegmentCases` runs the bundle's own
+``preprocessing``, ``inferer`` and ``postprocessing`` (the pieces MONAI Label also reads
+from ``inference.json``) case by case, the way the evaluator does (collate, infer,
+decollate, post-process), and keeps going past a failed case.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from monai.data import decollate_batch, list_data_collate
+from monai.inferers import Inferer
+from monai.transforms import Compose
+
+from monai_unet2015.bundle.cases import inference_case_problem
+from monai_unet2015.bundle.errors import error_line
+from monai_unet2015.data.datalists import add_output_names
+
+__all__ = ["SegmentCases", "CasesFailedError", "InferenceReport"]
+
+logger = logging.getLogger(__name__)
+
+
+class CasesFailedError(RuntimeError):
+    """Some cases of an inference run failed; the others' outputs were written."""
+
+
+@dataclass
+class InferenceReport:
+    """What an inference run did: ``written`` / ``skipped`` / ``failed`` as (case, detail) pairs."""
+
+    written: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"{len(self.written)} case(s) segmented, {len(self.skipped)} skipped, {len(self.failed)} failed"]
+        lines += [f"  skipped {case}: {why}" for case, why in self.skipped]
+        lines += [f"  FAILED {case}: {why}" for case, why in self.failed]
+        return "\n".join(lines)
+
+
+def _planned_outputs(postprocessing: Callable, item: dict) -> list[Path]:
+    transforms = postprocessing.transforms if isinstance(postprocessing, Compose) else [postprocessing]
+    return [path for t in transforms if hasattr(t, "planned_outputs") for path in t.planned_outputs(item)]
+
+
+class SegmentCases:
+    """Segment each case of ``datalist``; a failed case is reported and the others go on.
+
+    Before the first case: each case gets an output name unique to its input where it has
+    none (:func:`~monai_unet2015.data.add_output_names`; two inputs with one name are an
+    error), the weights are loaded (``load_weights``), each case's header is checked
+    (:func:`~monai_unet2015.bundle.cases.inference_case_problem`), and a case whose
+    outputs (what the postprocessing's writers plan, e.g.
+    :class:`~monai_unet2015.data.SaveMaskd`) already exist is skipped unless ``overwrite``.
+    Then per case: ``preprocessing`` -> ``inferer(image, network)`` under ``torch.no_grad``
+    -> ``postprocessing`` (which writes the files), exactly as ``SupervisedEvaluator`` does.
+    At the end a summary is logged (one line per skipped or failed case with the file and
+    the reason), and :class:`CasesFailedError` is raised if any case failed, so the command
+    exits non-zero with the good outputs kept.
+
+    Args:
+        datalist: ``[{"image": path, ...}]``, with ``"name"`` where the caller chose the
+            output names.
+        network: the segmentation network, ``(B, C, *S)`` in, logits out.
+        preprocessing: loads and prepares one case dict.
+        inferer: e.g. :class:`~monai_unet2015.inferers.OverlapTileInferer`.
+        postprocessing: turns ``{"image", "pred", ...}`` into files.
+        device: where the network runs.
+        in_channels: the network's input channels (checked per case).
+        spatial_dims: 2 or 3 (checked per case).
+        load_weights: called once before the first case (e.g.
+            :class:`~monai_unet2015.bundle.LoadNetworkWeights`), or None.
+        overwrite: replace existing outputs instead of skipping their cases.
+        image_key: the image's key.
+
+    Example::
+
+        >>> import torch
+        >>> from monai.inferers import SimpleInferer
+        >>> runner = SegmentCases([], torch.nn.Identity(), lambda d: d, SimpleInferer(), lambda d: d, "cpu")
+        >>> runner.run().summary()
+        '0 case(s) segmented, 0 skipped, 0 failed'
+    """
+
+    def __init__(
+        self,
+        datalist: Sequence[dict],
+        network: torch.nn.Module,
+        preprocessing: Callable,
+        inferer: Inferer,
+        postprocessing: Callable,
+        device: str | torch.device,
+        in_channels: int = 1,
+        spatial_dims: int = 3,
+        load_weights: Callable[[], object] | None = None,
+        overwrite: bool = False,
+        image_key: str = "image",
+    ) -> None:
+        if spatial_dims not in (2, 3):
+            raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
+        self.datalist, self.network, self.preprocessing = list(datalist), network, preprocessing
+        self.inferer, self.postprocessing, self.device = inferer, postprocessing, torch.device(device)
+        self.in_channels, self.spatial_dims, self.load_weights = int(in_channels), spatial_dims, load_weights
+        self.overwrite, self.image_key = bool(overwrite), image_key
+
+    def run(self) -> InferenceReport:
+        """Segment every case; raises :class:`CasesFailedError` at the end if any failed."""
+        datalist = add_output_names([dict(item) for item in self.datalist], self.image_key)
+        if self.load_weights is not None:
+            self.load_weights()
+        report = InferenceReport()
+        todo = self._check_before_work(datalist, report)
+        self.network.eval()
+        for index, item in enumerate(todo, start=1):
+            case = str(item.get("source", item[self.image_key]))
+            began = time.perf_counter()
+            try:
+                self._segment(item)
+            except Exception as error:  # one bad case must not cost the others their masks
+                report.failed.append((case, error_line(error)))
+                logger.error("case %d/%d FAILED %s: %s", index, len(todo), case, error_line(error))
+                logger.debug("traceback of %s", case, exc_info=True)
+                continue
+            report.written.append((case, ", ".join(map(str, _planned_outputs(self.postprocessing, item)))))
+            logger.info("case %d/%d done in %.1f s: %s", index, len(todo), time.perf_counter() - began, case)
+        logger.info("%s", report.summary())
+        if report.failed:
+            raise CasesFailedError(report.summary())
+        return report
+
+    def _check_before_work(self, datalist: list[dict], report: InferenceReport) -> list[dict]:
+        todo = []
+        for item in datalist:
+            case = str(item.get("source", item[self.image_key]))
+            problem = inference_case_problem(item, self.in_channels, self.spatial_dims)
+            if problem:
+                report.failed.append((case, problem.removeprefix(f"{case}: ")))
+                logger.error("%s", problem)
+                continue
+            existing = [str(p) for p in _planned_outputs(self.postprocessing, item) if p.exists()]
+            if existing and not self.overwrite:
+                report.skipped.append((case, f"{', '.join(existing)} exists (--overwrite true replaces it)"))
+                logger.warning("skipped %s: %s exists (--overwrite true replaces it)", case, ", ".join(existing))
+                continue
+            todo.append(item)
+        return todo
+
+    def _segment(self, item: dict) -> None:
+        data = self.preprocessing(dict(item))
+        image = data[self.image_key]
+        if image.shape[0] != self.in_channels:
+            raise ValueError(
+                f"the image has {image.shape[0]} channel(s) but the network takes {self.in_channels}: set "
+                f"--in_channels {image.shape[0]}, or select the channel(s) the network was trained on."
+            )
+        batch = list_data_collate([data])
+        inputs = batch[self.image_key].to(self.device)
+        with torch.no_grad():
+            pred = self.inferer(inputs, self.network)
+        extras = {k: v for k, v in data.items() if not isinstance(v, torch.Tensor)}
+        for output in decollate_batch({self.image_key: inputs, "pred": pred}):
+            self.postprocessing({**extras, **output})

@@ -1,0 +1,191 @@
+"""The mistakes real users make, through the bundle command line as they would meet them.
+
+Each test runs ``python -m monai.bundle run`` in a subprocess on small generated data: outputs
+are never overwritten or mixed between patients, a bad case fails alone and by name, bad
+training data fail before the first epoch, and every message is one line naming the file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from monai.bundle import ConfigWorkflow
+
+from monai_unet2015.bundle import BundleInputError
+from monai_unet2015.bundle.demo import bundles_dir
+from monai_unet2015.data import write_dicom_series, write_sample_data
+from monai_unet2015.engines import TrainingFinishedError
+from monai_unet2015.networks import UNet3D
+
+pytestmark = pytest.mark.slow
+BUNDLE = bundles_dir() / "unet3d_ct_organs"
+TINY = ["--network_def#features", "[4,8,16]", "--roi_size", "[60,60,60]", "--progress", "false"]
+
+
+def bundle_run(config: str, *arguments: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", f"configs/{config}", *TINY, *arguments]
+    return subprocess.run(command, cwd=BUNDLE, capture_output=True, text=True, timeout=600)
+
+
+def infer(root: Path, dataset_dir: Path, output_dir: Path, *arguments: str) -> subprocess.CompletedProcess:
+    return bundle_run(
+        "inference.json",
+        *("--bundle_root", str(root), "--dataset_dir", str(dataset_dir), "--output_dir", str(output_dir)),
+        *arguments,
+    )
+
+
+def workflow(config: str, workflow_type: str, **overrides) -> ConfigWorkflow:
+    """The same config in this process (faster than a subprocess), initialised."""
+    flow = ConfigWorkflow(
+        config_file=str(BUNDLE / "configs" / config),
+        workflow_type=workflow_type,
+        **{"network_def#features": [4, 8, 16], "roi_size": [60, 60, 60], "progress": False},
+        **overrides,
+    )
+    flow.initialize()
+    return flow
+
+
+def stderr_lines(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith(("error:", "  "))]
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sample")
+    write_sample_data(root, num_ct=3, num_mri=0, num_cells=0, ct_shape=(48, 40, 12))
+    return root
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    """A bundle root with seeded random weights: inference safety needs no trained net."""
+    root = tmp_path_factory.mktemp("bundle_root")
+    (root / "models").mkdir()
+    torch.manual_seed(0)
+    torch.save(UNet3D(1, 4, features=(4, 8, 16)).state_dict(), root / "models" / "model.pt")
+    return root
+
+
+def test_two_patients_with_one_series_folder_name_never_share_a_mask(sample, weights, tmp_path):
+    """D/patA/CT and D/patB/CT: two masks and two DICOM SEGs; the output folder lies inside the dataset."""
+    data = tmp_path / "D"
+    shutil.copytree(sample / "ct_dicom" / "ct_000", data / "patA" / "CT")
+    shutil.copytree(sample / "ct_dicom" / "ct_002", data / "patB" / "CT")
+    out = data / "out"
+    first = infer(weights, data, out, "--modality", "CT")
+    assert first.returncode == 0, first.stderr[-3000:]
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["patA/CT_seg.dcm", "patA/CT_seg.nii.gz", "patB/CT_seg.dcm", "patB/CT_seg.nii.gz"]
+    for patient, case in (("patA", "ct_000"), ("patB", "ct_002")):
+        mask = nib.load(out / patient / "CT_seg.nii.gz")
+        assert mask.shape == nib.load(sample / "ct_dicom_labels" / f"{case}.nii.gz").shape
+
+    # A corrected mask, then the same command again: nothing is replaced, the SEGs are not read as images.
+    corrected = out / "patA" / "CT_seg.nii.gz"
+    corrected.write_bytes(b"corrected by a radiologist")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    second = infer(weights, data, out, "--modality", "ct")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert "skipped" in second.stdout + second.stderr and "--overwrite true replaces it" in second.stdout
+
+    third = infer(weights, data, out, "--overwrite", "TRUE")
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert corrected.read_bytes() != b"corrected by a radiologist" and nib.load(corrected).shape == mask.shape
+
+
+def test_a_bad_case_fails_by_name_and_the_good_cases_are_written(sample, weights, tmp_path):
+    data = tmp_path / "batch"
+    data.mkdir()
+    good = nib.load(sample / "ct" / "imagesTs" / "ct_002.nii.gz")
+    array = np.asarray(good.dataobj, dtype=np.float32)
+    nib.save(nib.Nifti1Image(array, good.affine), data / "a_good.nii.gz")
+    with_nan = array.copy()
+    with_nan[10:14, 10:14, 4:6] = np.nan
+    nib.save(nib.Nifti1Image(with_nan, good.affine), data / "b_nan.nii.gz")
+    full = (sample / "ct" / "imagesTs" / "ct_002.nii.gz").read_bytes()
+    (data / "c_truncated.nii.gz").write_bytes(full[: len(full) // 2])
+    nib.save(nib.Nifti1Image(array, good.affine), data / "d_good.nii.gz")
+    out = tmp_path / "out"
+
+    result = infer(weights, data, out)
+    assert result.returncode == 1
+    assert sorted(p.name for p in out.iterdir()) == ["a_good_seg.nii.gz", "d_good_seg.nii.gz"]
+    lines = stderr_lines(result)
+    assert any(
+        f"FAILED {data}/b_nan.nii.gz: image {data}/b_nan.nii.gz has 32 NaN or infinite voxel(s)" in line
+        for line in lines
+    ), lines
+    assert any(line.startswith(f"  FAILED {data}/c_truncated.nii.gz: ") for line in lines), lines
+    assert "2 case(s) segmented, 0 skipped, 2 failed" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_mr_series_with_the_ct_bundle_is_refused(weights, tmp_path):
+    volume = np.random.default_rng(0).integers(0, 800, (40, 40, 8)).astype(np.float32)
+    write_dicom_series(volume, np.diag([1.0, 1.0, 3.0, 1.0]), tmp_path / "mr", modality="MR", rescale_intercept=0)
+    with pytest.raises(
+        BundleInputError,
+        match=rf"dataset_dir {tmp_path}/mr: DICOM folder {tmp_path}/mr holds 1 image series of modality \['MR'\], "
+        r"none of modality CT: segment them with the preset for their modality \(--modality\).",
+    ):
+        workflow(
+            "inference.json",
+            "infer",
+            bundle_root=str(weights),
+            dataset_dir=str(tmp_path / "mr"),
+            output_dir=str(tmp_path / "out"),
+        ).run()
+
+
+def test_a_bad_label_value_fails_before_the_first_epoch_naming_the_file(sample, tmp_path):
+    data = tmp_path / "ct"
+    shutil.copytree(sample / "ct", data)
+    label_path = sorted((data / "labelsTr").iterdir())[0]
+    label = nib.load(label_path)
+    array = np.asarray(label.dataobj).copy()
+    array[0, 0, 0] = 7
+    nib.save(nib.Nifti1Image(array, label.affine), label_path)
+    root = tmp_path / "root"
+    result = bundle_run("train.json", "--bundle_root", str(root), "--dataset_dir", str(data), "--max_epochs", "1")
+    assert result.returncode == 1
+    assert f"  {label_path}: label values [7] are outside 0..3 or 255 (not annotated)" in result.stderr
+    assert "Traceback" not in result.stderr and "Epoch" not in result.stdout + result.stderr
+    assert not (root / "models").exists() or not any((root / "models").iterdir())
+
+
+def test_an_override_typo_is_an_error_naming_the_closest_key(sample, tmp_path):
+    result = bundle_run(
+        "train.json", "--bundle_root", str(tmp_path), "--dataset_dir", str(sample / "ct"), "--max_epoch", "1"
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: --max_epoch is not an option of this bundle; did you mean --max_epochs?"
+    )
+
+
+def test_a_finished_training_says_how_to_train_on(sample, tmp_path):
+    arguments = {
+        "bundle_root": str(tmp_path),
+        "dataset_dir": str(sample / "ct"),
+        "max_epochs": 1,
+        "val_interval": 1,
+        "cache": "none",
+    }
+    workflow("train.json", "train", **arguments).run()
+    with pytest.raises(RuntimeError) as raised:  # MONAI's config expression wraps what `initialize` raises
+        workflow("train.json", "train", **arguments)
+    assert isinstance(raised.value.__cause__, TrainingFinishedError)
+    assert str(raised.value.__cause__) == (
+        f"the training in {tmp_path}/models has already run 1 epochs (max_epochs 1), so there is nothing left to "
+        "do: pass a larger max_epochs (e.g. --max_epochs 2) to train on, or a fresh ckpt_dir to train anew."
+    )
