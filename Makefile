@@ -69,6 +69,7 @@ bench: $(BENCH_STAMP)
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_ddp.py
 	$(PY) benchmarks/bench_checks.py
+	$(PY) benchmarks/bench_precision.py
 
 NOTEBOOK_STAMP := $(VENV)/.installed-notebooks
 

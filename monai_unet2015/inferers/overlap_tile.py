@@ -14,6 +14,14 @@ from monai.data.utils import compute_importance_map
 from monai.inferers.inferer import Inferer
 from monai.utils.type_conversion import convert_to_dst_type
 
+from monai_unet2015.inferers.precision import (
+    MEMORY_FORMATS,
+    PRECISIONS,
+    NetworkLayout,
+    autocast_for,
+    resolve_memory_format,
+    resolve_precision,
+)
 from monai_unet2015.inferers.tiling import PADDING_MODES, extend_borders, flip_combinations, tile_starts
 
 __all__ = ["OverlapTileInferer"]
@@ -63,10 +71,21 @@ class OverlapTileInferer(Inferer):
             ``tile_alignment`` (``2**poolings`` for UNet2015 / UNet3D, so tiled inference
             equals whole-image inference), else 1 (MONAI's placement). A network that pools
             but lacks the attribute needs it here for exact tiling.
+        precision: ``"fp32"`` (default), ``"bf16"`` or ``"fp16"``: the network calls run under
+            ``torch.autocast`` with that dtype on ``sw_device`` (CPU or CUDA); outputs are
+            accumulated in float32. ``"auto"`` picks by the hardware
+            (:func:`~monai_unet2015.inferers.precision.fastest_precision`: bf16 where the GPU
+            or CPU computes it natively, else fp32).
+        memory_format: ``"contiguous"`` (default) or ``"channels_last"`` (channels-last /
+            channels-last-3d tiles; the network's weights are converted once, in place:
+            their values do not change, see
+            :class:`~monai_unet2015.inferers.precision.NetworkLayout`); ``"auto"`` picks by
+            the hardware (:func:`~monai_unet2015.inferers.precision.fastest_memory_format`).
 
     Shapes:
         ``inputs`` ``(B, C, H, W[, D])``; returns ``(B, C_out, H, W[, D])`` on ``device``,
-        float32 (a MetaTensor input gives a MetaTensor with its metadata).
+        float32 whatever the precision (a MetaTensor input gives a MetaTensor with its
+        metadata).
 
     Reference:
         O. Ronneberger, P. Fischer, T. Brox. U-Net. MICCAI 2015, section 2 and Fig. 2.
@@ -96,8 +115,14 @@ class OverlapTileInferer(Inferer):
         max_tile_voxels: int | None = None,
         cval: float = 0.0,
         alignment: int | None = None,
+        precision: str = "fp32",
+        memory_format: str = "contiguous",
     ) -> None:
         super().__init__()
+        if precision not in (*PRECISIONS, "auto"):
+            raise ValueError(f"precision must be one of {(*PRECISIONS, 'auto')}, got {precision!r}.")
+        if memory_format not in (*MEMORY_FORMATS, "auto"):
+            raise ValueError(f"memory_format must be one of {(*MEMORY_FORMATS, 'auto')}, got {memory_format!r}.")
         if roi_size is not None:
             sizes = (roi_size,) if isinstance(roi_size, int) else tuple(roi_size)
             if any(not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in sizes):
@@ -130,6 +155,9 @@ class OverlapTileInferer(Inferer):
         self.max_tile_voxels = max_tile_voxels
         self.cval = cval
         self.alignment = alignment
+        self.precision = precision
+        self.memory_format = memory_format
+        self._layouts = {name: NetworkLayout(name) for name in MEMORY_FORMATS}
         # probed (roi, channels) -> output tile, per network: the probe runs once per geometry
         self._probed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -209,7 +237,8 @@ class OverlapTileInferer(Inferer):
             raise ValueError(f"roi_size {roi} gives output tiles {out_tile}: {error} Use a larger roi_size.") from None
         covered = [st[-1] + o for st, o in zip(starts, out_tile)]  # may pass the image end
         pad_after = [c - s + (r - o - m) for c, s, r, o, m in zip(covered, image_size, roi, out_tile, margin_before)]
-        source = torch.as_tensor(inputs).to(device)
+        # a plain tensor: MetaTensor bookkeeping on every tile and layer costs time and keeps nothing we need
+        source = inputs.as_subclass(torch.Tensor).to(device)
         padded = extend_borders(source, margin_before, pad_after, self.padding_mode, self.cval)
 
         # constant blending: plain sums divided by how many tiles cover each pixel
@@ -227,6 +256,9 @@ class OverlapTileInferer(Inferer):
 
             batches = tqdm(batches, desc="overlap-tile", unit="batch")
         flips = flip_combinations(self.flip_axes)
+        precision = resolve_precision(self.precision, sw_device)
+        layout = self._layouts[resolve_memory_format(self.memory_format, sw_device, precision, len(image_size))]
+        layout.network(network, len(image_size))
         for first in batches:
             chunk = locations[first : first + self.sw_batch_size]
             tiles = torch.cat(
@@ -235,7 +267,9 @@ class OverlapTileInferer(Inferer):
                     for b, *start in chunk
                 ]
             ).to(sw_device)
-            predictions = self._predict(network, tiles, flips, *args, **kwargs).to(device)
+            with autocast_for(sw_device, precision):
+                predictions = self._predict(network, layout.tiles(tiles), flips, *args, **kwargs)
+            predictions = predictions.float().to(device)
             if accumulated is None:
                 accumulated = torch.zeros((inputs.shape[0], predictions.shape[1], *covered), device=device)
             for prediction, (b, *start) in zip(predictions, chunk):

@@ -189,6 +189,8 @@ def test_invalid_roi_names_nearest_valid_sizes():
         ({"flip_axes": [0, 0]}, r"flip_axes must be distinct spatial axes \(0-based ints\), got \[0, 0\]"),
         ({"max_tile_voxels": 0}, "max_tile_voxels must be a positive integer, got 0"),
         ({"alignment": 0}, "alignment must be a positive integer, got 0"),
+        ({"precision": "int8"}, r"precision must be one of \('fp32', 'bf16', 'fp16', 'auto'\), got 'int8'"),
+        ({"memory_format": "nhwc"}, r"memory_format must be one of \('contiguous', 'channels_last', 'auto'\), got"),
     ],
 )
 def test_invalid_arguments(kwargs, match):
@@ -206,3 +208,76 @@ def test_invalid_inputs():
     with pytest.raises(ValueError, match="flip_axes needs a network that crops its input symmetrically"):
         odd = torch.nn.Conv2d(1, 1, 2)
         OverlapTileInferer((8, 8), flip_axes=[0])(torch.rand(1, 1, 8, 8), odd)
+
+
+PRECISION_CASES = [
+    # spatial_dims, net, roi, image size
+    (2, lambda: UNet2015(2, 1, 3, features=(4, 8, 16)), (60, 60), (70, 45)),
+    (3, lambda: UNet3D(1, 3, features=(4, 8, 16)), (60, 60, 60), (30, 26, 20)),
+]
+
+
+@pytest.mark.parametrize("spatial_dims, make_net, roi, size", PRECISION_CASES)
+@pytest.mark.parametrize("as_meta", [False, True])
+def test_channels_last_gives_the_fp32_result(spatial_dims, make_net, roi, size, as_meta):
+    net = make_net().eval()
+    image = torch.rand(1, 1, *size)
+    image = MetaTensor(image, meta={"filename_or_obj": "x"}) if as_meta else image
+    with torch.no_grad():
+        reference = OverlapTileInferer(roi)(image, net)
+        result = OverlapTileInferer(roi, memory_format="channels_last")(image, net)
+        again = net(torch.rand(1, 1, *roi))  # the caller's own use of the converted net still works
+    assert (
+        result.dtype == torch.float32 and result.shape == reference.shape and isinstance(result, MetaTensor) == as_meta
+    )
+    torch.testing.assert_close(
+        result.as_tensor() if as_meta else result, torch.as_tensor(reference), atol=1e-5, rtol=1e-4
+    )
+    assert again.shape[1] == 3
+
+
+@pytest.mark.parametrize("spatial_dims, make_net, roi, size", PRECISION_CASES)
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_reduced_precision_on_the_cpu_keeps_shape_dtype_and_almost_every_label(
+    spatial_dims, make_net, roi, size, precision
+):
+    torch.manual_seed(1)
+    net = make_net().eval()
+    image = torch.rand(1, 1, *size)
+    with torch.no_grad():
+        reference = OverlapTileInferer(roi)(image, net)
+        reduced = OverlapTileInferer(roi, precision=precision)(image, net)
+    assert reduced.dtype == torch.float32 and reduced.shape == reference.shape
+    assert not torch.equal(reduced, reference)  # it did run in reduced precision
+    assert (reduced.argmax(1) == reference.argmax(1)).float().mean() > 0.97
+
+
+def test_auto_precision_follows_the_stated_rule(monkeypatch, tmp_path):
+    from monai_unet2015.inferers import precision as chooser
+
+    without, with_bf16 = tmp_path / "avx2", tmp_path / "amx"
+    without.write_text("flags : fpu sse avx2\n")
+    with_bf16.write_text("flags : fpu avx2 avx512f avx512_bf16 amx_bf16\n")
+    assert chooser.cpu_has_native_bf16.__wrapped__(str(without)) is False
+    assert chooser.cpu_has_native_bf16.__wrapped__(str(with_bf16)) is True
+    monkeypatch.setattr(chooser, "cpu_has_native_bf16", lambda: False)
+    assert chooser.fastest_precision("cpu") == "fp32"
+    monkeypatch.setattr(chooser, "cpu_has_native_bf16", lambda: True)
+    assert chooser.fastest_precision("cpu") == "bf16"
+    assert chooser.fastest_memory_format("cpu", "fp32", 2) == "channels_last"
+    assert chooser.fastest_memory_format("cpu", "fp32", 3) == "channels_last"
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_reduced_precision_on_cuda(precision):
+    from tests.conftest import cuda_or_skip
+
+    device = cuda_or_skip()
+    net = UNet2015(2, 1, 3, features=(8, 16, 32)).eval().to(device)
+    image = torch.rand(1, 1, 150, 130, device=device)
+    with torch.no_grad():
+        reference = OverlapTileInferer((92, 92))(image, net)
+        reduced = OverlapTileInferer((92, 92), precision=precision, memory_format="channels_last")(image, net)
+    assert reduced.dtype == torch.float32 and reduced.device.type == "cuda"
+    assert (reduced.argmax(1) == reference.argmax(1)).float().mean() > 0.99

@@ -1,0 +1,131 @@
+"""Reduced precision and memory layout for inference: what to run the network in, and how.
+
+The network runs under ``torch.autocast`` with the chosen dtype (outputs are accumulated in
+float32 by the caller), and tiles can be handed over in channels-last layout, which oneDNN
+(CPU) and cuDNN (CUDA, with bf16 / fp16) run faster. Which of these pays depends on the
+hardware; :func:`fastest_precision` and :func:`fastest_memory_format` state the rules the
+bundles' ``"auto"`` defaults follow (measured in ``benchmarks/bench_precision.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import weakref
+from pathlib import Path
+
+import torch
+
+__all__ = [
+    "PRECISIONS",
+    "MEMORY_FORMATS",
+    "cpu_has_native_bf16",
+    "fastest_precision",
+    "fastest_memory_format",
+    "resolve_precision",
+    "resolve_memory_format",
+    "autocast_for",
+    "NetworkLayout",
+]
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+MEMORY_FORMATS = ("contiguous", "channels_last")
+_NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU computes bf16 natively (AVX512_BF16 or AMX-BF16 in its flags).
+
+    Without them PyTorch emulates bf16 on the CPU: a narrow UNet2015 forward measured 20x
+    slower than fp32 on such a CPU (AVX2 only), so reduced precision is no speed-up there.
+    """
+    try:
+        flags = Path(cpuinfo).read_text().split()
+    except OSError:
+        return False
+    return any(flag in flags for flag in _NATIVE_BF16_FLAGS)
+
+
+def fastest_precision(device: str | torch.device) -> str:
+    """The rule for ``precision="auto"``: the fastest dtype that keeps the masks.
+
+    - CUDA: ``"bf16"`` where the GPU supports it (Ampere and newer), else ``"fp32"``: fp16's
+      range can overflow in deep activations, bf16 keeps fp32's.
+    - CPU: ``"bf16"`` where the CPU has native bf16 (:func:`cpu_has_native_bf16`), else
+      ``"fp32"``.
+
+    Example::
+
+        >>> fastest_precision("cpu") in ("bf16", "fp32")
+        True
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
+
+
+def fastest_memory_format(device: str | torch.device, precision: str, spatial_dims: int) -> str:
+    """The rule for ``memory_format="auto"``: channels-last on the CPU (oneDNN's preferred
+    layout; fp32 on an AVX2 CPU here: UNet2015 1.30x, a narrow UNet2015 1.43x, UNet3D's paper
+    tile 1.15x, the 3D bundle's net 1.07x) and for bf16 / fp16 on CUDA (tensor cores);
+    contiguous for fp32 on CUDA. ``spatial_dims`` is part of the rule's signature for
+    layouts that differ between 2D and 3D; today's rule is the same for both."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "channels_last" if precision != "fp32" else "contiguous"
+    return "channels_last"
+
+
+def resolve_precision(precision: str, device: str | torch.device) -> str:
+    """``precision`` itself, or :func:`fastest_precision` for ``"auto"``."""
+    return fastest_precision(device) if precision == "auto" else precision
+
+
+def resolve_memory_format(memory_format: str, device: str | torch.device, precision: str, spatial_dims: int) -> str:
+    """``memory_format`` itself, or :func:`fastest_memory_format` for ``"auto"``."""
+    if memory_format == "auto":
+        return fastest_memory_format(device, precision, spatial_dims)
+    return memory_format
+
+
+def autocast_for(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` with the precision's dtype on ``device``; nothing for ``"fp32"``."""
+    dtype = PRECISIONS[precision]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _torch_format(memory_format: str, ndim: int) -> torch.memory_format:
+    if memory_format == "contiguous":
+        return torch.contiguous_format
+    return torch.channels_last if ndim == 4 else torch.channels_last_3d
+
+
+class NetworkLayout:
+    """Put tiles, and once per network its weights, into a memory layout.
+
+    Converting a network's weights to channels-last changes their strides, not their
+    values: the caller's own calls of the network keep working and give the same results.
+    Each network is converted once (remembered weakly).
+    """
+
+    def __init__(self, memory_format: str) -> None:
+        if memory_format not in MEMORY_FORMATS:
+            raise ValueError(f"memory_format must be one of {MEMORY_FORMATS} or 'auto', got {memory_format!r}.")
+        self.memory_format = memory_format
+        self._converted: weakref.WeakSet = weakref.WeakSet()
+
+    def network(self, network: object, spatial_dims: int) -> None:
+        if self.memory_format == "contiguous" or not isinstance(network, torch.nn.Module):
+            return
+        if network not in self._converted:
+            network.to(memory_format=_torch_format(self.memory_format, spatial_dims + 2))
+            self._converted.add(network)
+
+    def tiles(self, tiles: torch.Tensor) -> torch.Tensor:
+        if self.memory_format == "contiguous":
+            return tiles
+        return tiles.contiguous(memory_format=_torch_format(self.memory_format, tiles.ndim))
