@@ -18,6 +18,7 @@ import torch
 from monai.transforms import LoadImage
 from PIL import Image
 
+from monai_unet2015.bundle.checks import channel_mismatch
 from monai_unet2015.bundle.errors import error_line
 from monai_unet2015.transforms.checks import CheckImageLabeld
 
@@ -122,10 +123,7 @@ def _image_problems(image_path: str, shape: tuple[int, ...], in_channels: int, s
             f"{other} bundle for it, or convert the image."
         ]
     if shape[0] != in_channels:
-        return [
-            f"{image_path}: has {shape[0]} channel(s) but the network takes {in_channels}: set --in_channels "
-            f"{shape[0]}, or select the channel(s) the network was trained on."
-        ]
+        return [f"{image_path}: {channel_mismatch(shape[0], in_channels)}"]
     if spatial_dims == 3 and min(shape[1:]) < MIN_EXTENT_3D:
         return [
             f"{image_path}: has only {min(shape[1:])} voxel(s) along one axis (shape {shape[1:]}); the 3D net needs a "

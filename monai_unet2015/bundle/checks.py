@@ -34,6 +34,7 @@ __all__ = [
     "load_datalist",
     "split_datalist",
     "CheckInputChannels",
+    "channel_mismatch",
     "LoadNetworkWeights",
 ]
 
@@ -141,6 +142,14 @@ def split_datalist(datalist: Sequence[dict], val_fraction: float = 0.2, seed: in
     return shuffled[num_val:], shuffled[:num_val]
 
 
+def channel_mismatch(channels: int, in_channels: int) -> str:
+    """What to say when an image has ``channels`` channels and the network takes ``in_channels``."""
+    return (
+        f"has {channels} channel(s) but the network takes {in_channels}: set --in_channels {channels}, or select "
+        "the channel(s) the network was trained on."
+    )
+
+
 class CheckInputChannels:
     """Stop at the first batch whose images have another channel count than the network takes.
 
@@ -168,10 +177,7 @@ class CheckInputChannels:
             source = getattr(image, "meta", {}).get("filename_or_obj")
             source = source[0] if isinstance(source, (list, tuple)) and source else source
             name = f" ({source})" if source else ""
-            raise BundleInputError(
-                f"the images have {channels} channel(s){name} but the network takes {self.in_channels}: "
-                f"override --in_channels {channels}, or select the channel(s) the network was trained on."
-            )
+            raise BundleInputError(f"the images{name} {channel_mismatch(channels, self.in_channels)}")
 
 
 class LoadNetworkWeights:

@@ -21,6 +21,7 @@ from monai.inferers import Inferer
 from monai.transforms import Compose
 
 from monai_unet2015.bundle.cases import inference_case_problem
+from monai_unet2015.bundle.checks import channel_mismatch
 from monai_unet2015.bundle.errors import error_line
 from monai_unet2015.data.datalists import add_output_names
 
@@ -159,10 +160,7 @@ class SegmentCases:
         data = self.preprocessing(dict(item))
         image = data[self.image_key]
         if image.shape[0] != self.in_channels:
-            raise ValueError(
-                f"the image has {image.shape[0]} channel(s) but the network takes {self.in_channels}: set "
-                f"--in_channels {image.shape[0]}, or select the channel(s) the network was trained on."
-            )
+            raise ValueError(f"the image {channel_mismatch(image.shape[0], self.in_channels)}")
         batch = list_data_collate([data])
         inputs = batch[self.image_key].to(self.device)
         with torch.no_grad():

@@ -301,9 +301,7 @@ def find_dicom_series(root: str | os.PathLike, exclude: Sequence[str | os.PathLi
     return sorted(series.values(), key=lambda s: (sorted(map(str, s.folders))[0], s.uid))
 
 
-def _series_folder(
-    entry: DicomSeries, all_files_in: dict[Path, int], link_dir: Path | None, link_hint: str
-) -> tuple[Path, Path]:
+def _series_folder(entry: DicomSeries, all_files_in: dict[Path, int], link_dir: Path | None) -> tuple[Path, Path]:
     """``(folder to read, source)``: the series' own folder twice, or a folder of links and
     ``<first folder>/<SeriesInstanceUID>`` (what names its outputs)."""
     folders = entry.folders
@@ -315,7 +313,7 @@ def _series_folder(
         raise ValueError(
             f"DICOM series {entry.uid} ({entry.modality}, {entry.description!r}) shares its folder with other "
             f"series or spans several folders ({sorted(map(str, folders))}); MONAI's readers read one series per "
-            f"folder. {link_hint}"
+            "folder. Pass link_dir=... to have each series linked into a folder of its own."
         )
     target = link_dir / entry.uid
     target.mkdir(parents=True, exist_ok=True)
@@ -354,7 +352,6 @@ def dicom_series_datalist(
     link_dir: str | os.PathLike | None = None,
     modality: str | None = None,
     exclude: Sequence[str | os.PathLike] = (),
-    link_hint: str = "Pass link_dir=... to have each series linked into a folder of its own.",
 ) -> list[dict]:
     """One entry per DICOM image series under ``root``: ``{"image": folder, "series_uid": ...}``.
 
@@ -376,7 +373,6 @@ def dicom_series_datalist(
         modality: the DICOM Modality to keep (``"CT"``, ``"MR"``), or None for all; series of
             another modality are skipped with a warning, and none of this one is an error.
         exclude: folders under ``root`` to leave out.
-        link_hint: what the error for mixed series without ``link_dir`` advises.
 
     Raises:
         FileNotFoundError: ``root`` is missing or holds no DICOM images.
@@ -392,9 +388,7 @@ def dicom_series_datalist(
     datalist = []
     for entry in found:
         entry.check_slice_spacing()
-        folder, source = _series_folder(
-            entry, files_per_folder, Path(link_dir) if link_dir is not None else None, link_hint
-        )
+        folder, source = _series_folder(entry, files_per_folder, Path(link_dir) if link_dir is not None else None)
         datalist.append(
             {
                 "image": str(folder),

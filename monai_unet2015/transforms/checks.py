@@ -92,20 +92,21 @@ class CheckImageLabeld(MapTransform):
                 f"image {image_name} has {int((~finite).sum())} NaN or infinite voxel(s) of {finite.numel()}: "
                 "fix or re-export the image (the network would give a wrong mask)."
             )
-        if self.max_value is not None and float(image.max()) > self.max_value:
+        low, high = float(image.min()), float(image.max())
+        if self.max_value is not None and high > self.max_value:
             raise ValueError(
-                f"image {image_name} has values up to {float(image.max()):g}, above the intensity range's top "
+                f"image {image_name} has values up to {high:g}, above the intensity range's top "
                 f"{self.max_value:g}, which would clip them (a 16-bit image?): pass --intensity_range "
-                f'"[0,{_bit_depth_top(float(image.max()))}]" (or your data\'s range).'
+                f'"[0,{_bit_depth_top(high)}]" (or your data\'s range).'
             )
-        if self.expect_hu and float(image.min()) > -100:
+        if self.expect_hu and low > -100:
             warnings.warn(
-                f"image {image_name} has no value below -100 HU (minimum {float(image.min()):g}); a CT holds air at "
+                f"image {image_name} has no value below -100 HU (minimum {low:g}); a CT holds air at "
                 "-1000 HU: the rescale intercept may be missing (stored values instead of HU), or this is not a CT.",
                 stacklevel=2,
             )
-        if float(image.max()) == float(image.min()):
-            warnings.warn(f"image {image_name} has one value everywhere ({float(image.min())}).", stacklevel=2)
+        if high == low:
+            warnings.warn(f"image {image_name} has one value everywhere ({low}).", stacklevel=2)
         if self.label_key and self.label_key in d:
             self._check_label(image, image_name, d[self.label_key])
         return d
