@@ -26,9 +26,13 @@ from monai.transforms import Compose
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import interleaved_medians, write_results  # noqa: E402
 
-from monai_unet2015.bundle import check_training_cases, load_datalist  # noqa: E402
+from monai_unet2015.bundle import check_training_cases  # noqa: E402
 from monai_unet2015.bundle.cases import inference_case_problem  # noqa: E402
-from monai_unet2015.data import ct_preprocessing, write_sample_data  # noqa: E402
+from monai_unet2015.data import (  # noqa: E402
+    ct_preprocessing,
+    load_datalist,  # noqa: E402
+    write_sample_data,
+)
 
 
 def main() -> None:

@@ -32,12 +32,12 @@ from common import interleaved_medians, write_results  # noqa: E402
 
 from monai_unet2015.data import (  # noqa: E402
     ct_preprocessing,
-    default_device,
     device_data_loader,
     msd_datalist,
     write_dicom_series,
     write_sample_data,
 )
+from monai_unet2015.devices import default_device  # noqa: E402
 from monai_unet2015.transforms import RandCoarseElasticd  # noqa: E402
 
 NUM_CASES = 6

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_trainer import cell_batches, plain_loop  # noqa: E402
 from common import interleaved_medians, write_results  # noqa: E402
 
-from monai_unet2015.data import default_device  # noqa: E402
+from monai_unet2015.devices import default_device  # noqa: E402
 from monai_unet2015.engines import paper_optimizer  # noqa: E402
 from monai_unet2015.losses import PixelWeightedCrossEntropyLoss  # noqa: E402
 from monai_unet2015.networks import UNet2015  # noqa: E402

@@ -26,7 +26,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import interleaved_medians, time_call, write_results  # noqa: E402
 
-from monai_unet2015.data import default_device, touching_cells_2d  # noqa: E402
+from monai_unet2015.data import touching_cells_2d  # noqa: E402
+from monai_unet2015.devices import default_device  # noqa: E402
 from monai_unet2015.engines import create_trainer, paper_optimizer  # noqa: E402
 from monai_unet2015.losses import PixelWeightedCrossEntropyLoss  # noqa: E402
 from monai_unet2015.networks import UNet3D, UNet2015  # noqa: E402

@@ -16,6 +16,7 @@ import nibabel as nib
 import numpy as np
 import torch
 
+from monai_unet2015.devices import as_device
 from monai_unet2015.networks import UNet3D, UNet2015, ValidUNet
 
 __all__ = ["run_smoke"]
@@ -55,7 +56,7 @@ def run_smoke(output_dir: str | Path, device: str | None = None) -> dict:
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    torch_device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    torch_device = as_device(device)
     torch.manual_seed(0)
     cases = {
         "2d": (UNet2015(spatial_dims=2, in_channels=1, out_channels=2), (572, 572)),

@@ -18,9 +18,10 @@ import pydicom
 from monai.bundle import run as run_bundle
 from monai.transforms import Compose, LoadImage
 
-from monai_unet2015.bundle.demo import bundles_dir, dice
 from monai_unet2015.bundle.figure import display_figure, overlay_figure
+from monai_unet2015.bundle.locations import bundles_dir
 from monai_unet2015.data import CT_LABELS, ct_preprocessing, has_highdicom, write_sample_data
+from monai_unet2015.metrics import dice
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--quick", action="store_true", help="two epochs only (CI)")

@@ -29,10 +29,11 @@ import nibabel as nib
 import numpy as np
 import torch
 
-from monai_unet2015.bundle.demo import bundles_dir, dice
 from monai_unet2015.bundle.figure import display_figure, overlay_figure
+from monai_unet2015.bundle.locations import bundles_dir
 from monai_unet2015.data import CT_LABELS, write_sample_data
 from monai_unet2015.label import studies_from_msd
+from monai_unet2015.metrics import dice
 from monai_unet2015.networks import UNet3D
 
 REPO = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent

@@ -18,8 +18,9 @@ import torch
 from monai.transforms import LoadImage
 from PIL import Image
 
-from monai_unet2015.bundle.checks import channel_mismatch
 from monai_unet2015.bundle.errors import error_line
+from monai_unet2015.engines.handlers import channel_mismatch
+from monai_unet2015.options import option
 from monai_unet2015.transforms.checks import CheckImageLabeld
 
 __all__ = [
@@ -161,8 +162,7 @@ def training_case_problems(
         >>> training_case_problems([case], num_classes=4)[0].split(": ", 1)[1]
         'label values [7] are outside 0..3: fix the label, or set --num_classes 8 if those are classes.'
     """
-    if labels not in LABEL_KINDS:
-        raise ValueError(f"labels must be one of {LABEL_KINDS}, got {labels!r}.")
+    option("labels", labels, LABEL_KINDS)
     loader = LoadImage(reader=reader, image_only=True, ensure_channel_first=True)
     problems: list[str] = []
     for item in cases:

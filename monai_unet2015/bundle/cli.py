@@ -6,7 +6,9 @@
   over as the string "false", which is true.
 - Errors come as one line naming the file and what to do instead of 100-300 lines of
   traceback ending in ``Failed to instantiate ...``; ``MONAI_UNET2015_TRACEBACK=1`` shows the
-  full traceback.
+  full traceback. The library raises ordinary exceptions (``ValueError``, ``FileNotFoundError``);
+  only this entry point turns them into one line and exit status 1. An error inside a training
+  or evaluation run is also logged by MONAI's ``StatsHandler``: there its traceback is left out.
 
 Each bundle config calls :func:`prepare_cli_run` first in ``initialize``. It acts only when
 the process is MONAI's bundle command line (``python -m monai.bundle run``, also under
@@ -17,15 +19,16 @@ from __future__ import annotations
 
 import ast
 import difflib
+import logging
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from monai.apps import get_logger
 from monai.bundle import ConfigParser
 
-from monai_unet2015.bundle.checks import BundleInputError
-from monai_unet2015.bundle.errors import error_line
+from monai_unet2015.bundle.errors import BundleInputError, error_line
 
 __all__ = [
     "TRACEBACK_VARIABLE",
@@ -154,6 +157,18 @@ def _one_line_excepthook(kind, error, traceback):  # noqa: ANN001 (sys.excepthoo
     sys.stderr.write(f"error: {error_line(error)}\n(set {TRACEBACK_VARIABLE}=1 for the full traceback)\n")
 
 
+# The loggers of the StatsHandlers that the recipe (monai_unet2015.engines.workflows) attaches.
+_ENGINE_LOGGERS = ("monai_unet2015.trainer", "monai_unet2015.evaluator")
+
+
+class _WithoutTraceback(logging.Filter):
+    """Keeps a log record and drops its traceback: the excepthook prints the error in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
 def prepare_cli_run(argv: Sequence[str] | None = None) -> None:
     """Check the command line's override keys and switch to one-line errors (module docstring).
 
@@ -164,6 +179,11 @@ def prepare_cli_run(argv: Sequence[str] | None = None) -> None:
     if arguments is None:
         return
     sys.excepthook = _one_line_excepthook
+    if not os.environ.get(TRACEBACK_VARIABLE):
+        for name in _ENGINE_LOGGERS:
+            # MONAI's get_logger, as StatsHandler makes it (stdout, INFO): a logger made here with
+            # logging.getLogger would exist already when StatsHandler asks, and stay silent.
+            get_logger(name).addFilter(_WithoutTraceback())
     if "config_file" not in arguments:
         return
     config = ConfigParser.load_config_files(_config_files(arguments["config_file"]))

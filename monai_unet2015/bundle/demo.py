@@ -16,9 +16,11 @@ from PIL import Image
 from scipy import ndimage
 
 from monai_unet2015.bundle.figure import overlay_figure
+from monai_unet2015.bundle.locations import bundles_dir
 from monai_unet2015.data import CT_LABELS, write_sample_data
+from monai_unet2015.metrics import dice
 
-__all__ = ["bundles_dir", "dice", "run_demo"]
+__all__ = ["run_demo"]
 
 logger = logging.getLogger(__name__)
 
@@ -27,30 +29,9 @@ _CELLS_BUNDLE = "unet2015_cells_2d"
 _CELLS_NET = {"features": [8, 16, 32, 64], "roi_size": [196, 196]}
 
 
-def bundles_dir() -> Path:
-    """The repository's ``bundles/`` folder (the package is installed in editable mode)."""
-    folder = Path(__file__).resolve().parents[2] / "bundles"
-    if not (folder / _CT_BUNDLE / "configs" / "train.json").is_file():
-        raise FileNotFoundError(f"bundles not found at {folder}: run the demo from a checkout (make demo).")
-    return folder
-
-
 def _bundle_files(name: str) -> dict:
     configs = bundles_dir() / name / "configs"
     return {"meta_file": str(configs / "metadata.json"), "logging_file": str(configs / "logging.conf")}, configs
-
-
-def dice(prediction: np.ndarray, truth: np.ndarray, value: int) -> float:
-    """Dice of the voxels equal to ``value`` in two label maps of one shape; 1.0 when both have none.
-
-    Example::
-
-        >>> dice(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), value=1)
-        0.6666666666666666
-    """
-    p, t = prediction == value, truth == value
-    total = p.sum() + t.sum()
-    return float(2 * (p & t).sum() / total) if total else 1.0
 
 
 def _train_and_infer(name: str, dataset_dir: Path, root: Path, epochs: int, val_interval: int, extra: dict) -> dict:

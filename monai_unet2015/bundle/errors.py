@@ -7,10 +7,14 @@ the message worth showing is the innermost cause's.
 
 from __future__ import annotations
 
-__all__ = ["innermost_cause", "error_line"]
+__all__ = ["BundleInputError", "innermost_cause", "error_line"]
 
 # Errors whose message is written for the user (ours name the file and what to do).
 _USER_FACING = (ValueError, FileNotFoundError, FileExistsError)
+
+
+class BundleInputError(ValueError):
+    """A bundle run's command line is wrong (an unknown option, a value that is not a boolean)."""
 
 
 def innermost_cause(error: BaseException) -> BaseException:

@@ -21,9 +21,9 @@ from monai.inferers import Inferer
 from monai.transforms import Compose
 
 from monai_unet2015.bundle.cases import inference_case_problem
-from monai_unet2015.bundle.checks import channel_mismatch
 from monai_unet2015.bundle.errors import error_line
 from monai_unet2015.data.datalists import add_output_names
+from monai_unet2015.engines.handlers import channel_mismatch
 
 __all__ = ["SegmentCases", "CasesFailedError", "InferenceReport"]
 
@@ -80,7 +80,7 @@ class SegmentCases:
         in_channels: the network's input channels (checked per case).
         spatial_dims: 2 or 3 (checked per case).
         load_weights: called once before the first case (e.g.
-            :class:`~monai_unet2015.bundle.LoadNetworkWeights`), or None.
+            :class:`~monai_unet2015.engines.LoadNetworkWeights`), or None.
         overwrite: replace existing outputs instead of skipping their cases.
         image_key: the image's key.
 

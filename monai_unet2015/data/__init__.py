@@ -1,16 +1,15 @@
 """CT / MRI / microscopy data: datalists, loading presets, the device data path, outputs, sample data."""
 
 from monai_unet2015.data.datalists import (
-    DicomSeries,
     add_output_names,
-    dicom_series_datalist,
-    find_dicom_series,
     json_datalist,
     msd_datalist,
     nifti_folder_datalist,
 )
-from monai_unet2015.data.dicom_series import write_dicom_series
-from monai_unet2015.data.loaders import RaisingThreadDataLoader, default_device, device_data_loader
+from monai_unet2015.data.dataset_folder import load_datalist, split_datalist
+from monai_unet2015.data.dicom_reader import DicomSeries, dicom_series_datalist, find_dicom_series
+from monai_unet2015.data.dicom_writer import write_dicom_series
+from monai_unet2015.data.loaders import RaisingThreadDataLoader, device_data_loader, memory_cache_rate
 from monai_unet2015.data.outputs import (
     SaveDicomSegd,
     SaveMaskd,
@@ -22,6 +21,7 @@ from monai_unet2015.data.outputs import (
 )
 from monai_unet2015.data.presets import (
     ABDOMEN_WINDOW,
+    ModalityIntensityd,
     ct_intensity_transforms,
     ct_preprocessing,
     dicom_modality,
@@ -37,6 +37,8 @@ from monai_unet2015.data.synthetic_cells import touching_cells_2d
 from monai_unet2015.data.synthetic_volumes import CT_LABELS, MRI_LABELS, ct_like_volume, mri_like_volume
 
 __all__ = [
+    "load_datalist",
+    "split_datalist",
     "json_datalist",
     "msd_datalist",
     "nifti_folder_datalist",
@@ -54,8 +56,9 @@ __all__ = [
     "ct_preprocessing",
     "mri_preprocessing",
     "modality_preprocessing",
-    "default_device",
     "device_data_loader",
+    "memory_cache_rate",
+    "ModalityIntensityd",
     "RaisingThreadDataLoader",
     "inference_postprocessing",
     "write_dicom_seg",

@@ -9,14 +9,23 @@ from monai.data import CacheDataset, Dataset, ThreadBuffer, ThreadDataLoader
 from monai.transforms import Compose, EnsureTyped
 from monai.transforms.transform import Transform
 
-__all__ = ["default_device", "device_data_loader", "RaisingThreadDataLoader"]
+from monai_unet2015.devices import as_device
+from monai_unet2015.options import option
+
+__all__ = ["device_data_loader", "memory_cache_rate", "RaisingThreadDataLoader"]
 
 _CACHE_MODES = ("memory", "none")
 
 
-def default_device() -> torch.device:
-    """CUDA when present, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def memory_cache_rate(cache: str) -> float:
+    """``CacheDataset``'s ``cache_rate`` for a bundle's ``cache`` option: ``"memory"`` 1.0, ``"none"`` 0.0.
+
+    Example::
+
+        >>> memory_cache_rate("none")
+        0.0
+    """
+    return 1.0 if option("cache", cache, _CACHE_MODES) == "memory" else 0.0
 
 
 class _RaisingThreadBuffer(ThreadBuffer):
@@ -87,7 +96,7 @@ def device_data_loader(
         datalist: ``[{"image": ..., "label": ...}, ...]``.
         deterministic, random: lists of dictionary transforms.
         keys: the keys to move to the device (image, label, weight map...).
-        device: default :func:`default_device`.
+        device: default :func:`~monai_unet2015.devices.default_device`.
         cache: ``"memory"`` or ``"none"``.
         cache_rate, cache_workers: as in ``CacheDataset``.
         batch_size, shuffle: as in ``DataLoader`` (the paper: batch size 1).
@@ -101,19 +110,16 @@ def device_data_loader(
         >>> next(iter(loader))["image"].shape
         torch.Size([1, 1, 8, 8])
     """
-    if cache not in _CACHE_MODES:
-        raise ValueError(f"cache must be one of {_CACHE_MODES}, got {cache!r}.")
+    rate = cache_rate * memory_cache_rate(cache)
     if not datalist:
         raise ValueError("datalist is empty: there is nothing to load.")
-    device = torch.device(device) if device is not None else default_device()
+    device = as_device(device)
     to_device = EnsureTyped(list(keys), device=device, allow_missing_keys=True)
     transform = Compose([*deterministic, to_device, *random])
     if seed is not None:
         transform.set_random_state(seed=seed)
-    if cache == "memory":
-        dataset = CacheDataset(
-            list(datalist), transform, cache_rate=cache_rate, num_workers=cache_workers, progress=False
-        )
+    if rate > 0:
+        dataset = CacheDataset(list(datalist), transform, cache_rate=rate, num_workers=cache_workers, progress=False)
     else:
         dataset = Dataset(list(datalist), transform)
     return RaisingThreadDataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=0)

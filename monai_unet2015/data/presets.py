@@ -8,8 +8,10 @@ Each function returns a plain list, to be joined with other lists and wrapped in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
+from monai.config import KeysCollection
+from monai.config.type_definitions import NdarrayOrTensor
 from monai.data import ImageReader
 from monai.transforms import (
     LoadImaged,
@@ -18,8 +20,10 @@ from monai.transforms import (
     ScaleIntensityRanged,
     Spacingd,
 )
-from monai.transforms.transform import Transform
+from monai.transforms.transform import MapTransform, Transform
+from monai.utils.enums import TransformBackends
 
+from monai_unet2015.options import option
 from monai_unet2015.transforms.checks import CheckImageLabeld
 from monai_unet2015.transforms.intensity import ScaleNonZeroPercentilesd
 
@@ -31,13 +35,14 @@ __all__ = [
     "ct_preprocessing",
     "mri_preprocessing",
     "modality_preprocessing",
+    "ModalityIntensityd",
     "normalize_modality",
     "dicom_modality",
     "microscopy_preprocessing",
 ]
 
 ABDOMEN_WINDOW = (-160.0, 240.0)  # level 40 HU, width 400 HU: abdominal soft tissue
-_READERS = ("ITKReader", "PydicomReader", "NibabelReader", "PILReader", None)
+_READERS = ("ITKReader", "PydicomReader", "NibabelReader", "PILReader")
 _MRI_METHODS = ("zscore", "percentile")
 
 
@@ -67,8 +72,8 @@ def loading_transforms(
         >>> [type(t).__name__ for t in loading_transforms(pixdim=(1.5, 1.5, 2.5))]
         ['LoadImaged', 'CheckImageLabeld', 'Orientationd', 'Spacingd']
     """
-    if isinstance(reader, str) and reader not in _READERS:
-        raise ValueError(f"reader must be one of {_READERS} or an ImageReader, got {reader!r}.")
+    if isinstance(reader, str):
+        option("reader", reader, _READERS)
     if pixdim is not None and (len(pixdim) not in (2, 3) or any(p <= 0 for p in pixdim)):
         raise ValueError(f"pixdim must hold 2 or 3 positive spacings in mm, got {pixdim!r}.")
     keys = [image_key] + ([label_key] if label_key else [])
@@ -84,7 +89,9 @@ def loading_transforms(
     return transforms
 
 
-def ct_intensity_transforms(image_key: str = "image", window: Sequence[float] = ABDOMEN_WINDOW) -> list[Transform]:
+def ct_intensity_transforms(
+    image_key: KeysCollection = "image", window: Sequence[float] = ABDOMEN_WINDOW
+) -> list[Transform]:
     """HU window ``window = (low, high)`` mapped to 0..1, clipped (default: abdomen, -160..240 HU)."""
     if len(window) != 2 or not window[0] < window[1]:
         raise ValueError(f"window must be (low HU, high HU) with low < high, got {window!r}.")
@@ -92,7 +99,7 @@ def ct_intensity_transforms(image_key: str = "image", window: Sequence[float] = 
 
 
 def mri_intensity_transforms(
-    image_key: str = "image", method: str = "zscore", lower: float = 0.5, upper: float = 99.5
+    image_key: KeysCollection = "image", method: str = "zscore", lower: float = 0.5, upper: float = 99.5
 ) -> list[Transform]:
     """Per-volume MRI normalisation over the non-zero voxels, each channel on its own.
 
@@ -100,9 +107,7 @@ def mri_intensity_transforms(
     ``"percentile"``: ``lower``..``upper`` percentiles to 0..1
     (:class:`~monai_unet2015.transforms.ScaleNonZeroPercentilesd`).
     """
-    if method not in _MRI_METHODS:
-        raise ValueError(f"method must be one of {_MRI_METHODS}, got {method!r}.")
-    if method == "zscore":
+    if option("method", method, _MRI_METHODS) == "zscore":
         return [NormalizeIntensityd(image_key, nonzero=True, channel_wise=True)]
     return [ScaleNonZeroPercentilesd(image_key, lower=lower, upper=upper)]
 
@@ -114,7 +119,7 @@ def ct_preprocessing(
     window: Sequence[float] = ABDOMEN_WINDOW,
     reader: str | ImageReader | None = None,
 ) -> list[Transform]:
-    """CT: :func:`loading_transforms` (RAS, ``pixdim``) then the HU window.
+    """CT: :func:`loading_transforms` (RAS, ``pixdim``, HU check) then the HU window.
 
     Example::
 
@@ -198,17 +203,65 @@ def modality_preprocessing(
     mri_method: str = "zscore",
     reader: str | ImageReader | None = None,
 ) -> list[Transform]:
-    """:func:`ct_preprocessing` or :func:`mri_preprocessing`, chosen by ``modality``.
+    """:func:`loading_transforms` and :class:`ModalityIntensityd`: CT or MRI, chosen by ``modality``.
 
-    The bundles call this so that one override (``--modality mri``) switches the intensity
-    handling. ``modality`` is ct or mri in any case, or the DICOM words CT / MR
-    (:func:`normalize_modality`). ``window`` applies to CT, ``mri_method`` to MRI.
+    The same steps as the CT / MRI bundle's ``preprocessing`` list, so one override
+    (``--modality mri``) switches the intensity handling. ``modality`` is ct or mri in any
+    case, or the DICOM words CT / MR (:func:`normalize_modality`). ``window`` applies to CT,
+    ``mri_method`` to MRI.
 
     Example::
 
-        >>> [type(t).__name__ for t in modality_preprocessing("mri", pixdim=(1.0, 1.0, 1.0))][-1]
-        'NormalizeIntensityd'
+        >>> steps = modality_preprocessing("mri", pixdim=(1.0, 1.0, 1.0))
+        >>> [type(t).__name__ for t in steps][-1], type(steps[-1].transform).__name__
+        ('ModalityIntensityd', 'NormalizeIntensityd')
     """
-    if normalize_modality(modality) == "ct":
-        return ct_preprocessing(image_key, label_key, pixdim, window, reader)
-    return mri_preprocessing(image_key, label_key, pixdim, mri_method, reader)
+    expect_hu = normalize_modality(modality) == "ct"
+    loading = loading_transforms(image_key, label_key, reader, pixdim, expect_hu=expect_hu)
+    return loading + [ModalityIntensityd(image_key, modality, window, mri_method)]
+
+
+class ModalityIntensityd(MapTransform):
+    """The intensity step of a CT or MRI preset, chosen by ``modality``: one bundle entry for both.
+
+    CT: the HU ``window`` to 0..1, clipped (:func:`ct_intensity_transforms`); MRI: per-volume
+    normalisation by ``mri_method`` (:func:`mri_intensity_transforms`). The CT / MRI bundle
+    lists this transform, so ``--modality mri`` switches the intensity handling.
+
+    Args:
+        keys: the image key(s), ``(C, H, W[, D])``.
+        modality: ct or mri in any case, or the DICOM words CT / MR.
+        window: ``(low, high)`` HU for CT (default: abdomen, -160..240 HU).
+        mri_method: ``"zscore"`` or ``"percentile"`` for MRI.
+        allow_missing_keys: don't raise for missing keys.
+
+    Example::
+
+        >>> import torch
+        >>> ModalityIntensityd("image", "CT")({"image": torch.tensor([[-1000.0, 40.0, 3000.0]])})["image"].tolist()
+        [[0.0, 0.5, 1.0]]
+    """
+
+    backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        modality: str,
+        window: Sequence[float] = ABDOMEN_WINDOW,
+        mri_method: str = "zscore",
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.modality = normalize_modality(modality)
+        keys = list(self.keys)
+        chosen = (
+            ct_intensity_transforms(keys, window)
+            if self.modality == "ct"
+            else mri_intensity_transforms(keys, mri_method)
+        )
+        (self.transform,) = chosen
+        self.transform.allow_missing_keys = allow_missing_keys
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        return self.transform(data)

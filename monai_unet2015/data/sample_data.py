@@ -11,7 +11,7 @@ import nibabel as nib
 import numpy as np
 from PIL import Image
 
-from monai_unet2015.data.dicom_series import write_dicom_series
+from monai_unet2015.data.dicom_writer import write_dicom_series
 from monai_unet2015.data.synthetic_cells import touching_cells_2d
 from monai_unet2015.data.synthetic_volumes import CT_LABELS, MRI_LABELS, ct_like_volume, mri_like_volume
 

@@ -1,15 +1,25 @@
 """Training with ``monai.engines``: weight maps to the loss, the paper's trainer and evaluator."""
 
 from monai_unet2015.engines.checkpoints import (
+    LoadNetworkWeights,
     ResumeFromLatest,
     TrainingFinishedError,
     describe_state_mismatch,
     interval_checkpoints,
     latest_checkpoint,
 )
-from monai_unet2015.engines.handlers import NonFiniteLossError, SeedEveryEpoch, StopOnNonFiniteLoss, loss_from_output
+from monai_unet2015.engines.handlers import (
+    CheckInputChannels,
+    NonFiniteLossError,
+    SeedEveryEpoch,
+    StopOnNonFiniteLoss,
+    channel_mismatch,
+    loss_from_output,
+)
 from monai_unet2015.engines.prepare_batch import PrepareBatchWeightMap
 from monai_unet2015.engines.workflows import (
+    AMP_DTYPE,
+    MODEL_KEY,
     create_evaluator,
     create_trainer,
     evaluation_postprocessing,
@@ -18,6 +28,9 @@ from monai_unet2015.engines.workflows import (
 
 __all__ = [
     "PrepareBatchWeightMap",
+    "CheckInputChannels",
+    "channel_mismatch",
+    "LoadNetworkWeights",
     "SeedEveryEpoch",
     "StopOnNonFiniteLoss",
     "NonFiniteLossError",
@@ -31,4 +44,6 @@ __all__ = [
     "evaluation_postprocessing",
     "create_trainer",
     "create_evaluator",
+    "MODEL_KEY",
+    "AMP_DTYPE",
 ]

@@ -1,4 +1,4 @@
-"""Find the checkpoint to resume from, and resume from it."""
+"""Find the checkpoint to resume from and resume from it; load a trained network's weights."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 
 import torch
-from ignite.engine import Engine
+from ignite.engine import Engine, Events
 from monai.handlers import CheckpointLoader
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "ResumeFromLatest",
     "TrainingFinishedError",
     "describe_state_mismatch",
+    "LoadNetworkWeights",
 ]
 
 logger = logging.getLogger(__name__)
@@ -153,3 +154,41 @@ class ResumeFromLatest:
                 f"is nothing left to do: pass a larger max_epochs (e.g. --max_epochs {trained + max_epochs}) to train "
                 "on, or a fresh ckpt_dir to train anew."
             )
+
+
+class LoadNetworkWeights:
+    """Load ``model.pt`` into the network at ``STARTED``; a misfit is a one-line error.
+
+    Accepts a plain state dict (the model-zoo ``models/model.pt``) or a checkpoint dict with
+    the weights under ``key``.
+
+    Args:
+        load_path: the checkpoint file.
+        network: the network to fill.
+        key: the entry holding the weights in a checkpoint dict.
+        map_location: as in ``torch.load``.
+    """
+
+    def __init__(self, load_path: str | Path, network: torch.nn.Module, key: str = "model", map_location=None) -> None:
+        self.load_path, self.network, self.key, self.map_location = Path(str(load_path)), network, key, map_location
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self)
+
+    def __call__(self, engine: Engine | None = None) -> None:
+        if not self.load_path.is_file():
+            raise FileNotFoundError(
+                f"checkpoint {self.load_path} does not exist: train first (configs/train.json), or pass "
+                "--ckpt_dir with the folder that holds model.pt."
+            )
+        state = torch.load(self.load_path, map_location=self.map_location, weights_only=True)
+        if isinstance(state, dict) and self.key in state and isinstance(state[self.key], dict):
+            state = state[self.key]
+        mismatch = describe_state_mismatch(self.network, state)
+        if mismatch:
+            raise ValueError(
+                f"checkpoint {self.load_path} does not fit the network ({mismatch}): use the network_def it was "
+                "trained with, or retrain."
+            )
+        self.network.load_state_dict(state)
+        logger.info("weights loaded from %s", self.load_path)

@@ -1,4 +1,4 @@
-"""Small Ignite handlers for reproducible, fail-loud training with ``monai.engines``."""
+"""Small Ignite handlers for reproducible, fail-loud training and evaluation with ``monai.engines``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ from ignite.engine import Engine, Events
 from monai.data.utils import set_rnd
 from monai.utils import CommonKeys
 
-__all__ = ["SeedEveryEpoch", "StopOnNonFiniteLoss", "NonFiniteLossError", "loss_from_output"]
+__all__ = [
+    "SeedEveryEpoch",
+    "StopOnNonFiniteLoss",
+    "NonFiniteLossError",
+    "CheckInputChannels",
+    "channel_mismatch",
+    "loss_from_output",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -100,3 +107,53 @@ class StopOnNonFiniteLoss:
                 "(stopped). Lower the learning rate, check the images for NaN/inf values, or turn AMP off; "
                 "training can resume from the last checkpoint."
             )
+
+
+def channel_mismatch(channels: int, in_channels: int) -> str:
+    """What to say when an image has ``channels`` channels and the network takes ``in_channels``."""
+    return (
+        f"has {channels} channel(s) but the network takes {in_channels}: set --in_channels {channels}, or select "
+        "the channel(s) the network was trained on."
+    )
+
+
+class CheckInputChannels:
+    """Stop at the first batch whose images have another channel count than the network takes.
+
+    Args:
+        in_channels: the network's input channels.
+        image_key: the image key of the batch.
+
+    Example::
+
+        >>> import torch
+        >>> from ignite.engine import Engine
+        >>> engine = Engine(lambda e, b: None)
+        >>> CheckInputChannels(in_channels=1).attach(engine)
+        >>> try:
+        ...     engine.run([{"image": torch.zeros(1, 3, 8, 8)}])
+        ... except ValueError as error:
+        ...     print(str(error)[:56])
+        the images has 3 channel(s) but the network takes 1: set
+    """
+
+    def __init__(self, in_channels: int, image_key: str = "image") -> None:
+        self.in_channels, self.image_key = int(in_channels), image_key
+        self.checked = False
+
+    def attach(self, engine: Engine) -> None:
+        # Not ``ITERATION_STARTED(once=1)``: a resumed run starts at a later iteration.
+        engine.add_event_handler(Events.ITERATION_STARTED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        if self.checked:
+            return
+        self.checked = True
+        batch = engine.state.batch
+        image = batch[self.image_key] if isinstance(batch, dict) else batch[0]
+        channels = image.shape[1]
+        if channels != self.in_channels:
+            source = getattr(image, "meta", {}).get("filename_or_obj")
+            source = source[0] if isinstance(source, (list, tuple)) and source else source
+            name = f" ({source})" if source else ""
+            raise ValueError(f"the images{name} {channel_mismatch(channels, self.in_channels)}")

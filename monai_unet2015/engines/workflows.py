@@ -1,15 +1,23 @@
-"""The paper's trainer and evaluator, assembled from ``monai.engines`` and MONAI handlers.
+"""The training recipe: the paper's trainer and evaluator from ``monai.engines`` and MONAI handlers.
+
+This module is the one place the recipe is written. Python users call
+:func:`create_trainer` / :func:`create_evaluator`; the bundles' ``train#trainer`` and
+``validate#evaluator`` are these same functions as ``_target_`` components, with their
+arguments (``max_epochs``, ``ckpt_dir``, ``resume``, ``amp``...) overridable from the
+command line and MONAI Label. What a bundle adds goes in its ``train#handlers`` /
+``validate#handlers`` lists (``train_handlers`` / ``val_handlers`` here).
 
 Nothing here subclasses a MONAI engine: the weight map reaches the loss through
 :class:`PrepareBatchWeightMap`, labels are cropped for metrics in the evaluator's
-post-processing, and everything else is a standard MONAI / Ignite handler. The bundles
-spell out the same pieces as config; these functions are the Python spelling.
+post-processing, and everything else is a standard MONAI / Ignite handler. Under
+torch.distributed (torchrun), every rank loads and trains; only rank 0 logs, shows progress
+and writes checkpoints.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
@@ -27,14 +35,28 @@ from monai.handlers import (
 from monai.inferers import Inferer, SimpleInferer
 from monai.transforms import Activationsd, AsDiscreted, Compose
 
-from monai_unet2015.data.loaders import default_device
+from monai_unet2015.devices import as_device
+from monai_unet2015.distributed import is_main_process
 from monai_unet2015.engines.checkpoints import ResumeFromLatest
-from monai_unet2015.engines.handlers import SeedEveryEpoch, StopOnNonFiniteLoss, loss_from_output
+from monai_unet2015.engines.handlers import CheckInputChannels, SeedEveryEpoch, StopOnNonFiniteLoss, loss_from_output
 from monai_unet2015.engines.prepare_batch import PrepareBatchWeightMap
 from monai_unet2015.losses import PixelWeightedCrossEntropyLoss
+from monai_unet2015.options import option
 from monai_unet2015.transforms.crop import CenterCropToReferenced
 
-__all__ = ["paper_optimizer", "evaluation_postprocessing", "create_evaluator", "create_trainer"]
+__all__ = [
+    "paper_optimizer",
+    "evaluation_postprocessing",
+    "create_evaluator",
+    "create_trainer",
+    "MODEL_KEY",
+    "AMP_DTYPE",
+]
+
+# The key of the network's weights in every checkpoint (the model zoo's and MONAI Label's name).
+MODEL_KEY = "model"
+# Mixed precision (``amp=True``, CUDA only): bf16 needs no loss scaling and keeps fp32's range.
+AMP_DTYPE = torch.bfloat16
 
 _OPTIMIZERS = ("sgd", "adam")
 
@@ -62,8 +84,7 @@ def paper_optimizer(
         >>> paper_optimizer(torch.nn.Linear(2, 2).parameters()).defaults["momentum"]
         0.99
     """
-    if name not in _OPTIMIZERS:
-        raise ValueError(f"name must be one of {_OPTIMIZERS}, got {name!r}.")
+    option("name", name, _OPTIMIZERS)
     if not learning_rate > 0:
         raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}.")
     if not 0 <= momentum < 1:
@@ -95,15 +116,21 @@ def evaluation_postprocessing(num_classes: int, pred_key: str = "pred", label_ke
     )
 
 
-def _device(device: str | torch.device | None) -> torch.device:
-    return torch.device(device) if device is not None else default_device()
-
-
 def _amp_on(amp: bool, device: torch.device) -> bool:
     if amp and device.type != "cuda":
-        warnings.warn("amp=True needs a CUDA device; training in float32 on the CPU.", stacklevel=3)
+        warnings.warn("amp=True needs a CUDA device; running in float32 on the CPU.", stacklevel=3)
         return False
     return amp
+
+
+def _unwrapped(network: torch.nn.Module) -> torch.nn.Module:
+    """The network inside a ``DistributedDataParallel`` wrapper: checkpoints hold its plain weights."""
+    return network.module if isinstance(network, torch.nn.parallel.DistributedDataParallel) else network
+
+
+def _attach(engine, handlers: Iterable) -> None:
+    for handler in handlers:
+        handler.attach(engine)
 
 
 def create_evaluator(
@@ -113,10 +140,12 @@ def create_evaluator(
     inferer: Inferer | None = None,
     device: str | torch.device | None = None,
     amp: bool = False,
-    amp_dtype: torch.dtype = torch.bfloat16,
+    amp_dtype: torch.dtype = AMP_DTYPE,
     ckpt_dir: str | Path | None = None,
     log_dir: str | Path | None = None,
     progress: bool = False,
+    in_channels: int | None = None,
+    val_handlers: Sequence = (),
     image_key: str = "image",
     label_key: str = "label",
 ) -> SupervisedEvaluator:
@@ -126,34 +155,49 @@ def create_evaluator(
     :class:`~monai_unet2015.inferers.OverlapTileInferer` (prediction = label size) and a
     single valid tile with ``SimpleInferer`` (the default; prediction = the centre) are
     scored on the right pixels. With ``ckpt_dir`` the best network by that Dice is saved
-    as ``<ckpt_dir>/model.pt`` (the model-zoo name).
+    as ``<ckpt_dir>/model.pt`` (the model-zoo name; the plain state dict).
 
     Args:
-        network: the net (B, C, *S) -> (B, num_classes, *S').
+        network: the net (B, C, *S) -> (B, num_classes, *S'); may be wrapped in DDP.
         val_loader: batches of dicts with ``image_key`` and ``label_key`` (class indices).
         num_classes: output channels of the net.
         inferer: default ``SimpleInferer()`` (the batch is a valid tile).
-        device: default CUDA when present, else CPU.
-        amp, amp_dtype: autocast on CUDA (bf16 by default).
+        device: default :func:`~monai_unet2015.devices.default_device`.
+        amp, amp_dtype: autocast on CUDA (bf16 by default); ignored with a warning on CPU.
         ckpt_dir: where the best model goes (None: not saved).
         log_dir: TensorBoard folder (None: no TensorBoard).
         progress: show a progress bar.
+        in_channels: the channels the network takes; a batch with others stops the run with a
+            ``ValueError`` naming the file (None: not checked).
+        val_handlers: further handlers, attached after these (a bundle's ``validate#handlers``).
         image_key, label_key: keys of the batch.
+
+    Example::
+
+        >>> import torch
+        >>> from monai_unet2015.networks import UNet2015
+        >>> net = UNet2015(2, 1, 2, features=(4, 8, 16))
+        >>> batch = {"image": torch.rand(1, 1, 44, 44), "label": torch.ones(1, 1, 44, 44)}
+        >>> evaluator = create_evaluator(net, [batch], num_classes=2, device="cpu")
+        >>> type(evaluator.inferer).__name__, evaluator.state.key_metric_name
+        ('SimpleInferer', 'val_mean_dice')
     """
-    device = _device(device)
-    handlers: list = [StatsHandler(iteration_log=False, name="monai_unet2015.evaluator")]
-    if log_dir is not None:
-        # ValidationHandler runs the evaluator with the trainer's epoch, so the curves line up.
-        handlers.append(TensorBoardStatsHandler(log_dir=str(log_dir), iteration_log=False))
-    if ckpt_dir is not None:
-        handlers.append(
-            CheckpointSaver(
-                save_dir=str(ckpt_dir),
-                save_dict={"network": network},
-                save_key_metric=True,
-                key_metric_filename="model.pt",
+    device = as_device(device)
+    handlers: list = [] if in_channels is None else [CheckInputChannels(in_channels, image_key)]
+    if is_main_process():
+        handlers.append(StatsHandler(iteration_log=False, name="monai_unet2015.evaluator"))
+        if log_dir is not None:
+            # ValidationHandler runs the evaluator with the trainer's epoch, so the curves line up.
+            handlers.append(TensorBoardStatsHandler(log_dir=str(log_dir), iteration_log=False))
+        if ckpt_dir is not None:
+            handlers.append(
+                CheckpointSaver(
+                    save_dir=str(ckpt_dir),
+                    save_dict={MODEL_KEY: _unwrapped(network)},
+                    save_key_metric=True,
+                    key_metric_filename="model.pt",
+                )
             )
-        )
     evaluator = SupervisedEvaluator(
         device=device,
         val_data_loader=val_loader,
@@ -164,11 +208,11 @@ def create_evaluator(
         key_val_metric={
             "val_mean_dice": MeanDice(include_background=False, output_transform=from_engine(["pred", "label"]))
         },
-        val_handlers=handlers,
+        val_handlers=handlers + list(val_handlers),
         amp=_amp_on(amp, device),
         amp_kwargs={"dtype": amp_dtype},
     )
-    if progress:
+    if progress and is_main_process():
         ProgressBar(desc="validation", persist=False).attach(evaluator)
     return evaluator
 
@@ -194,9 +238,10 @@ def create_trainer(
     lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     evaluator: SupervisedEvaluator | None = None,
     val_interval: int = 1,
+    validate_at_start: bool = False,
     device: str | torch.device | None = None,
     amp: bool = False,
-    amp_dtype: torch.dtype = torch.bfloat16,
+    amp_dtype: torch.dtype = AMP_DTYPE,
     ckpt_dir: str | Path | None = None,
     resume: bool = True,
     log_dir: str | Path | None = None,
@@ -204,6 +249,8 @@ def create_trainer(
     seed: int | None = 0,
     epoch_length: int | None = None,
     use_weight_map: bool = True,
+    in_channels: int | None = None,
+    train_handlers: Sequence = (),
     image_key: str = "image",
     label_key: str = "label",
     weight_key: str = "weight",
@@ -213,18 +260,19 @@ def create_trainer(
     Defaults: :class:`~monai_unet2015.losses.PixelWeightedCrossEntropyLoss` fed with the
     batch's weight map (:class:`PrepareBatchWeightMap`), SGD with momentum 0.99
     (:func:`paper_optimizer`); use a ``DataLoader`` with ``batch_size=1`` on large tiles as
-    the paper does. Handlers: loss logging (``StatsHandler``), a progress bar, TensorBoard
-    (``log_dir``), validation every ``val_interval`` epochs (``ValidationHandler``), the
-    LR schedule (``LrScheduleHandler``, stepped per epoch), an epoch checkpoint of network,
-    optimizer, scheduler and trainer state (``CheckpointSaver``, last 2 kept) and, with
-    ``resume``, a ``CheckpointLoader`` that continues from the newest of them: same epoch,
-    iteration, optimizer momentum and LR. A NaN or infinite loss stops the run with
-    :class:`~monai_unet2015.engines.handlers.NonFiniteLossError`. With ``seed``, every
-    epoch is seeded from ``seed + epoch`` (:class:`SeedEveryEpoch`), so a resumed run
-    repeats the uninterrupted one.
+    the paper does. Handlers, in this order: per-epoch seeding (:class:`SeedEveryEpoch`),
+    the input-channel check, a stop on a NaN or infinite loss
+    (:class:`~monai_unet2015.engines.handlers.NonFiniteLossError`), loss logging
+    (``StatsHandler``), a progress bar, TensorBoard (``log_dir``), the LR schedule
+    (``LrScheduleHandler``, stepped per epoch), validation every ``val_interval`` epochs
+    (``ValidationHandler``), an epoch checkpoint of network (key ``"model"``), optimizer,
+    scheduler and trainer state (``CheckpointSaver``, last 2 kept) and, with ``resume``,
+    :class:`ResumeFromLatest`, which continues from the newest of them: same epoch,
+    iteration, optimizer momentum and LR. Then ``train_handlers``. With ``seed``, every
+    epoch is seeded from ``seed + epoch``, so a resumed run repeats the uninterrupted one.
 
     Args:
-        network: the net, moved to ``device`` here.
+        network: the net, moved to ``device`` here; may be wrapped in DDP.
         train_loader: batches of dicts with image, label and (``use_weight_map``) weight.
         max_epochs: epochs to train in all (a resumed run stops there too).
         optimizer: default ``paper_optimizer(network.parameters())``.
@@ -233,7 +281,9 @@ def create_trainer(
             ``loss(pred, label)`` when ``use_weight_map`` is False.
         lr_scheduler: optional, stepped once per epoch.
         evaluator: run every ``val_interval`` epochs (see :func:`create_evaluator`).
-        device: default CUDA when present, else CPU.
+        validate_at_start: also validate before the first epoch (MONAI Label's fine-tuning:
+            the starting weights are the score to beat).
+        device: default :func:`~monai_unet2015.devices.default_device`.
         amp, amp_dtype: autocast on CUDA (bf16 by default); ignored with a warning on CPU.
         ckpt_dir: checkpoint folder (None: no checkpoints, no resume).
         resume: continue from the newest checkpoint in ``ckpt_dir`` if there is one.
@@ -242,6 +292,9 @@ def create_trainer(
         seed: base seed for :class:`SeedEveryEpoch` (None: not seeded here).
         epoch_length: iterations per epoch (default ``len(train_loader)``).
         use_weight_map: feed ``weight_key`` to the loss.
+        in_channels: the channels the network takes; a batch with others stops the run with a
+            ``ValueError`` naming the file (None: not checked).
+        train_handlers: further handlers, attached last (a bundle's ``train#handlers``).
         image_key, label_key, weight_key: keys of the batch.
 
     Example::
@@ -255,11 +308,11 @@ def create_trainer(
         >>> type(trainer.optimizer).__name__, trainer.optimizer.defaults["momentum"], trainer.state.max_epochs
         ('SGD', 0.99, 1)
     """
-    if not isinstance(max_epochs, int) or max_epochs < 1:
+    if not isinstance(max_epochs, int) or isinstance(max_epochs, bool) or max_epochs < 1:
         raise ValueError(f"max_epochs must be an int >= 1, got {max_epochs!r}.")
-    if not isinstance(val_interval, int) or val_interval < 1:
+    if not isinstance(val_interval, int) or isinstance(val_interval, bool) or val_interval < 1:
         raise ValueError(f"val_interval must be an int >= 1, got {val_interval!r}.")
-    device = _device(device)
+    device = as_device(device)
     network = network.to(device)
     optimizer = optimizer if optimizer is not None else paper_optimizer(network.parameters())
     loss_function = loss_function if loss_function is not None else PixelWeightedCrossEntropyLoss()
@@ -282,35 +335,44 @@ def create_trainer(
         decollate=False,
     )
     # Order matters: seeding first at EPOCH_STARTED; the non-finite check before logging.
-    if seed is not None:
-        SeedEveryEpoch(seed).attach(trainer)
-    StopOnNonFiniteLoss().attach(trainer)
-    StatsHandler(name="monai_unet2015.trainer", tag_name="train_loss", output_transform=loss_from_output).attach(
-        trainer
-    )
-    if progress:
+    handlers: list = [] if seed is None else [SeedEveryEpoch(seed)]
+    if in_channels is not None:
+        handlers.append(CheckInputChannels(in_channels, image_key))
+    handlers.append(StopOnNonFiniteLoss())
+    if is_main_process():
+        handlers.append(
+            StatsHandler(name="monai_unet2015.trainer", tag_name="train_loss", output_transform=loss_from_output)
+        )
+        if log_dir is not None:
+            handlers.append(
+                TensorBoardStatsHandler(log_dir=str(log_dir), tag_name="train_loss", output_transform=loss_from_output)
+            )
+    if lr_scheduler is not None:
+        handlers.append(LrScheduleHandler(lr_scheduler, print_lr=False, epoch_level=True))
+    if evaluator is not None:
+        handlers.append(
+            ValidationHandler(
+                validator=evaluator, interval=val_interval, epoch_level=True, exec_at_start=validate_at_start
+            )
+        )
+    if ckpt_dir is not None:
+        handlers += _checkpoint_handlers(trainer, network, optimizer, lr_scheduler, Path(ckpt_dir), resume, device)
+    _attach(trainer, handlers + list(train_handlers))
+    if progress and is_main_process():
         ProgressBar(desc="training", persist=True).attach(
             trainer, output_transform=lambda output: {"loss": loss_from_output(output)}
         )
-    if log_dir is not None:
-        TensorBoardStatsHandler(log_dir=str(log_dir), tag_name="train_loss", output_transform=loss_from_output).attach(
-            trainer
-        )
-    if lr_scheduler is not None:
-        LrScheduleHandler(lr_scheduler, print_lr=False, epoch_level=True).attach(trainer)
-    if evaluator is not None:
-        ValidationHandler(validator=evaluator, interval=val_interval, epoch_level=True).attach(trainer)
-    if ckpt_dir is not None:
-        _attach_checkpoints(trainer, network, optimizer, lr_scheduler, Path(ckpt_dir), resume, device)
     return trainer
 
 
-def _attach_checkpoints(trainer, network, optimizer, lr_scheduler, ckpt_dir: Path, resume: bool, device) -> None:
-    state: dict = {"network": network, "optimizer": optimizer, "trainer": trainer}
+def _checkpoint_handlers(trainer, network, optimizer, lr_scheduler, ckpt_dir: Path, resume: bool, device) -> list:
+    """Resume (every rank loads) and the epoch checkpoints (rank 0 writes)."""
+    state: dict = {MODEL_KEY: _unwrapped(network), "optimizer": optimizer, "trainer": trainer}
     if lr_scheduler is not None:
         state["lr_scheduler"] = lr_scheduler
-    if resume:
-        ResumeFromLatest(ckpt_dir, state, map_location=device).attach(trainer)
-    CheckpointSaver(save_dir=str(ckpt_dir), save_dict=state, save_interval=1, n_saved=2, epoch_level=True).attach(
-        trainer
-    )
+    handlers: list = [ResumeFromLatest(ckpt_dir, state, map_location=device)] if resume else []
+    if is_main_process():
+        handlers.append(
+            CheckpointSaver(save_dir=str(ckpt_dir), save_dict=state, save_interval=1, n_saved=2, epoch_level=True)
+        )
+    return handlers

@@ -12,6 +12,7 @@ import torch
 from monai.data.meta_tensor import MetaTensor
 from monai.data.utils import compute_importance_map
 from monai.inferers.inferer import Inferer
+from monai.utils import BlendMode
 from monai.utils.type_conversion import convert_to_dst_type
 
 from monai_unet2015.inferers.precision import (
@@ -23,10 +24,10 @@ from monai_unet2015.inferers.precision import (
     resolve_precision,
 )
 from monai_unet2015.inferers.tiling import PADDING_MODES, extend_borders, flip_combinations, tile_starts
+from monai_unet2015.options import option
 
 __all__ = ["OverlapTileInferer"]
 
-_BLEND_MODES = ("constant", "gaussian")
 _DEFAULT_TILE_BUDGET = {2: 572 * 572, 3: 132 * 132 * 116}
 
 
@@ -131,10 +132,8 @@ class OverlapTileInferer(Inferer):
             raise ValueError(f"sw_batch_size must be a positive integer, got {sw_batch_size!r}.")
         if not 0.0 <= overlap < 1.0:
             raise ValueError(f"overlap must be in [0, 1), got {overlap!r}.")
-        if mode not in _BLEND_MODES:
-            raise ValueError(f"mode must be one of {_BLEND_MODES}, got {mode!r}.")
-        if padding_mode not in PADDING_MODES:
-            raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}.")
+        option("mode", mode, BlendMode)
+        option("padding_mode", padding_mode, PADDING_MODES)
         if flip_axes is not None and (
             any(not isinstance(a, int) or a < 0 for a in flip_axes) or len(set(flip_axes)) != len(flip_axes)
         ):

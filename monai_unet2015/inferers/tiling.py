@@ -10,6 +10,8 @@ import torch
 
 __all__ = ["tile_starts", "extend_borders", "flip_combinations", "PADDING_MODES"]
 
+# torch.nn.functional.pad's modes plus numpy's "symmetric" (mirror with the edge pixel), which
+# extend_borders adds; no MONAI enum has exactly this set.
 PADDING_MODES = ("reflect", "symmetric", "replicate", "constant")
 
 

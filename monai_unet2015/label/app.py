@@ -18,7 +18,7 @@ from pathlib import Path
 from monai.utils import optional_import
 
 import monai_unet2015
-from monai_unet2015.bundle.demo import bundles_dir
+from monai_unet2015.bundle.locations import bundles_dir
 from monai_unet2015.label.tasks import UNet2015BundleInferTask, UNet2015BundleTrainTask, has_infer_task
 
 MONAILabelApp, _ = optional_import("monailabel.interfaces.app", name="MONAILabelApp", as_type="base")
@@ -52,7 +52,7 @@ def install_bundle(source: Path, target: Path) -> Path:
     Example::
 
         >>> import tempfile
-        >>> from monai_unet2015.bundle.demo import bundles_dir
+        >>> from monai_unet2015.bundle.locations import bundles_dir
         >>> copy = install_bundle(bundles_dir() / "unet3d_ct_organs", Path(tempfile.mkdtemp()) / "ct")
         >>> sorted(p.name for p in copy.iterdir())
         ['LICENSE', 'configs', 'docs', 'models']

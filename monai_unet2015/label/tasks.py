@@ -106,42 +106,41 @@ class UNet2015BundleTrainTask(BundleTrainTask):
 def training_overrides(overrides: dict, val_interval: int) -> dict:
     """Changes to a bundle training run that MONAI Label starts, given MONAI Label's ``overrides``.
 
-    - ``train#resume`` off: each request trains for its own ``max_epochs`` from
+    - ``train#trainer#resume`` off: each request trains for its own ``max_epochs`` from
       ``model.pt`` (or fresh weights). Resuming from an earlier request's epoch checkpoint
       would count its epochs and stop at once.
-    - validation also before the first epoch (``exec_at_start``), and ``val_interval`` at most
-      ``max_epochs``: ``model.pt`` is the run's best validated net, so it is replaced only by
-      one that scores higher on this run's validation images than the weights it started from
-      (a fine-tuning round with a fresh momentum can get worse before it gets better).
-    - without validation data (one labelled image, or ``val_split`` 0 or -1) the validation
-      handler is dropped and the final weights are saved as ``model.pt``.
+    - validation also before the first epoch (``train#trainer#validate_at_start``), and
+      ``val_interval`` at most ``max_epochs``: ``model.pt`` is the run's best validated net,
+      so it is replaced only by one that scores higher on this run's validation images than
+      the weights it started from (a fine-tuning round with a fresh momentum can get worse
+      before it gets better).
+    - without validation data (one labelled image, or ``val_split`` 0 or -1) there is no
+      evaluator, and a handler added to ``train#handlers`` saves the final weights as ``model.pt``.
     - no progress bar in the server's log.
 
     Example::
 
         >>> new = training_overrides({"train#trainer#max_epochs": 1, "train#handlers": [],
         ...                           "validate#dataset#data": [{"image": "a", "label": "b"}]}, 5)
-        >>> new["val_interval"], new["train#resume"]
-        (1, '$None')
+        >>> new["val_interval"], new["train#trainer#resume"], new["train#trainer#validate_at_start"]
+        (1, False, True)
     """
-    # "$None", not None: monai.bundle.run drops overrides whose value is None.
-    changes: dict = {"train#resume": "$None", "progress": False}
+    changes: dict = {"train#trainer#resume": False, "progress": False}
     changes["val_interval"] = max(1, min(val_interval, int(overrides.get(_MAX_EPOCHS, val_interval))))
-    handlers = overrides.get(_TRAIN_HANDLERS, [])
     if overrides.get(_VALIDATION_DATA):
-        changes[_TRAIN_HANDLERS] = [
-            {**h, "exec_at_start": True} if h.get("_target_") == "ValidationHandler" else h for h in handlers
-        ]
-    else:
-        changes[_TRAIN_HANDLERS] = [h for h in handlers if h.get("_target_") != "ValidationHandler"] + [
-            {
-                "_target_": "CheckpointSaver",
-                "save_dir": "@ckpt_dir",
-                "save_dict": {"model": "@network"},
-                "save_final": True,
-                "final_filename": "model.pt",
-            }
-        ]
-        changes[_VALIDATION_DATA] = []
-        logger.info("No validation data: the final weights of this run become models/model.pt.")
+        changes["train#trainer#validate_at_start"] = True
+        return changes
+    # "$None", not None: monai.bundle.run drops overrides whose value is None.
+    changes["train#trainer#evaluator"] = "$None"
+    changes[_TRAIN_HANDLERS] = list(overrides.get(_TRAIN_HANDLERS, [])) + [
+        {
+            "_target_": "CheckpointSaver",
+            "save_dir": "@ckpt_dir",
+            "save_dict": {"model": "@network"},
+            "save_final": True,
+            "final_filename": "model.pt",
+        }
+    ]
+    changes[_VALIDATION_DATA] = []
+    logger.info("No validation data: the final weights of this run become models/model.pt.")
     return changes

@@ -6,13 +6,13 @@ from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
+from monai.utils import LossReduction
 from torch.nn.modules.loss import _Loss
 
-from monai_unet2015.networks.size_arithmetic import centre_crop_margins
+from monai_unet2015.networks.blocks import center_crop
+from monai_unet2015.options import option
 
 __all__ = ["PixelWeightedCrossEntropyLoss", "center_crop_to_prediction"]
-
-_REDUCTIONS = ("mean", "sum", "none")
 
 
 def _plain(tensor: torch.Tensor) -> torch.Tensor:
@@ -41,11 +41,7 @@ def center_crop_to_prediction(tensor: torch.Tensor, prediction_shape: torch.Size
         )
     if tensor.shape[0] != prediction_shape[0]:
         raise ValueError(f"{name} has batch size {tensor.shape[0]}, the prediction {prediction_shape[0]}.")
-    margins = centre_crop_margins(tensor.shape[2:], prediction_shape[2:], name)
-    for axis, (margin, target) in enumerate(zip(margins, prediction_shape[2:]), start=2):
-        if margin:
-            tensor = tensor.narrow(axis, margin, target)
-    return tensor
+    return center_crop(tensor, prediction_shape[2:], name)
 
 
 def _check_weight(weight: torch.Tensor) -> None:
@@ -127,8 +123,7 @@ class PixelWeightedCrossEntropyLoss(_Loss):
     """
 
     def __init__(self, reduction: str = "mean", ignore_index: int | None = None) -> None:
-        if reduction not in _REDUCTIONS:
-            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}.")
+        reduction = option("reduction", reduction, LossReduction).value
         if ignore_index is not None and (not isinstance(ignore_index, int) or isinstance(ignore_index, bool)):
             raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}.")
         super().__init__(reduction=reduction)

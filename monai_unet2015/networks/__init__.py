@@ -1,7 +1,8 @@
 """Paper-faithful valid-convolution U-Nets and their size arithmetic."""
 
-from monai_unet2015.networks.blocks import UpConvolution, ValidConvBlock, center_crop_to, he_gaussian_init_
+from monai_unet2015.networks.blocks import UpConvolution, ValidConvBlock, center_crop, he_gaussian_init_
 from monai_unet2015.networks.size_arithmetic import (
+    center_crop_margins,
     is_valid_size,
     nearest_valid_sizes,
     valid_input_size,
@@ -17,7 +18,8 @@ __all__ = [
     "ValidUNet",
     "ValidConvBlock",
     "UpConvolution",
-    "center_crop_to",
+    "center_crop",
+    "center_crop_margins",
     "he_gaussian_init_",
     "paper_parameter_count",
     "is_valid_size",

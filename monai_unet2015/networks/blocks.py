@@ -9,7 +9,9 @@ from monai.networks.layers.factories import Conv, Pool
 from monai.networks.layers.utils import get_norm_layer
 from torch import nn
 
-__all__ = ["ValidConvBlock", "UpConvolution", "center_crop_to", "he_gaussian_init_", "incoming_nodes"]
+from monai_unet2015.networks.size_arithmetic import center_crop_margins
+
+__all__ = ["ValidConvBlock", "UpConvolution", "center_crop", "he_gaussian_init_", "incoming_nodes"]
 
 
 class ValidConvBlock(nn.Sequential):
@@ -76,15 +78,27 @@ def max_pool(spatial_dims: int) -> nn.Module:
     return Pool[Pool.MAX, spatial_dims](kernel_size=2, stride=2)
 
 
-def center_crop_to(x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Crop the spatial centre of ``x`` (B, C, *S) to the spatial size of ``reference``.
+def center_crop(x: torch.Tensor, spatial_size: list[int], name: str = "tensor") -> torch.Tensor:
+    """Crop the trailing ``len(spatial_size)`` axes of ``x`` to their exact centre.
 
-    The size differences in a valid U-Net are always even, so the crop is exactly centred;
-    an odd difference keeps the extra pixel at the end.
+    The project's one tensor centre-crop: the skip connections, the loss's label and
+    weight map, and (through :func:`center_crop_margins`) the crop transforms. An odd or
+    negative size difference is a ``ValueError`` naming ``name`` (see
+    :func:`center_crop_margins`); in a valid U-Net every difference is even.
+
+    Shapes:
+        ``(..., *S)`` in, ``(..., *spatial_size)`` out (a view, no copy).
+
+    Example::
+
+        >>> center_crop(torch.arange(16.0).reshape(1, 1, 4, 4), (2, 2)).tolist()
+        [[[[5.0, 6.0], [9.0, 10.0]]]]
     """
-    for dim in range(2, x.dim()):
-        target = reference.shape[dim]
-        x = x.narrow(dim, (x.shape[dim] - target) // 2, target)
+    first_axis = x.dim() - len(spatial_size)
+    margins = center_crop_margins(list(x.shape[first_axis:]), list(spatial_size), name)
+    for offset in range(len(margins)):
+        if margins[offset] > 0:
+            x = x.narrow(first_axis + offset, margins[offset], spatial_size[offset])
     return x
 
 

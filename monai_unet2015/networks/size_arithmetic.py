@@ -23,7 +23,7 @@ __all__ = [
     "valid_input_size",
     "nearest_valid_sizes",
     "is_valid_size",
-    "centre_crop_margins",
+    "center_crop_margins",
 ]
 
 
@@ -166,29 +166,34 @@ def per_axis(sizes: int | Sequence[int], spatial_dims: int, name: str) -> tuple[
     return sizes
 
 
-def centre_crop_margins(size: Sequence[int], target: Sequence[int], name: str) -> tuple[int, ...]:
+def center_crop_margins(size: list[int], target: list[int], name: str) -> list[int]:
     """Per-axis offsets that crop ``size`` to its centred ``target`` (a valid net's output).
 
     A valid-convolution net's output is the exact centre of its input, so ground truth the
     size of the input is cropped by ``(size - target) / 2`` on each side. A negative or odd
     difference has no such centre and raises ``ValueError`` naming ``name``: cropping
-    anyway would shift the label against the output.
+    anyway would shift the label against the output. (Written for TorchScript too: the
+    networks' skip connections crop with it.)
 
     Example::
 
-        >>> centre_crop_margins((572, 572), (388, 388), "label")
-        (92, 92)
+        >>> center_crop_margins((572, 572), (388, 388), "label")
+        [92, 92]
     """
     if len(size) != len(target):
         raise ValueError(f"{name} has {len(size)} spatial axes, the prediction {len(target)}.")
-    margins = []
-    for axis, (have, want) in enumerate(zip(size, target)):
-        difference = have - want
-        if difference < 0 or difference % 2:
+    margins: list[int] = []
+    for axis in range(len(size)):
+        difference = size[axis] - target[axis]
+        if difference < 0 or difference % 2 != 0:
             raise ValueError(
-                f"{name} spatial size {tuple(size)} cannot be centre-cropped to the prediction's {tuple(target)}: "
-                f"on axis {axis} it must be larger by an even number of pixels (a valid-convolution net crops "
-                f"its input symmetrically), got a difference of {difference}."
+                f"{name} spatial size {_as_tuple_text(size)} cannot be centre-cropped to the prediction's "
+                f"{_as_tuple_text(target)}: on axis {axis} it must be larger by an even number of pixels "
+                f"(a valid-convolution net crops its input symmetrically), got a difference of {difference}."
             )
         margins.append(difference // 2)
-    return tuple(margins)
+    return margins
+
+
+def _as_tuple_text(sizes: list[int]) -> str:
+    return "(" + ", ".join([str(int(s)) for s in sizes]) + ")"

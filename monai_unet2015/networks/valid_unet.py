@@ -12,7 +12,7 @@ from torch import nn
 from monai_unet2015.networks.blocks import (
     UpConvolution,
     ValidConvBlock,
-    center_crop_to,
+    center_crop,
     he_gaussian_init_,
     max_pool,
 )
@@ -39,7 +39,7 @@ class _ExpansiveLevel(nn.Module):
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = self.up(x)
-        return self.convs(torch.cat([center_crop_to(skip, x), x], dim=1))
+        return self.convs(torch.cat([center_crop(skip, x.shape[2:], "skip"), x], dim=1))
 
 
 class ValidUNet(nn.Module):

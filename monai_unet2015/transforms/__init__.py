@@ -1,7 +1,7 @@
 """The paper's augmentation as MONAI transforms: coarse-grid elastic deformation, border weight map."""
 
 from monai_unet2015.transforms.checks import CheckImageLabeld
-from monai_unet2015.transforms.crop import CenterCropToReferenced, CenterCropToSize
+from monai_unet2015.transforms.crop import CenterCropToReferenced, CenterCropToSize, PadToValidTiled
 from monai_unet2015.transforms.elastic import CoarseElastic, RandCoarseElastic
 from monai_unet2015.transforms.elastic_dict import CoarseElasticd, RandCoarseElasticd
 from monai_unet2015.transforms.intensity import ScaleNonZeroPercentiles, ScaleNonZeroPercentilesd
@@ -14,6 +14,7 @@ __all__ = [
     "ScaleNonZeroPercentilesd",
     "CenterCropToSize",
     "CenterCropToReferenced",
+    "PadToValidTiled",
     "CoarseElastic",
     "CoarseElasticd",
     "RandCoarseElastic",

@@ -1,4 +1,4 @@
-"""Centre-crop ground truth to a valid-convolution net's output, refusing any misalignment."""
+"""Crop and pad for a valid-convolution net: labels to its output, training images to a whole tile."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from collections.abc import Hashable, Mapping, Sequence
 
 from monai.config import KeysCollection
 from monai.config.type_definitions import NdarrayOrTensor
-from monai.transforms import SpatialCrop
+from monai.transforms import BorderPad, SpatialCrop, SpatialPad
 from monai.transforms.transform import MapTransform, Transform
 from monai.utils.enums import TransformBackends
 
-from monai_unet2015.networks.size_arithmetic import centre_crop_margins
+from monai_unet2015.networks.size_arithmetic import center_crop_margins
 
-__all__ = ["CenterCropToSize", "CenterCropToReferenced"]
+__all__ = ["CenterCropToSize", "CenterCropToReferenced", "PadToValidTiled"]
 
 
 class CenterCropToSize(Transform):
@@ -37,7 +37,7 @@ class CenterCropToSize(Transform):
     backend = SpatialCrop.backend
 
     def __call__(self, img: NdarrayOrTensor, spatial_size: Sequence[int], name: str = "img") -> NdarrayOrTensor:
-        margins = centre_crop_margins(tuple(img.shape[1:]), tuple(spatial_size), name)
+        margins = center_crop_margins(tuple(img.shape[1:]), tuple(spatial_size), name)
         if not any(margins):
             return img
         return SpatialCrop(roi_start=margins, roi_end=[m + s for m, s in zip(margins, spatial_size)])(img)
@@ -79,4 +79,56 @@ class CenterCropToReferenced(MapTransform):
         spatial_size = tuple(d[self.reference_key].shape[1:])
         for key in self.key_iterator(d):
             d[key] = self.cropper(d[key], spatial_size, name=str(key))
+        return d
+
+
+class PadToValidTiled(MapTransform):
+    """Pad training images so that a random ``roi_size`` tile can put its output anywhere in them.
+
+    A valid-convolution net's output is the centre of its input, ``(roi - out) / 2`` pixels in
+    from each side. The paper extrapolates the missing context at the image border by
+    mirroring (overlap-tile); for training the same mirroring lets a random crop of
+    ``roi_size`` centre its output on border pixels too. So each axis gets that margin on
+    both sides (``BorderPad``), then whatever is still short of ``roi_size`` (``SpatialPad``,
+    for images smaller than a tile), in ``mode`` (``"symmetric"``: mirror with the edge
+    pixel, numpy's name).
+
+    Args:
+        keys: the image, label and weight map keys, each ``(C, H, W[, D])``.
+        roi_size: the training tile (a valid input size of the net).
+        output_size: the net's output for ``roi_size`` (``network.output_size(roi_size)``).
+        mode: numpy padding mode, as in MONAI's ``BorderPad``.
+        allow_missing_keys: don't raise for missing keys.
+
+    Shapes:
+        ``(C, *S)`` in, ``(C, *max(S + roi_size - output_size, roi_size))`` out.
+
+    Example::
+
+        >>> import torch
+        >>> pad = PadToValidTiled("image", roi_size=(44, 44), output_size=(4, 4))
+        >>> pad({"image": torch.zeros(1, 30, 60)})["image"].shape
+        torch.Size([1, 70, 100])
+    """
+
+    backend = BorderPad.backend
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        roi_size: Sequence[int],
+        output_size: Sequence[int],
+        mode: str = "symmetric",
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        roi_size, output_size = tuple(int(s) for s in roi_size), tuple(int(s) for s in output_size)
+        margins = center_crop_margins(roi_size, output_size, "roi_size")
+        self.border_pad = BorderPad(spatial_border=[m for m in margins for _ in (0, 1)], mode=mode)
+        self.tile_pad = SpatialPad(spatial_size=roi_size, mode=mode)
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.tile_pad(self.border_pad(d[key]))
         return d

@@ -8,10 +8,11 @@ import numpy as np
 import torch
 from monai.config.type_definitions import NdarrayOrTensor
 from monai.transforms.transform import RandomizableTransform, Transform
-from monai.utils.enums import TransformBackends
+from monai.utils.enums import GridSampleMode, GridSamplePadMode, TransformBackends
 from monai.utils.type_conversion import convert_to_dst_type, convert_to_tensor
 
-from monai_unet2015.transforms.elastic_functional import PADDING_MODES, RESAMPLE_MODES, resample, sampling_grid
+from monai_unet2015.options import option
+from monai_unet2015.transforms.elastic_functional import resample, sampling_grid
 
 __all__ = ["CoarseElastic", "RandCoarseElastic"]
 
@@ -19,16 +20,13 @@ _PADDING_ALIASES = {"mirror": "reflection", "reflect": "reflection"}
 
 
 def check_mode(mode: str, name: str = "mode") -> str:
-    if mode not in RESAMPLE_MODES:
-        raise ValueError(f"{name} must be one of {RESAMPLE_MODES}, got {mode!r}.")
-    return mode
+    """A ``grid_sample`` interpolation mode (MONAI's ``GridSampleMode``)."""
+    return option(name, mode, GridSampleMode).value
 
 
 def check_padding_mode(padding_mode: str, name: str = "padding_mode") -> str:
-    padding_mode = _PADDING_ALIASES.get(padding_mode, padding_mode)
-    if padding_mode not in PADDING_MODES:
-        raise ValueError(f"{name} must be one of {PADDING_MODES} ('mirror' means 'reflection'), got {padding_mode!r}.")
-    return padding_mode
+    """A ``grid_sample`` padding mode (MONAI's ``GridSamplePadMode``); ``"mirror"`` means ``"reflection"``."""
+    return option(name, _PADDING_ALIASES.get(padding_mode, padding_mode), GridSamplePadMode).value
 
 
 def _as_displacement_array(displacements) -> np.ndarray:

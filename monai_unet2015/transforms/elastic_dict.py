@@ -8,6 +8,7 @@ import numpy as np
 from monai.config import KeysCollection
 from monai.config.type_definitions import NdarrayOrTensor
 from monai.transforms.transform import MapTransform, RandomizableTransform
+from monai.utils import ensure_tuple_rep
 
 from monai_unet2015.transforms.elastic import CoarseElastic, RandCoarseElastic, check_mode, check_padding_mode
 
@@ -15,9 +16,11 @@ __all__ = ["CoarseElasticd", "RandCoarseElasticd"]
 
 
 def _per_key(value, keys: tuple, name: str, check) -> tuple[str, ...]:
-    values = (value,) * len(keys) if isinstance(value, str) else tuple(value)
-    if len(values) != len(keys):
-        raise ValueError(f"{name} needs one entry per key ({len(keys)}), got {value!r}.")
+    """One checked value per key, from one value or a sequence (MONAI's ``ensure_tuple_rep``)."""
+    try:
+        values = ensure_tuple_rep(value, len(keys))
+    except ValueError:
+        raise ValueError(f"{name} needs one entry per key ({len(keys)}), got {value!r}.") from None
     return tuple(check(v, name) for v in values)
 
 

@@ -23,12 +23,7 @@ __all__ = [
     "dense_displacement_field",
     "sampling_grid",
     "resample",
-    "RESAMPLE_MODES",
-    "PADDING_MODES",
 ]
-
-RESAMPLE_MODES = ("nearest", "bilinear", "bicubic")
-PADDING_MODES = ("reflection", "border", "zeros")
 
 
 @lru_cache(maxsize=64)

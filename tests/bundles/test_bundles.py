@@ -13,9 +13,10 @@ import pytest
 import torch
 from monai.bundle import ConfigWorkflow
 
-from monai_unet2015.bundle import BundleInputError, CasesFailedError
-from monai_unet2015.bundle.demo import bundles_dir
+from monai_unet2015.bundle import CasesFailedError
+from monai_unet2015.bundle.locations import bundles_dir
 from monai_unet2015.data import write_sample_data
+from tests.raises import raises_cause
 
 BUNDLES = bundles_dir()
 SCHEMA = BUNDLES / "meta_schema.json"
@@ -208,31 +209,22 @@ def test_cli_ckpt_export_to_torchscript(trained, name):
     assert scripted(torch.rand(1, 1, *spatial)).shape[2:] == ((20, 20) if len(spatial) == 2 else (4, 4, 4))
 
 
-def test_cli_run_inference_subprocess(trained, sample, tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "monai.bundle",
-            "run",
-            "--config_file",
-            "configs/inference.json",
-            "--bundle_root",
-            str(trained["unet3d_ct_organs"]),
-            "--dataset_dir",
-            str(sample / "ct"),
-            "--output_dir",
-            str(tmp_path),
-            "--network_def#features",
-            "[4,8,16]",
-            "--roi_size",
-            "[44,44,44]",
-            "--progress",
-            "False",
-        ],
+def cli_run(config: str, *arguments: str) -> subprocess.CompletedProcess:
+    """``python -m monai.bundle run --config_file configs/<config> ...`` in the CT bundle's folder."""
+    return subprocess.run(
+        [sys.executable, "-m", "monai.bundle", "run", "--config_file", f"configs/{config}", *arguments],
         cwd=BUNDLES / "unet3d_ct_organs",
         capture_output=True,
         text=True,
+    )
+
+
+def test_cli_run_inference_subprocess(trained, sample, tmp_path):
+    result = cli_run(
+        "inference.json",
+        *("--bundle_root", str(trained["unet3d_ct_organs"]), "--dataset_dir", str(sample / "ct")),
+        *("--output_dir", str(tmp_path), "--network_def#features", "[4,8,16]", "--roi_size", "[44,44,44]"),
+        *("--progress", "False"),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "ct_002_seg.nii.gz").is_file()
@@ -243,34 +235,18 @@ def test_bad_dataset_dir_is_a_one_line_error(tmp_path, problem):
     folder = tmp_path / "data"
     if problem == "empty":
         folder.mkdir()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "monai.bundle",
-            "run",
-            "--config_file",
-            "configs/train.json",
-            "--bundle_root",
-            str(tmp_path),
-            "--dataset_dir",
-            str(folder),
-        ],
-        cwd=BUNDLES / "unet3d_ct_organs",
-        capture_output=True,
-        text=True,
-    )
+    result = cli_run("train.json", "--bundle_root", str(tmp_path), "--dataset_dir", str(folder))
     assert result.returncode == 1
-    last = result.stderr.strip().splitlines()[-1]
+    last = [line for line in result.stderr.splitlines() if line.startswith("error: ")][-1]
     assert last.startswith(f"error: dataset_dir {folder} ") and ("does not exist" in last or "is empty" in last)
     assert "Traceback" not in result.stderr
 
 
 def test_checkpoint_that_does_not_fit_the_network(trained, sample, tmp_path):
     name = "unet3d_ct_organs"
-    with pytest.raises(
-        BundleInputError,
-        match=(
+    with raises_cause(
+        ValueError,
+        (
             r"model.pt does not fit the network \(\d+ shape mismatch\(es\), e.g. .*: "
             r"checkpoint \(4, 1, 3, 3, 3\) vs network \(8, 1, 3, 3, 3\)"
         ),

@@ -125,7 +125,7 @@ def test_instance_labels_allow_any_non_negative_id(tmp_path):
 
 
 def test_invalid_label_kind():
-    with pytest.raises(ValueError, match=r"labels must be one of \('classes', 'instances'\), got 'semantic'"):
+    with pytest.raises(ValueError, match=r"labels: Unsupported option 'semantic'"):
         training_case_problems([], num_classes=2, labels="semantic")
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from monai.bundle import ConfigWorkflow
 
-from monai_unet2015.bundle.demo import bundles_dir
+from monai_unet2015.bundle.locations import bundles_dir
 from monai_unet2015.data import write_sample_data
 
 BUNDLE = bundles_dir() / "unet3d_ct_organs"

@@ -76,7 +76,7 @@ def test_gpu_path_keeps_the_cache_on_cuda(sample_root):
 
 
 def test_invalid_arguments():
-    with pytest.raises(ValueError, match="cache must be one of"):
+    with pytest.raises(ValueError, match=r"cache: Unsupported option 'disk', Available options are"):
         device_data_loader([{"image": "x"}], [], cache="disk")
     with pytest.raises(ValueError, match="datalist is empty"):
         device_data_loader([], [])

@@ -166,7 +166,7 @@ def test_invalid_trainer_arguments(kwargs, match):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"name": "rmsprop"}, r"name must be one of \('sgd', 'adam'\), got 'rmsprop'"),
+        ({"name": "rmsprop"}, r"name: Unsupported option 'rmsprop', Available options are"),
         ({"learning_rate": 0}, "learning_rate must be > 0, got 0"),
         ({"momentum": 1.0}, r"momentum must be in \[0, 1\), got 1.0"),
     ],

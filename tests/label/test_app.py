@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from monai_unet2015.bundle.demo import bundles_dir
+from monai_unet2015.bundle.locations import bundles_dir
 from monai_unet2015.label import WEIGHTS, install_bundle, studies_from_msd, training_overrides
 from monai_unet2015.label.app import _requested_bundles
 
 VALIDATION = [{"image": "a.nii.gz", "label": "a_label.nii.gz"}]
-HANDLERS = [{"_target_": "StatsHandler"}, {"_target_": "ValidationHandler", "validator": "@validate#evaluator"}]
+# The bundle's train#handlers ([]) with the loader MONAI Label inserts for pretrained weights.
+HANDLERS = [{"_target_": "CheckpointLoader", "load_path": "models/model.pt", "load_dict": {"model": "$@network"}}]
 
 
 def test_install_bundle_copies_configs_docs_licence_and_weights(tmp_path):
@@ -71,14 +72,10 @@ def test_requested_bundles_names_the_available_ones(models):
 def test_training_overrides_with_validation_validate_at_start_and_within_the_run():
     overrides = {"train#trainer#max_epochs": 3, "train#handlers": HANDLERS, "validate#dataset#data": VALIDATION}
     changes = training_overrides(overrides, val_interval=5)
-    assert changes["train#resume"] == "$None" and changes["progress"] is False
+    assert changes["train#trainer#resume"] is False and changes["progress"] is False
     assert changes["val_interval"] == 3
-    assert changes["train#handlers"] == [
-        {"_target_": "StatsHandler"},
-        {"_target_": "ValidationHandler", "validator": "@validate#evaluator", "exec_at_start": True},
-    ]
-    assert "exec_at_start" not in HANDLERS[1]  # not changed in place
-    assert "validate#dataset#data" not in changes
+    assert changes["train#trainer#validate_at_start"] is True
+    assert "train#handlers" not in changes and "validate#dataset#data" not in changes
 
 
 def test_training_overrides_keep_a_shorter_val_interval():
@@ -93,10 +90,10 @@ def test_training_overrides_without_validation_save_the_final_weights(validation
         overrides["validate#dataset#data"] = validation
     changes = training_overrides(overrides, val_interval=5)
     targets = [h["_target_"] for h in changes["train#handlers"]]
-    assert targets == ["StatsHandler", "CheckpointSaver"]
+    assert targets == ["CheckpointLoader", "CheckpointSaver"]
     assert changes["train#handlers"][-1]["final_filename"] == "model.pt"
-    assert changes["validate#dataset#data"] == []
-    assert [h["_target_"] for h in HANDLERS] == ["StatsHandler", "ValidationHandler"]  # not changed in place
+    assert changes["train#trainer#evaluator"] == "$None" and changes["validate#dataset#data"] == []
+    assert [h["_target_"] for h in HANDLERS] == ["CheckpointLoader"]  # not changed in place
 
 
 def test_studies_from_msd_copies_images_and_training_labels(tmp_path):

@@ -16,9 +16,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from monai_unet2015.bundle.demo import dice
 from monai_unet2015.data import write_sample_data
 from monai_unet2015.label import studies_from_msd
+from monai_unet2015.metrics import dice
 from tests.label.server import LabelServer, bundle_inference, label_environment_problem
 
 MODEL = "unet3d_ct_organs"

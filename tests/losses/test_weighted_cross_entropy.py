@@ -143,7 +143,7 @@ def test_autocast_on_cuda():
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"reduction": "avg"}, ValueError, "reduction must be one of"),
+        ({"reduction": "avg"}, ValueError, r"reduction: By 'avg', did you mean 'sum'\?"),
         ({"ignore_index": 1.5}, TypeError, "ignore_index must be an int"),
     ],
 )

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from monai_unet2015.networks.blocks import UpConvolution, ValidConvBlock, center_crop_to, incoming_nodes
+from monai_unet2015.networks.blocks import UpConvolution, ValidConvBlock, center_crop, incoming_nodes
 
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])
@@ -26,8 +26,15 @@ def test_up_convolution_doubles(spatial_dims):
 
 def test_center_crop_takes_the_centre():
     x = torch.arange(100.0).reshape(1, 1, 10, 10)
-    cropped = center_crop_to(x, torch.zeros(1, 1, 6, 4))
+    cropped = center_crop(x, (6, 4))
     assert torch.equal(cropped, x[:, :, 2:8, 3:7])
+
+
+def test_center_crop_refuses_an_odd_difference():
+    with pytest.raises(
+        ValueError, match=r"skip spatial size \(10, 9\) cannot be centre-cropped.*axis 1.*difference of 5"
+    ):
+        center_crop(torch.zeros(1, 1, 10, 9), (6, 4), "skip")
 
 
 def test_incoming_nodes_follows_the_paper():

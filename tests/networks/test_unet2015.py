@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from monai_unet2015.networks import UNet3D, UNet2015
-from monai_unet2015.networks.blocks import center_crop_to, incoming_nodes
+from monai_unet2015.networks.blocks import center_crop, incoming_nodes
 from tests.conftest import cuda_or_skip
 
 SHAPES = [
@@ -89,7 +89,7 @@ def test_dropout_sits_at_the_end_of_the_contracting_path():
 def test_a_few_optimizer_steps_reduce_the_loss(spatial_dims, size):
     net = UNet2015(spatial_dims, 1, 2, features=(4, 8) if spatial_dims == 3 else (4, 8, 16), dropout=0.0)
     x = torch.randn(2, 1, *size)
-    target = center_crop_to(x[:, :1] > 0, torch.empty(1, 1, *net.output_size(size)))[:, 0].long()
+    target = center_crop(x[:, :1] > 0, net.output_size(size))[:, 0].long()
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
     losses = []
     for _ in range(15):

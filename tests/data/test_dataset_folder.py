@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monai_unet2015.bundle import BundleInputError, load_datalist, split_datalist
-from monai_unet2015.data import write_sample_data
+from monai_unet2015.data import load_datalist, split_datalist, write_sample_data
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +25,7 @@ def test_layouts(sample, tmp_path):
     assert len(load_datalist(plain)) == 2  # imagesTr + labelsTr
     assert [Path(d["image"]).name for d in load_datalist(plain, "test", with_labels=False)] == ["ct_002.nii.gz"]
     assert len(load_datalist(sample / "ct_dicom", with_labels=False)) == 2  # DICOM series
-    with pytest.raises(BundleInputError, match="training needs labels"):
+    with pytest.raises(FileNotFoundError, match="training needs labels"):
         load_datalist(plain / "imagesTr")
 
 
@@ -35,7 +34,7 @@ def test_split_keeps_one_case_for_validation():
     assert len(train) == 4 and len(val) == 1 and not {d["image"] for d in train} & {d["image"] for d in val}
     single = [{"image": "a"}]
     assert split_datalist(single) == (single, single)
-    with pytest.raises(BundleInputError, match="val_fraction must be between 0 and 1"):
+    with pytest.raises(ValueError, match="val_fraction must be between 0 and 1"):
         split_datalist(single, val_fraction=1.0)
 
 

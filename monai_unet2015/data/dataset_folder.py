@@ -1,0 +1,127 @@
+"""A dataset folder as a datalist, whatever its layout, and its training / validation split."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from monai.data import partition_dataset
+
+from monai_unet2015.data.datalists import (
+    IMAGE_SUFFIXES,
+    add_output_names,
+    msd_datalist,
+    nifti_folder_datalist,
+)
+from monai_unet2015.data.dicom_reader import dicom_series_datalist
+from monai_unet2015.data.presets import dicom_modality
+
+__all__ = ["load_datalist", "split_datalist"]
+
+logger = logging.getLogger(__name__)
+
+
+def load_datalist(
+    dataset_dir: str | Path,
+    section: str = "training",
+    with_labels: bool = True,
+    modality: str | None = None,
+    exclude: Sequence[str | Path] = (),
+) -> list[dict]:
+    """The datalist of ``dataset_dir``, whatever its layout; ``FileNotFoundError`` / ``ValueError`` if unusable.
+
+    Layouts, tried in this order: an MSD folder (``dataset.json``; ``section`` selects
+    ``"training"`` or ``"test"``); ``imagesTs/`` for ``section="test"`` without labels; a
+    folder with ``imagesTr``/``labelsTr`` (or ``images``/``labels``) NIfTI, PNG or TIFF files
+    paired by name; a folder of NIfTI, PNG or TIFF files (images only); a folder of DICOM
+    series (images only; labels in ``<dataset_dir>_labels`` if present).
+
+    DICOM: only image series of ``modality`` (``"ct"``, ``"mri"``; None for any) are read,
+    others are skipped with a warning, and a folder without any is an error; DICOM SEG, RTSTRUCT, SR, PR
+    and this project's own outputs are skipped, and so is everything under ``exclude`` (the
+    output folder, when it lies inside ``dataset_dir``). Folders mixing several series are
+    split into folders of links in a temporary folder, removed at exit.
+
+    Each entry gets a ``"name"`` unique to its input (its path relative to the folder of all
+    inputs, :func:`~monai_unet2015.data.add_output_names`); two inputs with one name are an
+    error before any work.
+    """
+    root = Path(str(dataset_dir))
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"dataset_dir {root} does not exist. Pass --dataset_dir with a folder of NIfTI files, DICOM series "
+            "or an MSD dataset (python -m monai_unet2015 sample-data OUT writes one)."
+        )
+    if not any(root.iterdir()):
+        raise ValueError(f"dataset_dir {root} is empty. Put NIfTI files, DICOM series or an MSD dataset there.")
+    try:
+        datalist = _datalist_of(root, section, with_labels, modality, exclude)
+        add_output_names(datalist)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"dataset_dir {root}: {error}") from None
+    except ValueError as error:
+        raise ValueError(f"dataset_dir {root}: {error}") from None
+    if not datalist:
+        raise ValueError(f"dataset_dir {root} has no {section!r} cases.")
+    return datalist
+
+
+def _series_link_dir() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="monai_unet2015_series_"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def _datalist_of(
+    root: Path, section: str, with_labels: bool, modality: str | None, exclude: Sequence[str | Path]
+) -> list[dict]:
+    if (root / "dataset.json").is_file():
+        datalist = msd_datalist(root, section)
+        return datalist if with_labels else [{"image": item["image"]} for item in datalist]
+    if section == "test" and not with_labels and (root / "imagesTs").is_dir():
+        return nifti_folder_datalist(root / "imagesTs")
+    for images, labels in (("imagesTr", "labelsTr"), ("images", "labels")):
+        if (root / images).is_dir():
+            if with_labels:
+                return nifti_folder_datalist(root / images, root / labels)
+            return nifti_folder_datalist(root / images)
+    if any(p.name.lower().endswith(IMAGE_SUFFIXES) for p in root.iterdir()):
+        if with_labels:
+            raise FileNotFoundError("training needs labels: use imagesTr/ and labelsTr/ (or an MSD dataset.json).")
+        return nifti_folder_datalist(root)
+    labels = root.parent / f"{root.name}_labels"
+    has_dicom_files = any(p.is_file() for p in root.rglob("*"))
+    if not has_dicom_files:
+        raise FileNotFoundError(
+            "holds no files: put NIfTI, PNG or TIFF files, DICOM series or an MSD dataset (dataset.json) there."
+        )
+    return dicom_series_datalist(
+        root,
+        labels_dir=labels if with_labels and labels.is_dir() else None,
+        link_dir=_series_link_dir(),
+        modality=dicom_modality(modality) if modality else None,
+        exclude=exclude,
+    )
+
+
+def split_datalist(datalist: Sequence[dict], val_fraction: float = 0.2, seed: int = 0) -> tuple[list, list]:
+    """``(training, validation)``: at least one case in each; a single case serves as both.
+
+    Example::
+
+        >>> train, val = split_datalist([{"image": str(i)} for i in range(10)], val_fraction=0.2)
+        >>> len(train), len(val)
+        (8, 2)
+    """
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}.")
+    if len(datalist) < 2:
+        logger.warning("only %d case: it is used for training and for validation", len(datalist))
+        return list(datalist), list(datalist)
+    num_val = max(1, round(len(datalist) * val_fraction))
+    shuffled = partition_dataset(list(datalist), num_partitions=1, shuffle=True, seed=seed)[0]
+    return shuffled[num_val:], shuffled[:num_val]

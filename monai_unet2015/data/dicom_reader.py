@@ -1,0 +1,273 @@
+"""Finding the DICOM image series in a folder tree, and their datalist (the reading side of DICOM).
+
+Files are grouped by SeriesInstanceUID from their headers alone (no pixel data is read);
+what is not an image to segment (SEG, RTSTRUCT, SR, our own outputs...) is skipped with a
+log line, never silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from monai_unet2015.data.datalists import LABEL_SUFFIXES, image_files, image_stem
+
+__all__ = ["DicomSeries", "find_dicom_series", "dicom_series_datalist", "NON_IMAGE_MODALITIES", "OWN_MANUFACTURER"]
+
+logger = logging.getLogger(__name__)
+
+_DICOM_SUFFIXES = ("", ".dcm", ".dicom", ".ima")
+_DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+# DICOM objects that carry pixel data (or none) but are not images to segment: our own SEG
+# outputs among them. A folder of studies from a PACS holds them beside the CT.
+NON_IMAGE_MODALITIES = frozenset({"SEG", "RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD", "SR", "PR", "KO", "REG", "DOC"})
+OWN_MANUFACTURER = "monai_unet2015"
+
+
+class DicomSeries:
+    """The files of one DICOM series, found by SeriesInstanceUID, with the header facts we check."""
+
+    def __init__(self, uid: str) -> None:
+        self.uid = uid
+        self.files: list[Path] = []
+        self.positions: list[np.ndarray] = []
+        self.normal: np.ndarray | None = None
+        self.modality = ""
+        self.patient_id = ""
+        self.description = ""
+
+    @property
+    def folders(self) -> set[Path]:
+        return {f.parent for f in self.files}
+
+    def check_slice_spacing(self) -> None:
+        """Slices must be evenly spaced along the normal, or readers misplace them."""
+        if self.normal is None or len(self.positions) < 3:
+            return
+        along = np.sort([float(p @ self.normal) for p in self.positions])
+        steps = np.diff(along)
+        if np.any(steps < 1e-3):
+            raise ValueError(
+                f"DICOM series {self.uid} in {sorted(map(str, self.folders))} has two slices at the same position."
+            )
+        if steps.max() > 1.01 * steps.min():
+            gap = float(along[np.argmax(steps)])
+            raise ValueError(
+                f"DICOM series {self.uid} in {sorted(map(str, self.folders))} is unevenly spaced (slice steps "
+                f"{steps.min():.3f}..{steps.max():.3f} mm): a slice is missing after position {gap:.3f} mm."
+            )
+
+
+def _expected_pixel_bytes(ds: pydicom.Dataset) -> int | None:
+    if "PixelData" not in ds or ds.file_meta.TransferSyntaxUID.is_compressed:
+        return None
+    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    return ds.Rows * ds.Columns * ds.SamplesPerPixel * frames * (ds.BitsAllocated // 8)
+
+
+def _read_header(path: Path) -> pydicom.Dataset | None:
+    """The dataset of a DICOM file; None for a non-DICOM file that is not named like one."""
+    try:
+        ds = pydicom.dcmread(path)
+    except InvalidDicomError:
+        if path.suffix.lower() in _DICOM_SUFFIXES:
+            raise ValueError(f"{path} is not a readable DICOM file (no DICOM header).") from None
+        return None
+    except Exception as error:  # truncated files raise EOFError, OSError, ...
+        raise ValueError(f"{path} is not a readable DICOM file: {type(error).__name__}: {error}") from error
+    expected = _expected_pixel_bytes(ds)
+    if expected is not None and len(ds.PixelData) < expected:
+        raise ValueError(f"{path} is truncated: {len(ds.PixelData)} bytes of pixel data, {expected} expected.")
+    return ds
+
+
+def _not_an_image(ds: pydicom.Dataset | None) -> str | None:
+    """Why a DICOM file is not part of an image series to segment, or None if it is."""
+    if ds is None:
+        return "not DICOM"
+    if getattr(ds.file_meta, "MediaStorageSOPClassUID", "") == _DICOMDIR_CLASS:
+        return "DICOMDIR"
+    modality = str(getattr(ds, "Modality", "")).upper()
+    if modality in NON_IMAGE_MODALITIES:
+        return f"a {modality} object, not an image"
+    if str(getattr(ds, "Manufacturer", "")) == OWN_MANUFACTURER:
+        return "an output of monai_unet2015"
+    if "PixelData" not in ds:
+        return "no pixel data"
+    return None
+
+
+def _is_under(path: Path, folders: Sequence[Path]) -> bool:
+    return any(folder == path or folder in path.parents for folder in folders)
+
+
+def find_dicom_series(root: str | os.PathLike, exclude: Sequence[str | os.PathLike] = ()) -> list[DicomSeries]:
+    """All image series under ``root`` (recursively), grouped by SeriesInstanceUID.
+
+    Files that are not DICOM and not named like DICOM (``*.txt``, ``*.json``...), DICOMDIR
+    files, non-image objects (DICOM SEG, RTSTRUCT, SR, PR... see ``NON_IMAGE_MODALITIES``),
+    this project's own outputs and everything under the folders in ``exclude`` (an output
+    folder inside the dataset folder, say) are skipped, with a log line for each skipped
+    DICOM object. A file named like DICOM that cannot be read, or whose pixel data is
+    truncated, is a ``ValueError`` naming it.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"DICOM folder {root} does not exist.")
+    excluded = [Path(p).resolve() for p in exclude]
+    series: dict[str, DicomSeries] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        if excluded and _is_under(path.resolve(), excluded):
+            continue
+        ds = _read_header(path)
+        reason = _not_an_image(ds)
+        if reason is not None:
+            if ds is not None:
+                logger.info("skipped %s: %s", path, reason)
+            continue
+        uid = str(ds.SeriesInstanceUID)
+        entry = series.setdefault(uid, DicomSeries(uid))
+        entry.files.append(path)
+        entry.modality, entry.patient_id = str(getattr(ds, "Modality", "")), str(getattr(ds, "PatientID", ""))
+        entry.description = str(getattr(ds, "SeriesDescription", ""))
+        if "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds:
+            orientation = np.asarray(ds.ImageOrientationPatient, dtype=float)
+            entry.normal = np.cross(orientation[:3], orientation[3:])
+            entry.positions.append(np.asarray(ds.ImagePositionPatient, dtype=float))
+    if not series:
+        raise FileNotFoundError(
+            f"DICOM folder {root} holds no DICOM image files (readable inputs: DICOM image series, NIfTI, PNG, TIFF "
+            "or an MSD dataset.json)."
+        )
+    return sorted(series.values(), key=lambda s: (sorted(map(str, s.folders))[0], s.uid))
+
+
+def _series_folder(entry: DicomSeries, all_files_in: dict[Path, int], link_dir: Path | None) -> tuple[Path, Path]:
+    """``(folder to read, source)``: the series' own folder twice, or a folder of links and
+    ``<first folder>/<SeriesInstanceUID>`` (what names its outputs)."""
+    folders = entry.folders
+    if len(folders) == 1:
+        folder = next(iter(folders))
+        if all_files_in[folder] == len(entry.files):
+            return folder, folder
+    if link_dir is None:
+        raise ValueError(
+            f"DICOM series {entry.uid} ({entry.modality}, {entry.description!r}) shares its folder with other "
+            f"series or spans several folders ({sorted(map(str, folders))}); MONAI's readers read one series per "
+            "folder. Pass link_dir=... to have each series linked into a folder of its own."
+        )
+    target = link_dir / entry.uid
+    target.mkdir(parents=True, exist_ok=True)
+    for index, source in enumerate(sorted(entry.files)):
+        link = target / f"{index:05d}_{source.name}"
+        if not link.exists():
+            link.symlink_to(source.resolve())
+    return target, sorted(folders)[0] / entry.uid
+
+
+def _select_modality(found: list[DicomSeries], modality: str | None, root: str | os.PathLike) -> list[DicomSeries]:
+    if modality is None:
+        return found
+    wanted = [entry for entry in found if entry.modality.upper() == modality.upper()]
+    others = sorted({entry.modality or "no Modality" for entry in found if entry not in wanted})
+    if not wanted:
+        raise ValueError(
+            f"DICOM folder {root} holds {len(found)} image series of modality {others}, none of modality "
+            f"{modality.upper()}: segment them with the preset for their modality (--modality)."
+        )
+    for entry in found:
+        if entry not in wanted:
+            logger.warning(
+                "skipped DICOM series %s in %s: modality %s, not %s",
+                entry.uid,
+                sorted(map(str, entry.folders))[0],
+                entry.modality,
+                modality.upper(),
+            )
+    return wanted
+
+
+def dicom_series_datalist(
+    root: str | os.PathLike,
+    labels_dir: str | os.PathLike | None = None,
+    link_dir: str | os.PathLike | None = None,
+    modality: str | None = None,
+    exclude: Sequence[str | os.PathLike] = (),
+) -> list[dict]:
+    """One entry per DICOM image series under ``root``: ``{"image": folder, "series_uid": ...}``.
+
+    Tidy data (one series per folder) is used as it is. A folder holding several series (or
+    a series spread over folders) is an error naming the folder unless ``link_dir`` is
+    given: then each such series is linked (symbolic links, no copies) into
+    ``link_dir/<SeriesInstanceUID>/``, which MONAI's ITK and pydicom readers read as one
+    series. Labels, if any, are NIfTI files in ``labels_dir`` named after the series folder
+    or the SeriesInstanceUID (optionally with ``_seg``/``_label``/... as for NIfTI).
+
+    Each entry's ``"source"`` is where the series lies: its folder, or for a linked series
+    ``<its first folder>/<SeriesInstanceUID>``; :func:`add_output_names` names outputs by it.
+    Non-image objects and the folders in ``exclude`` are skipped (:func:`find_dicom_series`).
+
+    Args:
+        root: the folder to search, recursively.
+        labels_dir: NIfTI labels for the series, or None.
+        link_dir: where mixed series are linked into folders of their own, or None.
+        modality: the DICOM Modality to keep (``"CT"``, ``"MR"``), or None for all; series of
+            another modality are skipped with a warning, and none of this one is an error.
+        exclude: folders under ``root`` to leave out.
+
+    Raises:
+        FileNotFoundError: ``root`` is missing or holds no DICOM images.
+        ValueError: an unreadable or truncated file (named), mixed series without
+            ``link_dir``, unevenly spaced slices, no series of ``modality``, a series
+            without its label or a label without its series.
+    """
+    found = _select_modality(find_dicom_series(root, exclude), modality, root)
+    files_per_folder: dict[Path, int] = defaultdict(int)
+    for entry in found:
+        for path in entry.files:
+            files_per_folder[path.parent] += 1
+    datalist = []
+    for entry in found:
+        entry.check_slice_spacing()
+        folder, source = _series_folder(entry, files_per_folder, Path(link_dir) if link_dir is not None else None)
+        datalist.append(
+            {
+                "image": str(folder),
+                "source": str(source),
+                "series_uid": entry.uid,
+                "modality": entry.modality,
+                "patient_id": entry.patient_id,
+                "num_slices": len(entry.files),
+            }
+        )
+    if labels_dir is not None:
+        _pair_series_with_labels(datalist, found, Path(labels_dir))
+    return datalist
+
+
+def _pair_series_with_labels(datalist: list[dict], found: list[DicomSeries], labels_dir: Path) -> None:
+    labels = image_files(labels_dir, "labels")
+    by_stem = {image_stem(p): p for p in labels}
+    used, unmatched = set(), []
+    for item, entry in zip(datalist, found):
+        names = {entry.uid, *(folder.name for folder in entry.folders)}
+        matches = {by_stem[n + s] for n in names for s in LABEL_SUFFIXES if n + s in by_stem}
+        if len(matches) != 1:
+            unmatched.append(f"{sorted(names)} ({len(matches)} labels)")
+            continue
+        item["label"] = str(matches.pop())
+        used.add(Path(item["label"]))
+    orphans = sorted(p.name for p in labels if p not in used)
+    if unmatched or orphans:
+        raise ValueError(
+            f"DICOM series and labels in {labels_dir} do not pair up: series without exactly one label: "
+            f"{unmatched[:5]}; labels without a series: {orphans[:5]}. Name a label after its series folder "
+            "or its SeriesInstanceUID."
+        )
