@@ -70,6 +70,7 @@ bench: $(BENCH_STAMP)
 	$(PY) benchmarks/bench_ddp.py
 	$(PY) benchmarks/bench_checks.py
 	$(PY) benchmarks/bench_precision.py
+	$(PY) benchmarks/bench_dicom_node.py
 
 NOTEBOOK_STAMP := $(VENV)/.installed-notebooks
 

@@ -30,7 +30,7 @@ from monai_unet2015.bundle import check_training_cases  # noqa: E402
 from monai_unet2015.bundle.cases import inference_case_problem  # noqa: E402
 from monai_unet2015.data import (  # noqa: E402
     ct_preprocessing,
-    load_datalist,  # noqa: E402
+    load_datalist,
     write_sample_data,
 )
 

@@ -1,9 +1,11 @@
-"""Command line: ``python -m monai_unet2015 {demo,smoke} --output-dir DIR`` and ``sample-data OUT``."""
+"""Command line: ``python -m monai_unet2015 {demo,smoke} --output-dir DIR``, ``sample-data OUT``, ``dicom-node``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import signal
 import sys
 
 __all__ = ["main"]
@@ -36,7 +38,39 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--num-mri", type=int, default=4, help="MRI volumes (default 4)")
     sample.add_argument("--num-cells", type=int, default=10, help="2D cell images (default 10)")
     sample.add_argument("--no-dicom", action="store_true", help="skip the DICOM copies of the CT cases")
+    node = commands.add_parser(
+        "dicom-node", help="receive DICOM series (C-STORE), segment them with a bundle, send the DICOM SEG on"
+    )
+    node.add_argument("--bundle", required=True, help="the bundle folder (configs/inference.json, models/model.pt)")
+    node.add_argument("--ae-title", default="MONAI_UNET2015", help="this node's AE title (default MONAI_UNET2015)")
+    node.add_argument("--port", type=int, default=11112, help="port to listen on (default 11112)")
+    node.add_argument("--destination", required=True, help="where the SEGs go: AE@host:port (the PACS)")
+    node.add_argument("--work-dir", default=None, help="the journal's folder (default BUNDLE/dicom_node)")
+    node.add_argument(
+        "--series-timeout", type=float, default=10.0, help="seconds without an instance that end a series (default 10)"
+    )
+    node.add_argument("--retry", type=float, default=5.0, help="first retry delay when sending fails, in s (default 5)")
+    node.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a bundle config override, VALUE in JSON (e.g. network_def#features=[4,8,16]); repeatable",
+    )
     return parser
+
+
+def _overrides(pairs: list[str]) -> dict:
+    overrides = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise ValueError(f"--override must be KEY=VALUE, got {pair!r}.")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +94,26 @@ def main(argv: list[str] | None = None) -> int:
         for name, part in manifest["parts"].items():
             sys.stdout.write(f"{name}: {part['folder']}\n")
         sys.stdout.write(f"manifest: {args.output_dir}/manifest.json\n")
+        return 0
+    if args.command == "dicom-node":
+        from monai_unet2015.dicom_node import DicomNode
+
+        try:
+            node = DicomNode(
+                args.bundle,
+                args.ae_title,
+                args.port,
+                args.destination,
+                work_dir=args.work_dir,
+                series_timeout=args.series_timeout,
+                overrides=_overrides(args.override),
+                retry_initial=args.retry,
+            )
+        except (ValueError, FileNotFoundError) as error:
+            sys.stderr.write(f"error: {error}\n")
+            return 2
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it as Ctrl-C does
+        node.serve_forever()
         return 0
     if args.command == "demo":
         from monai_unet2015.bundle.demo import run_demo

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from monai.data import decollate_batch, list_data_collate
 from monai.inferers import Inferer
 from monai.transforms import Compose
@@ -49,6 +50,26 @@ class InferenceReport:
         return "\n".join(lines)
 
 
+def _rank_and_size() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _gathered(report: InferenceReport, world_size: int) -> InferenceReport:
+    """The reports of every rank in one (in rank order); ``report`` itself in one process."""
+    if world_size == 1:
+        return report
+    reports: list = [None] * world_size
+    dist.all_gather_object(reports, report)
+    whole = InferenceReport()
+    for part in reports:
+        whole.written += part.written
+        whole.skipped += part.skipped
+        whole.failed += part.failed
+    return whole
+
+
 def _planned_outputs(postprocessing: Callable, item: dict) -> list[Path]:
     transforms = postprocessing.transforms if isinstance(postprocessing, Compose) else [postprocessing]
     return [path for t in transforms if hasattr(t, "planned_outputs") for path in t.planned_outputs(item)]
@@ -68,6 +89,12 @@ class SegmentCases:
     At the end a summary is logged (one line per skipped or failed case with the file and
     the reason), and :class:`CasesFailedError` is raised if any case failed, so the command
     exits non-zero with the good outputs kept.
+
+    Under torch.distributed (``configs/multi_gpu_inference.json`` with torchrun) the cases
+    are shared out over the ranks: names are given on the whole list first, then rank ``r``
+    of ``n`` takes cases ``r, r + n, r + 2n, ...``, so no case is done twice and none is left
+    out. Every rank writes its own outputs; the reports are gathered, rank 0 logs the
+    summary of the whole run, and every rank raises if any case failed anywhere.
 
     Args:
         datalist: ``[{"image": path, ...}]``, with ``"name"`` where the caller chose the
@@ -117,6 +144,8 @@ class SegmentCases:
     def run(self) -> InferenceReport:
         """Segment every case; raises :class:`CasesFailedError` at the end if any failed."""
         datalist = add_output_names([dict(item) for item in self.datalist], self.image_key)
+        rank, world_size = _rank_and_size()
+        datalist = datalist[rank::world_size]
         if self.load_weights is not None:
             self.load_weights()
         report = InferenceReport()
@@ -134,7 +163,9 @@ class SegmentCases:
                 continue
             report.written.append((case, ", ".join(map(str, _planned_outputs(self.postprocessing, item)))))
             logger.info("case %d/%d done in %.1f s: %s", index, len(todo), time.perf_counter() - began, case)
-        logger.info("%s", report.summary())
+        report = _gathered(report, world_size)
+        if rank == 0:
+            logger.info("%s", report.summary())
         if report.failed:
             raise CasesFailedError(report.summary())
         return report

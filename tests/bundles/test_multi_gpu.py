@@ -9,12 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
+import torch
 from monai.bundle import ConfigWorkflow
 
 from monai_unet2015.bundle.locations import bundles_dir
 from monai_unet2015.data import write_sample_data
+from monai_unet2015.networks import UNet3D
 
 BUNDLE = bundles_dir() / "unet3d_ct_organs"
 TINY = ["--network_def#features", "[4,8,16]", "--roi_size", "[44,44,44]", "--cache", "none", "--val_fraction", "0.5"]
@@ -117,3 +120,24 @@ def test_loss_trajectory_is_comparable_to_one_process(sample, tmp_path):
     # Same seed, same data; two processes average two cases' gradients per step where one process
     # takes two steps: the curves are not equal, but of the same size.
     assert 0.5 < np.mean(ddp_losses) / np.mean(single_losses) < 2.0
+
+
+def test_two_processes_segment_each_case_once_as_one_process_does(sample, tmp_path):
+    weights = tmp_path / "weights"
+    (weights / "models").mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(UNet3D(1, 4, features=(4, 8, 16)).state_dict(), weights / "models" / "model.pt")
+    images = sample / "imagesTr"  # a flat folder of 4 images
+    arguments = ("--bundle_root", str(weights), "--dataset_dir", str(images), *TINY[:4], "--progress", "False")
+    one = bundle_run(1, BUNDLE, ["inference.json"], *arguments, "--output_dir", str(tmp_path / "one"))
+    two = bundle_run(
+        2, BUNDLE, ["inference.json", "multi_gpu_inference.json"], *arguments, "--output_dir", str(tmp_path / "two")
+    )
+    names = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert len(names) == 4 and names == sorted(p.name for p in (tmp_path / "two").iterdir())
+    for name in names:  # the same masks, case for case
+        first, second = (np.asarray(nib.load(tmp_path / run / name).dataobj) for run in ("one", "two"))
+        assert np.array_equal(first, second), name
+    assert "4 case(s) segmented, 0 skipped, 0 failed" in one
+    assert two.count("4 case(s) segmented, 0 skipped, 0 failed") == 1  # rank 0's summary of both ranks
+    assert re.findall(r"case \d/(\d) done", two) == ["2"] * 4  # two cases on each rank

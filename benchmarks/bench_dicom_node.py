@@ -1,0 +1,142 @@
+"""The DICOM node and batch inference: series-to-SEG latency, and cases per minute with 1 and 2 processes.
+
+1. Latency: each CT series of the sample data (the two DICOM copies ``write_sample_data``
+   writes: 128x128x40 voxels at 0.8 x 0.8 x 2.5 mm, 40 slices) is sent by C-STORE, in one
+   association, to a running :class:`~monai_unet2015.dicom_node.DicomNode` (the CT bundle's
+   default network and tile, weights drawn at random: the time does not depend on them); the
+   clock stops when the DICOM SEG arrives at a test PACS on localhost. Receive, segment
+   (the bundle's inference.json, set up anew for each series), send.
+2. Throughput: the CT bundle's ``inference.json`` over 8 sample NIfTI images, with
+   ``python -m monai.bundle run`` in one process and with ``torchrun --nproc_per_node 2`` and
+   ``multi_gpu_inference.json`` (on the CPU each process gets one core: OMP_NUM_THREADS=1 for
+   both runs, so the comparison is of the split, not of thread counts).
+
+    python benchmarks/bench_dicom_node.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pydicom
+import torch
+from pynetdicom import AE, evt
+from pynetdicom.sop_class import CTImageStorage, SegmentationStorage
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import write_results  # noqa: E402
+
+from monai_unet2015.bundle.locations import bundles_dir  # noqa: E402
+from monai_unet2015.data import write_sample_data  # noqa: E402
+from monai_unet2015.dicom_node import DicomNode  # noqa: E402
+from monai_unet2015.networks import UNet3D  # noqa: E402
+
+BUNDLE = bundles_dir() / "unet3d_ct_organs"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bundle_with_weights(root: Path) -> Path:
+    shutil.copytree(BUNDLE / "configs", root / "configs")
+    (root / "models").mkdir()
+    torch.manual_seed(0)
+    torch.save(UNet3D(1, 4, features=(8, 16, 32)).state_dict(), root / "models" / "model.pt")
+    return root
+
+
+def latencies(bundle: Path, series: list[Path], work: Path) -> list[float]:
+    arrived: list[float] = []
+
+    def on_store(event):
+        arrived.append(time.perf_counter())
+        return 0x0000
+
+    pacs_ae = AE(ae_title="PACS")
+    pacs_ae.add_supported_context(SegmentationStorage)
+    pacs_port, node_port = free_port(), free_port()
+    pacs = pacs_ae.start_server(("127.0.0.1", pacs_port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    node = DicomNode(bundle, "UNET_NODE", node_port, f"PACS@127.0.0.1:{pacs_port}", work_dir=work, poll_interval=0.05)
+    node.start()
+    seconds = []
+    try:
+        for folder in series:
+            scanner = AE(ae_title="SCANNER")
+            scanner.add_requested_context(CTImageStorage)
+            began, before = time.perf_counter(), len(arrived)
+            assoc = scanner.associate("127.0.0.1", node_port, ae_title="UNET_NODE")
+            for path in sorted(folder.iterdir()):
+                assoc.send_c_store(pydicom.dcmread(path))
+            assoc.release()
+            while len(arrived) == before:
+                time.sleep(0.01)
+            seconds.append(arrived[-1] - began)
+    finally:
+        node.stop()
+        pacs.shutdown()
+    return seconds
+
+
+def batch_seconds(bundle: Path, images: Path, out: Path, processes: int) -> float:
+    launcher = (
+        [sys.executable]
+        if processes == 1
+        else [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc_per_node", str(processes)]
+    )
+    configs = (
+        "configs/inference.json" if processes == 1 else "['configs/inference.json','configs/multi_gpu_inference.json']"
+    )
+    command = [*launcher, "-m", "monai.bundle", "run", "--config_file", configs, "--bundle_root", str(bundle)]
+    command += ["--dataset_dir", str(images), "--output_dir", str(out), "--progress", "false"]
+    began = time.perf_counter()
+    subprocess.run(command, cwd=bundle, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.parse_args()
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        write_sample_data(root / "sample", num_ct=9, num_mri=0, num_cells=0)
+        bundle = bundle_with_weights(root / "bundle")
+        series = sorted((root / "sample" / "ct_dicom").iterdir())
+        latency = latencies(bundle, series, root / "work")
+        images = root / "sample" / "ct" / "imagesTr"
+        cases = len(list(images.iterdir()))
+        one = batch_seconds(bundle, images, root / "one", 1)
+        two = batch_seconds(bundle, images, root / "two", 2)
+    results = {
+        "series_to_seg_seconds": {
+            "each": [round(s, 2) for s in latency],
+            "median": round(statistics.median(latency), 2),
+        },
+        "series_slices": 40,
+        "batch_inference": {
+            "cases": cases,
+            "one_process_seconds": round(one, 1),
+            "two_processes_seconds": round(two, 1),
+            "cases_per_minute": {"one": round(60 * cases / one, 1), "two": round(60 * cases / two, 1)},
+            "speed_up": round(one / two, 2),
+            "note": "wall time of the whole command, start-up (imports, weights) included; OMP_NUM_THREADS=1",
+        },
+    }
+    print(write_results("dicom_node_cpu" if not torch.cuda.is_available() else "dicom_node_cuda", results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""The DICOM node over real DICOM networking on localhost: a scanner (SCU) in, a PACS (SCP) out."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+import torch
+from pynetdicom import AE, evt
+from pynetdicom.sop_class import CTImageStorage, MRImageStorage, SegmentationStorage, Verification
+
+from monai_unet2015.bundle.locations import bundles_dir
+from monai_unet2015.data import write_dicom_series, write_sample_data
+from monai_unet2015.dicom_node import BundleSegmenter, Destination
+from monai_unet2015.networks import UNet3D
+
+OVERRIDES = {"network_def#features": [4, 8, 16], "roi_size": [44, 44, 44]}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Pacs:
+    """A Storage SCP standing for the PACS: keeps every dataset it receives."""
+
+    def __init__(self, port: int) -> None:
+        self.port, self.received, self.server = port, [], None
+
+    def start(self) -> Pacs:
+        ae = AE(ae_title="PACS")
+        ae.add_supported_context(SegmentationStorage)
+
+        def on_store(event):
+            ds = event.dataset
+            ds.file_meta = event.file_meta
+            self.received.append(ds)
+            return 0x0000
+
+        self.server = ae.start_server(("127.0.0.1", self.port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+
+
+def send(paths, port: int) -> list[int]:
+    """C-STORE ``paths`` to the node in one association (a scanner's push); the statuses."""
+    ae = AE(ae_title="SCANNER")
+    for context in (CTImageStorage, MRImageStorage, SegmentationStorage):
+        ae.add_requested_context(context)
+    assoc = ae.associate("127.0.0.1", port, ae_title="UNET_NODE")
+    assert assoc.is_established
+    statuses = [assoc.send_c_store(pydicom.dcmread(path)).Status for path in paths]
+    assoc.release()
+    return statuses
+
+
+def echo(port: int) -> bool:
+    ae = AE(ae_title="SCANNER")
+    ae.add_requested_context(Verification)
+    assoc = ae.associate("127.0.0.1", port, ae_title="UNET_NODE")
+    if not assoc.is_established:
+        return False
+    status = assoc.send_c_echo()
+    assoc.release()
+    return getattr(status, "Status", None) == 0x0000
+
+
+class NodeProcess:
+    """``python -m monai_unet2015 dicom-node`` in a subprocess."""
+
+    def __init__(self, bundle: Path, work_dir: Path, port: int, pacs_port: int) -> None:
+        self.port, self.log = port, work_dir.parent / f"node-{port}.log"
+        arguments = [
+            *("--bundle", str(bundle), "--ae-title", "UNET_NODE", "--port", str(port)),
+            *("--destination", f"PACS@127.0.0.1:{pacs_port}", "--work-dir", str(work_dir)),
+            *("--series-timeout", "30", "--retry", "0.5"),
+        ]
+        for key, value in OVERRIDES.items():
+            arguments += ["--override", f"{key}={json.dumps(value)}"]
+        with open(self.log, "a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "monai_unet2015", "dicom-node", *arguments], stdout=log, stderr=subprocess.STDOUT
+            )
+        wait_for(lambda: self.process.poll() is not None or echo(port), 60, "the node to answer C-ECHO")
+        assert self.process.poll() is None, self.log.read_text()[-3000:]
+
+    def stop(self, sig=signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=30)
+
+
+def journal_states(work_dir: Path) -> dict[str, str]:
+    return {p.stem: json.loads(p.read_text())["state"] for p in (work_dir / "journal").glob("*.json")}
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    """The CT bundle's configs with a small random network's weights."""
+    root = tmp_path_factory.mktemp("bundle")
+    shutil.copytree(bundles_dir() / "unet3d_ct_organs" / "configs", root / "configs")
+    (root / "models").mkdir()
+    torch.manual_seed(0)
+    torch.save(UNet3D(1, 4, features=(4, 8, 16)).state_dict(), root / "models" / "model.pt")
+    return root
+
+
+@pytest.fixture(scope="module")
+def series(tmp_path_factory) -> Path:
+    """A generated CT series (one folder of slices)."""
+    root = tmp_path_factory.mktemp("sample")
+    write_sample_data(root, num_ct=2, num_mri=0, num_cells=0, ct_shape=(48, 40, 12))
+    return root / "ct_dicom" / "ct_000"
+
+
+def series_uid(folder: Path) -> str:
+    return str(pydicom.dcmread(next(folder.iterdir()), stop_before_pixels=True).SeriesInstanceUID)
+
+
+@pytest.mark.slow
+def test_a_series_comes_back_to_the_pacs_as_the_bundles_dicom_seg(bundle, series, tmp_path):
+    pacs = Pacs(free_port()).start()
+    node = NodeProcess(bundle, tmp_path / "work", free_port(), pacs.port)
+    try:
+        assert set(send(sorted(series.iterdir()), node.port)) == {0x0000}
+        wait_for(lambda: pacs.received, 120, "the SEG at the PACS")
+    finally:
+        node.stop()
+        pacs.stop()
+    (seg,) = pacs.received
+    assert seg.SOPClassUID == SegmentationStorage
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == series_uid(series)
+    own = pydicom.dcmread(BundleSegmenter(bundle, OVERRIDES).segment(series, tmp_path / "own"))
+    assert seg.NumberOfFrames == own.NumberOfFrames
+    assert [s.SegmentLabel for s in seg.SegmentSequence] == [s.SegmentLabel for s in own.SegmentSequence]
+    assert np.array_equal(seg.pixel_array, own.pixel_array)
+    positions = [f.PlanePositionSequence[0].ImagePositionPatient for f in seg.PerFrameFunctionalGroupsSequence]
+    assert positions == [f.PlanePositionSequence[0].ImagePositionPatient for f in own.PerFrameFunctionalGroupsSequence]
+    assert journal_states(tmp_path / "work") == {series_uid(series): "sent"}
+
+
+@pytest.mark.slow
+def test_killed_before_sending_and_pacs_down_the_seg_arrives_once_after_restart(bundle, series, tmp_path):
+    work, pacs_port, port = tmp_path / "work", free_port(), free_port()
+    node = NodeProcess(bundle, work, port, pacs_port)  # the PACS is down
+    assert set(send(sorted(series.iterdir()), port)) == {0x0000}
+    wait_for(lambda: journal_states(work).get(series_uid(series)) == "segmented", 120, "the series segmented")
+    node.stop(signal.SIGKILL)  # acknowledged and segmented, not sent
+    pacs = Pacs(pacs_port).start()
+    node = NodeProcess(bundle, work, port, pacs_port)
+    try:
+        wait_for(lambda: journal_states(work).get(series_uid(series)) == "sent", 60, "the SEG sent after the restart")
+        time.sleep(2.0)  # anything sent twice would have arrived by now
+    finally:
+        node.stop()
+        pacs.stop()
+    assert len(pacs.received) == 1
+    assert pacs.received[0].ReferencedSeriesSequence[0].SeriesInstanceUID == series_uid(series)
+    assert "sending failed (attempt 1)" in node.log.read_text()
+
+
+@pytest.mark.slow
+def test_non_image_objects_and_other_modalities_are_kept_with_the_reason(bundle, series, tmp_path):
+    mr = tmp_path / "mr"
+    volume = np.random.default_rng(0).integers(0, 800, (40, 40, 8)).astype(np.float32)
+    write_dicom_series(volume, np.diag([1.0, 1.0, 3.0, 1.0]), mr, modality="MR", rescale_intercept=0)
+    seg_file = BundleSegmenter(bundle, OVERRIDES).segment(series, tmp_path / "own")  # a DICOM SEG: not an image
+    work, port = tmp_path / "work", free_port()
+    node = NodeProcess(bundle, work, port, free_port())
+    try:
+        assert set(send([*sorted(mr.iterdir()), seg_file], port)) == {0x0000}
+        wait_for(lambda: journal_states(work).get(series_uid(mr)) == "kept", 30, "the MR series kept")
+        assert echo(port)  # still serving
+    finally:
+        node.stop()
+    record = json.loads((work / "journal" / f"{series_uid(mr)}.json").read_text())
+    assert record["reason"] == "modality MR; this node's bundle segments CT"
+    assert len(list((work / "incoming").rglob("*.dcm"))) == 8  # the MR slices, kept
+    assert [p.parent.name for p in (work / "kept").rglob("*.dcm")] == ["Segmentation_Storage"]
+    log = node.log.read_text()
+    assert "not a CT or MR image to segment" in log and f"series {series_uid(mr)} kept, not segmented" in log
+
+
+def test_destination_is_parsed_or_named_in_the_error():
+    assert Destination.parse("PACS@127.0.0.1:104") == Destination("PACS", "127.0.0.1", 104)
+    with pytest.raises(ValueError, match=r"--destination must be AE@host:port .*got 'PACS@host'"):
+        Destination.parse("PACS@host")
