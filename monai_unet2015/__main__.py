@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "dicom-node":
         from monai_unet2015.dicom_node import DicomNode
 
+        logging.getLogger("pynetdicom").setLevel(logging.WARNING)  # a line per PDU otherwise
         try:
             node = DicomNode(
                 args.bundle,

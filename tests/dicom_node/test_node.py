@@ -141,26 +141,38 @@ def series_uid(folder: Path) -> str:
     return str(pydicom.dcmread(next(folder.iterdir()), stop_before_pixels=True).SeriesInstanceUID)
 
 
-@pytest.mark.slow
-def test_a_series_comes_back_to_the_pacs_as_the_bundles_dicom_seg(bundle, series, tmp_path):
+@pytest.fixture(scope="module")
+def own_seg(bundle, series, tmp_path_factory) -> Path:
+    """The bundle's own DICOM SEG of the series, segmented in this process."""
+    return BundleSegmenter(bundle, OVERRIDES).segment(series, tmp_path_factory.mktemp("own"))
+
+
+@pytest.fixture(scope="module")
+def running(bundle, tmp_path_factory):
+    """A PACS and a node sending to it: (pacs, node, work_dir)."""
+    work = tmp_path_factory.mktemp("node") / "work"
     pacs = Pacs(free_port()).start()
-    node = NodeProcess(bundle, tmp_path / "work", free_port(), pacs.port)
-    try:
-        assert set(send(sorted(series.iterdir()), node.port)) == {0x0000}
-        wait_for(lambda: pacs.received, 120, "the SEG at the PACS")
-    finally:
-        node.stop()
-        pacs.stop()
+    node = NodeProcess(bundle, work, free_port(), pacs.port)
+    yield pacs, node, work
+    node.stop()
+    pacs.stop()
+
+
+@pytest.mark.slow
+def test_a_series_comes_back_to_the_pacs_as_the_bundles_dicom_seg(running, series, own_seg):
+    pacs, node, work = running
+    assert set(send(sorted(series.iterdir()), node.port)) == {0x0000}
+    wait_for(lambda: pacs.received, 120, "the SEG at the PACS")
+    wait_for(lambda: journal_states(work).get(series_uid(series)) == "sent", 10, "the journal's 'sent'")
     (seg,) = pacs.received
     assert seg.SOPClassUID == SegmentationStorage
     assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == series_uid(series)
-    own = pydicom.dcmread(BundleSegmenter(bundle, OVERRIDES).segment(series, tmp_path / "own"))
+    own = pydicom.dcmread(own_seg)
     assert seg.NumberOfFrames == own.NumberOfFrames
     assert [s.SegmentLabel for s in seg.SegmentSequence] == [s.SegmentLabel for s in own.SegmentSequence]
     assert np.array_equal(seg.pixel_array, own.pixel_array)
     positions = [f.PlanePositionSequence[0].ImagePositionPatient for f in seg.PerFrameFunctionalGroupsSequence]
     assert positions == [f.PlanePositionSequence[0].ImagePositionPatient for f in own.PerFrameFunctionalGroupsSequence]
-    assert journal_states(tmp_path / "work") == {series_uid(series): "sent"}
 
 
 @pytest.mark.slow
@@ -168,8 +180,14 @@ def test_killed_before_sending_and_pacs_down_the_seg_arrives_once_after_restart(
     work, pacs_port, port = tmp_path / "work", free_port(), free_port()
     node = NodeProcess(bundle, work, port, pacs_port)  # the PACS is down
     assert set(send(sorted(series.iterdir()), port)) == {0x0000}
-    wait_for(lambda: journal_states(work).get(series_uid(series)) == "segmented", 120, "the series segmented")
-    node.stop(signal.SIGKILL)  # acknowledged and segmented, not sent
+    entry = work / "journal" / f"{series_uid(series)}.json"
+
+    def tried_to_send() -> bool:
+        record = json.loads(entry.read_text()) if entry.is_file() else {}
+        return record.get("state") == "segmented" and record.get("attempts", 0) >= 1
+
+    wait_for(tried_to_send, 120, "the series segmented and one failed send")
+    node.stop(signal.SIGKILL)  # acknowledged, segmented, not sent: the PACS was down
     pacs = Pacs(pacs_port).start()
     node = NodeProcess(bundle, work, port, pacs_port)
     try:
@@ -180,28 +198,25 @@ def test_killed_before_sending_and_pacs_down_the_seg_arrives_once_after_restart(
         pacs.stop()
     assert len(pacs.received) == 1
     assert pacs.received[0].ReferencedSeriesSequence[0].SeriesInstanceUID == series_uid(series)
-    assert "sending failed (attempt 1)" in node.log.read_text()
+    assert "sending failed (attempt 1)" in node.log.read_text()  # by the first node (one log per port)
 
 
 @pytest.mark.slow
-def test_non_image_objects_and_other_modalities_are_kept_with_the_reason(bundle, series, tmp_path):
+def test_non_image_objects_and_other_modalities_are_kept_with_the_reason(running, own_seg, tmp_path):
+    pacs, node, work = running
     mr = tmp_path / "mr"
     volume = np.random.default_rng(0).integers(0, 800, (40, 40, 8)).astype(np.float32)
     write_dicom_series(volume, np.diag([1.0, 1.0, 3.0, 1.0]), mr, modality="MR", rescale_intercept=0)
-    seg_file = BundleSegmenter(bundle, OVERRIDES).segment(series, tmp_path / "own")  # a DICOM SEG: not an image
-    work, port = tmp_path / "work", free_port()
-    node = NodeProcess(bundle, work, port, free_port())
-    try:
-        assert set(send([*sorted(mr.iterdir()), seg_file], port)) == {0x0000}
-        wait_for(lambda: journal_states(work).get(series_uid(mr)) == "kept", 30, "the MR series kept")
-        assert echo(port)  # still serving
-    finally:
-        node.stop()
+    received = len(pacs.received)
+    assert set(send([*sorted(mr.iterdir()), own_seg], node.port)) == {0x0000}  # a DICOM SEG: not an image
+    wait_for(lambda: journal_states(work).get(series_uid(mr)) == "kept", 30, "the MR series kept")
+    assert echo(node.port)  # still serving
     record = json.loads((work / "journal" / f"{series_uid(mr)}.json").read_text())
     assert record["reason"] == "modality MR; this node's bundle segments CT"
-    assert len(list((work / "incoming").rglob("*.dcm"))) == 8  # the MR slices, kept
+    assert len(list((work / "incoming" / series_uid(mr)).glob("*.dcm"))) == 8  # the MR slices, kept
     assert [p.parent.name for p in (work / "kept").rglob("*.dcm")] == ["Segmentation_Storage"]
-    log = node.log.read_text()
+    assert len(pacs.received) == received  # nothing sent for them
+    log = wait_for(lambda: node.log.read_text(), 5, "the log")
     assert "not a CT or MR image to segment" in log and f"series {series_uid(mr)} kept, not segmented" in log
 
 
