@@ -18,6 +18,7 @@ from monai.utils.type_conversion import convert_to_dst_type
 from monai_unet2015.inferers.precision import (
     MEMORY_FORMATS,
     PRECISIONS,
+    CompiledNetworks,
     NetworkLayout,
     autocast_for,
     resolve_memory_format,
@@ -82,6 +83,11 @@ class OverlapTileInferer(Inferer):
             their values do not change, see
             :class:`~monai_unet2015.inferers.precision.NetworkLayout`); ``"auto"`` picks by
             the hardware (:func:`~monai_unet2015.inferers.precision.fastest_memory_format`).
+        compile: run the network through ``torch.compile`` (compiled once per network, for the
+            tile shape; the network object is unchanged:
+            :class:`~monai_unet2015.inferers.precision.CompiledNetworks`). The first call
+            compiles (tens of seconds on a CPU); worth it for many cases in one process
+            (``benchmarks/bench_compile.py`` has the measured gain). Default off.
 
     Shapes:
         ``inputs`` ``(B, C, H, W[, D])``; returns ``(B, C_out, H, W[, D])`` on ``device``,
@@ -118,12 +124,11 @@ class OverlapTileInferer(Inferer):
         alignment: int | None = None,
         precision: str = "fp32",
         memory_format: str = "contiguous",
+        compile: bool = False,
     ) -> None:
         super().__init__()
-        if precision not in (*PRECISIONS, "auto"):
-            raise ValueError(f"precision must be one of {(*PRECISIONS, 'auto')}, got {precision!r}.")
-        if memory_format not in (*MEMORY_FORMATS, "auto"):
-            raise ValueError(f"memory_format must be one of {(*MEMORY_FORMATS, 'auto')}, got {memory_format!r}.")
+        option("precision", precision, (*PRECISIONS, "auto"))
+        option("memory_format", memory_format, (*MEMORY_FORMATS, "auto"))
         if roi_size is not None:
             sizes = (roi_size,) if isinstance(roi_size, int) else tuple(roi_size)
             if any(not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in sizes):
@@ -157,6 +162,10 @@ class OverlapTileInferer(Inferer):
         self.precision = precision
         self.memory_format = memory_format
         self._layouts = {name: NetworkLayout(name) for name in MEMORY_FORMATS}
+        if not isinstance(compile, bool):
+            raise TypeError(f"compile must be True or False, got {compile!r}.")
+        self.compile = compile
+        self._compiled = CompiledNetworks()
         # probed (roi, channels) -> output tile, per network: the probe runs once per geometry
         self._probed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -258,6 +267,7 @@ class OverlapTileInferer(Inferer):
         precision = resolve_precision(self.precision, sw_device)
         layout = self._layouts[resolve_memory_format(self.memory_format, sw_device, precision, len(image_size))]
         layout.network(network, len(image_size))
+        run = self._compiled(network) if self.compile else network
         for first in batches:
             chunk = locations[first : first + self.sw_batch_size]
             tiles = torch.cat(
@@ -267,7 +277,7 @@ class OverlapTileInferer(Inferer):
                 ]
             ).to(sw_device)
             with autocast_for(sw_device, precision):
-                predictions = self._predict(network, layout.tiles(tiles), flips, *args, **kwargs)
+                predictions = self._predict(run, layout.tiles(tiles), flips, *args, **kwargs)
             predictions = predictions.float().to(device)
             if accumulated is None:
                 accumulated = torch.zeros((inputs.shape[0], predictions.shape[1], *covered), device=device)

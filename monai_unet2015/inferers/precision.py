@@ -16,7 +16,10 @@ from pathlib import Path
 
 import torch
 
+from monai_unet2015.options import option
+
 __all__ = [
+    "CompiledNetworks",
     "PRECISIONS",
     "MEMORY_FORMATS",
     "cpu_has_native_bf16",
@@ -113,8 +116,7 @@ class NetworkLayout:
     """
 
     def __init__(self, memory_format: str) -> None:
-        if memory_format not in MEMORY_FORMATS:
-            raise ValueError(f"memory_format must be one of {MEMORY_FORMATS} or 'auto', got {memory_format!r}.")
+        option("memory_format", memory_format, MEMORY_FORMATS)
         self.memory_format = memory_format
         self._converted: weakref.WeakSet = weakref.WeakSet()
 
@@ -129,3 +131,31 @@ class NetworkLayout:
         if self.memory_format == "contiguous":
             return tiles
         return tiles.contiguous(memory_format=_torch_format(self.memory_format, tiles.ndim))
+
+
+class CompiledNetworks:
+    """``torch.compile`` of each network, once, for :class:`OverlapTileInferer` (``compile=True``).
+
+    The compiled module is kept per network (the network object itself is not changed, the
+    caller's own calls of it stay eager). Tiles all have one shape, so the network compiles
+    once (``dynamic=False``); the first call pays the compilation, tens of seconds on a CPU
+    (``benchmarks/bench_compile.py``). A callable that is not an ``nn.Module`` runs as it is.
+
+    Example::
+
+        >>> networks = CompiledNetworks()
+        >>> networks(print) is print
+        True
+    """
+
+    def __init__(self) -> None:
+        self._compiled: dict[int, tuple[weakref.ref, object]] = {}
+
+    def __call__(self, network):
+        if not isinstance(network, torch.nn.Module):
+            return network
+        entry = self._compiled.get(id(network))
+        if entry is None or entry[0]() is not network:
+            entry = (weakref.ref(network), torch.compile(network, dynamic=False))
+            self._compiled[id(network)] = entry
+        return entry[1]
