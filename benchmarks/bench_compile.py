@@ -85,8 +85,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     cases = {name: run_case(*case, args.repeats) for name, case in CASES.items()}
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    print(write_results(f"compile_{device}", {"device": "cpu", "repeats": args.repeats, "cases": cases}))
+    print(write_results("compile_cpu", {"device": "cpu", "repeats": args.repeats, "cases": cases}))
 
 
 if __name__ == "__main__":
