@@ -138,6 +138,8 @@ class SaveMaskd(MapTransform):
         output_ext: ``".nii.gz"``, ``".nii"``, ``".png"``, ``".tif"``.
         name_key: the sample's entry holding the output name.
         overwrite: replace existing files.
+        instances: an instance label map (ids 0..65535): written as 16-bit values, not scaled
+            (PNG / TIFF); a semantic map is written as 8 bits (0 / 255 in PNG / TIFF).
 
     Example::
 
@@ -160,15 +162,20 @@ class SaveMaskd(MapTransform):
         output_ext: str = ".nii.gz",
         name_key: str = "name",
         overwrite: bool = False,
+        instances: bool = False,
     ) -> None:
         super().__init__(keys)
         if output_ext not in (".nii.gz", ".nii", ".png", ".tif", ".tiff"):
             raise ValueError(f"output_ext must be .nii.gz, .nii, .png, .tif or .tiff, got {output_ext!r}.")
         self.output_dir, self.output_postfix, self.output_ext = Path(output_dir), output_postfix, output_ext
         self.name_key, self.overwrite = name_key, bool(overwrite)
-        scale = 255 if output_ext in (".png", ".tif", ".tiff") else None
+        scale = 255 if output_ext in (".png", ".tif", ".tiff") and not instances else None
         self.writer = SaveImage(
-            output_ext=output_ext, output_dtype=np.uint8, resample=False, scale=scale, print_log=False
+            output_ext=output_ext,
+            output_dtype=np.uint16 if instances else np.uint8,
+            resample=False,
+            scale=scale,
+            print_log=False,
         )
 
     def output_path(self, data: Mapping[Hashable, object], key: Hashable) -> Path:

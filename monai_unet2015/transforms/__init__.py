@@ -4,12 +4,15 @@ from monai_unet2015.transforms.checks import CheckImageLabeld
 from monai_unet2015.transforms.crop import CenterCropToReferenced, CenterCropToSize, PadToValidTiled
 from monai_unet2015.transforms.elastic import CoarseElastic, RandCoarseElastic
 from monai_unet2015.transforms.elastic_dict import CoarseElasticd, RandCoarseElasticd
+from monai_unet2015.transforms.instances import InstanceLabels, InstanceLabelsd
 from monai_unet2015.transforms.intensity import ScaleNonZeroPercentiles, ScaleNonZeroPercentilesd
 from monai_unet2015.transforms.paper_augmentation import paper_augmentation
 from monai_unet2015.transforms.weight_map import BorderWeightMap, BorderWeightMapd
 
 __all__ = [
     "CheckImageLabeld",
+    "InstanceLabels",
+    "InstanceLabelsd",
     "ScaleNonZeroPercentiles",
     "ScaleNonZeroPercentilesd",
     "CenterCropToSize",

@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 import torch
 from monai.bundle import ConfigWorkflow
+from PIL import Image
 
 from monai_unet2015.bundle import CasesFailedError
 from monai_unet2015.bundle.locations import bundles_dir
 from monai_unet2015.data import write_sample_data
+from monai_unet2015.metrics import label_instances
 from tests.raises import raises_cause
 
 BUNDLES = bundles_dir()
@@ -148,11 +150,22 @@ def test_ct_inference_on_dicom_series_writes_nifti_and_dicom_seg(trained, sample
     ]
 
 
-def test_cells_inference_writes_png_masks(trained, sample, tmp_path):
+def test_cells_inference_writes_png_masks_and_instance_labels(trained, sample, tmp_path):
     name = "unet2015_cells_2d"
-    infer(name, trained[name], sample / "cells", tmp_path)
+    infer(name, trained[name], sample / "cells", tmp_path, min_object_size=3)
     written = sorted(p.name for p in tmp_path.iterdir())
-    assert written == ["cells_002_seg.png", "cells_003_seg.png"]
+    assert written == [
+        "cells_002_instances.png",
+        "cells_002_seg.png",
+        "cells_003_instances.png",
+        "cells_003_seg.png",
+    ]
+    for case in ("cells_002", "cells_003"):
+        semantic = np.asarray(Image.open(tmp_path / f"{case}_seg.png")) > 0
+        instances = Image.open(tmp_path / f"{case}_instances.png")
+        assert instances.mode == "I;16"  # 16-bit ids, as StarDist / Cellpose write them
+        expected = label_instances(semantic, min_size=3)
+        assert np.array_equal(np.asarray(instances), expected)
 
 
 @pytest.mark.parametrize("name", BUNDLES_UNDER_TEST)
