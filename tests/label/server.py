@@ -154,7 +154,10 @@ class LabelServer:
 
 
 def bundle_inference(bundle: Path, weights: Path, image: Path, out_dir: Path) -> Path:
-    """The bundle's own ``inference.json`` on one image with the given weights; the mask's path."""
+    """The bundle's own ``inference.json`` on one image with the given weights; the mask's path.
+
+    The class mask, ``<name>_seg.*`` (the 2D bundle writes ``<name>_instances.png`` beside it).
+    """
     configs = bundle / "configs"
     flow = ConfigWorkflow(
         config_file=str(configs / "inference.json"),
@@ -169,5 +172,5 @@ def bundle_inference(bundle: Path, weights: Path, image: Path, out_dir: Path) ->
     )
     flow.initialize()
     flow.run()
-    (mask,) = out_dir.iterdir()
+    (mask,) = out_dir.glob("*_seg.*")
     return mask
