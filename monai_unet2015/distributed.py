@@ -6,7 +6,7 @@ import ignite.distributed as idist
 import torch
 import torch.distributed as dist
 
-__all__ = ["start_distributed", "stop_distributed", "is_main_process"]
+__all__ = ["start_distributed", "stop_distributed", "is_main_process", "rank_and_world_size"]
 
 
 def start_distributed(device: torch.device) -> None:
@@ -39,3 +39,14 @@ def is_main_process() -> bool:
     # call. Ignite's DiskSaver (inside every CheckpointSaver) asks too, and it is made on rank 0
     # only; asking here first, on every rank alike, keeps the ranks in step.
     return idist.get_rank() == 0
+
+
+def rank_and_world_size() -> tuple[int, int]:
+    """``(rank, world size)`` of this process: ``(0, 1)`` outside torch.distributed.
+
+    Example::
+
+        >>> rank_and_world_size()
+        (0, 1)
+    """
+    return idist.get_rank(), idist.get_world_size()

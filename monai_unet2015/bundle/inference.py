@@ -24,6 +24,7 @@ from monai.transforms import Compose
 from monai_unet2015.bundle.cases import inference_case_problem
 from monai_unet2015.bundle.errors import error_line
 from monai_unet2015.data.datalists import add_output_names
+from monai_unet2015.distributed import rank_and_world_size
 from monai_unet2015.engines.handlers import channel_mismatch
 
 __all__ = ["SegmentCases", "CasesFailedError", "InferenceReport"]
@@ -48,12 +49,6 @@ class InferenceReport:
         lines += [f"  skipped {case}: {why}" for case, why in self.skipped]
         lines += [f"  FAILED {case}: {why}" for case, why in self.failed]
         return "\n".join(lines)
-
-
-def _rank_and_size() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def _gathered(report: InferenceReport, world_size: int) -> InferenceReport:
@@ -144,7 +139,7 @@ class SegmentCases:
     def run(self) -> InferenceReport:
         """Segment every case; raises :class:`CasesFailedError` at the end if any failed."""
         datalist = add_output_names([dict(item) for item in self.datalist], self.image_key)
-        rank, world_size = _rank_and_size()
+        rank, world_size = rank_and_world_size()
         datalist = datalist[rank::world_size]
         if self.load_weights is not None:
             self.load_weights()

@@ -126,12 +126,14 @@ class SeriesJournal:
             )
             return None
         uid = str(ds.SeriesInstanceUID)
-        durable_write(self.series_dir(uid) / f"{sop_uid}.dcm", _dicom_bytes(ds))
+        path = self.series_dir(uid) / f"{sop_uid}.dcm"
+        sent_again = path.exists()  # the same SOP instance once more: replaced, not counted twice
+        durable_write(path, _dicom_bytes(ds))
         with self._lock:
             record = self.records.get(uid) or SeriesRecord(uid=uid, modality=IMAGE_STORAGE[sop_class])
             if record.state != "receiving":
                 logger.warning("series %s: an instance came after the series was %s; kept with it", uid, record.state)
-            record.instances = len(list(self.series_dir(uid).glob("*.dcm")))
+            record.instances += 0 if sent_again else 1
             record.last_received = time.time()
             self._save(record)
         return uid
