@@ -1,4 +1,4 @@
-"""Command line: ``python -m monai_unet2015 {demo,smoke} --output-dir DIR``, ``sample-data OUT``, ``dicom-node``."""
+"""Command line: ``python -m monai_unet2015 {demo,smoke,sample-data,plan,dicom-node}``."""
 
 from __future__ import annotations
 
@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--num-mri", type=int, default=4, help="MRI volumes (default 4)")
     sample.add_argument("--num-cells", type=int, default=10, help="2D cell images (default 10)")
     sample.add_argument("--no-dicom", action="store_true", help="skip the DICOM copies of the CT cases")
+    plan = commands.add_parser(
+        "plan", help="fingerprint a labelled dataset and write the bundle options that suit it (--args_file)"
+    )
+    plan.add_argument("dataset_dir", help="a labelled dataset folder (imagesTr/labelsTr, MSD dataset.json, ...)")
+    plan.add_argument("--output", default="plan.json", help="the plan file to write (default plan.json)")
+    plan.add_argument("--device", default="cpu", help="cpu or gpu: the preset, training length, 3D spacing")
+    plan.add_argument("--overwrite", action="store_true", help="replace an existing plan file")
     node = commands.add_parser(
         "dicom-node", help="receive DICOM series (C-STORE), segment them with a bundle, send the DICOM SEG on"
     )
@@ -94,6 +101,16 @@ def main(argv: list[str] | None = None) -> int:
         for name, part in manifest["parts"].items():
             sys.stdout.write(f"{name}: {part['folder']}\n")
         sys.stdout.write(f"manifest: {args.output_dir}/manifest.json\n")
+        return 0
+    if args.command == "plan":
+        from monai_unet2015.planning import write_plan
+
+        try:
+            report = write_plan(args.dataset_dir, args.output, args.device, overwrite=args.overwrite)
+        except (ValueError, FileNotFoundError, FileExistsError) as error:
+            sys.stderr.write(f"error: {error}\n")
+            return 2
+        sys.stdout.write(report + "\n")
         return 0
     if args.command == "dicom-node":
         from monai_unet2015.dicom_node import DicomNode

@@ -21,6 +21,8 @@ from monai_unet2015.data.outputs import (
 )
 from monai_unet2015.data.presets import (
     ABDOMEN_WINDOW,
+    MICROSCOPY_PERCENTILES,
+    MicroscopyIntensityd,
     ModalityIntensityd,
     ct_intensity_transforms,
     ct_preprocessing,
@@ -51,6 +53,8 @@ __all__ = [
     "ABDOMEN_WINDOW",
     "loading_transforms",
     "microscopy_preprocessing",
+    "MicroscopyIntensityd",
+    "MICROSCOPY_PERCENTILES",
     "ct_intensity_transforms",
     "mri_intensity_transforms",
     "ct_preprocessing",

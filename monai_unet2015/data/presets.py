@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 
+import numpy as np
+import torch
 from monai.config import KeysCollection
 from monai.config.type_definitions import NdarrayOrTensor
 from monai.data import ImageReader
@@ -18,9 +20,11 @@ from monai.transforms import (
     NormalizeIntensityd,
     Orientationd,
     ScaleIntensityRanged,
+    ScaleIntensityRangePercentilesd,
     Spacingd,
 )
 from monai.transforms.transform import MapTransform, Transform
+from monai.utils import convert_to_dst_type
 from monai.utils.enums import TransformBackends
 
 from monai_unet2015.options import option
@@ -39,11 +43,15 @@ __all__ = [
     "normalize_modality",
     "dicom_modality",
     "microscopy_preprocessing",
+    "MicroscopyIntensityd",
+    "MICROSCOPY_PERCENTILES",
 ]
 
 ABDOMEN_WINDOW = (-160.0, 240.0)  # level 40 HU, width 400 HU: abdominal soft tissue
 _READERS = ("ITKReader", "PydicomReader", "NibabelReader", "PILReader")
-_MRI_METHODS = ("zscore", "percentile")
+_MRI_METHODS = ("zscore", "percentile", "dataset")
+# CSBDeep / StarDist's per-image normalisation of microscopy: these percentiles to 0..1.
+MICROSCOPY_PERCENTILES = (1.0, 99.8)
 
 
 def loading_transforms(
@@ -99,15 +107,29 @@ def ct_intensity_transforms(
 
 
 def mri_intensity_transforms(
-    image_key: KeysCollection = "image", method: str = "zscore", lower: float = 0.5, upper: float = 99.5
+    image_key: KeysCollection = "image",
+    method: str = "zscore",
+    lower: float = 0.5,
+    upper: float = 99.5,
+    stats: Sequence[float] | None = None,
 ) -> list[Transform]:
-    """Per-volume MRI normalisation over the non-zero voxels, each channel on its own.
+    """MRI normalisation over the non-zero voxels: per volume, or by the dataset's statistics.
 
-    ``"zscore"``: MONAI's ``NormalizeIntensityd(nonzero=True, channel_wise=True)``;
-    ``"percentile"``: ``lower``..``upper`` percentiles to 0..1
-    (:class:`~monai_unet2015.transforms.ScaleNonZeroPercentilesd`).
+    ``"zscore"``: each volume by its own mean and std, each channel on its own (MONAI's
+    ``NormalizeIntensityd(nonzero=True, channel_wise=True)``); ``"percentile"``:
+    ``lower``..``upper`` percentiles to 0..1
+    (:class:`~monai_unet2015.transforms.ScaleNonZeroPercentilesd`); ``"dataset"``: every volume
+    by one ``stats = (mean, std)``, the dataset's foreground statistics from the plan. A
+    volume's own mean depends on what it holds (a block with more white matter is brighter on
+    average), so where the scanner's scale is shared, as in one study, ``"dataset"`` keeps
+    grey matter at one normalised value across volumes (:mod:`monai_unet2015.planning`).
     """
-    if option("method", method, _MRI_METHODS) == "zscore":
+    method = option("method", method, _MRI_METHODS)
+    if method == "dataset":
+        if stats is None or len(stats) != 2 or not stats[1] > 0:
+            raise ValueError(f"mri_stats must be (mean, std) with std > 0 for method 'dataset', got {stats!r}.")
+        return [NormalizeIntensityd(image_key, subtrahend=float(stats[0]), divisor=float(stats[1]), nonzero=True)]
+    if method == "zscore":
         return [NormalizeIntensityd(image_key, nonzero=True, channel_wise=True)]
     return [ScaleNonZeroPercentilesd(image_key, lower=lower, upper=upper)]
 
@@ -133,25 +155,94 @@ def ct_preprocessing(
 def microscopy_preprocessing(
     image_key: str = "image",
     label_key: str | None = "label",
-    intensity_range: Sequence[float] = (0.0, 255.0),
+    intensity_range: Sequence[float] | None = None,
+    percentiles: Sequence[float] = MICROSCOPY_PERCENTILES,
     reader: str | ImageReader | None = None,
 ) -> list[Transform]:
-    """2D microscopy: load (no reorientation or resampling), ``intensity_range`` mapped to 0..1.
+    """2D microscopy: load (no reorientation or resampling), then :class:`MicroscopyIntensityd`.
 
-    An image with values above ``intensity_range``'s top is an error naming the file rather
-    than a silently clipped image: 16-bit microscopy needs ``intensity_range=(0, 65535)`` (or
-    the range of the data).
+    By default each image's ``percentiles`` go to 0..1, whatever its bit depth (8-bit,
+    16-bit or float). With a fixed ``intensity_range``, an image with values above its top is
+    an error naming the file rather than a silently clipped image.
 
     Example::
 
-        >>> [type(t).__name__ for t in microscopy_preprocessing(intensity_range=(0, 65535))]
-        ['LoadImaged', 'CheckImageLabeld', 'ScaleIntensityRanged']
+        >>> [type(t).__name__ for t in microscopy_preprocessing()]
+        ['LoadImaged', 'CheckImageLabeld', 'MicroscopyIntensityd']
     """
-    if len(intensity_range) != 2 or not intensity_range[0] < intensity_range[1]:
-        raise ValueError(f"intensity_range must be (low, high) with low < high, got {intensity_range!r}.")
-    low, high = (float(v) for v in intensity_range)
-    loading = loading_transforms(image_key, label_key, reader, pixdim=None, axcodes=None, max_value=high)
-    return loading + [ScaleIntensityRanged(image_key, a_min=low, a_max=high, b_min=0.0, b_max=1.0, clip=True)]
+    intensity = MicroscopyIntensityd(image_key, intensity_range, percentiles)
+    high = None if intensity_range is None else float(intensity_range[1])
+    return loading_transforms(image_key, label_key, reader, pixdim=None, axcodes=None, max_value=high) + [intensity]
+
+
+class MicroscopyIntensityd(MapTransform):
+    """Microscopy intensities to about 0..1: per-image percentiles, or a fixed range.
+
+    ``intensity_range`` None (the default): each image's (and channel's) ``percentiles``
+    go to 0 and 1, not clipped (CSBDeep / StarDist's normalisation): 8-bit, 16-bit and float
+    images alike, and one image's exposure does not shift another's. A fixed
+    ``(low, high)`` maps that range to 0..1 and clips, for data whose absolute intensity
+    matters.
+
+    Args:
+        keys: the image key(s), ``(C, H, W)``.
+        intensity_range: a fixed ``(low, high)``, low < high; None for percentiles.
+        percentiles: ``(lower, upper)`` percentiles, 0 <= lower < upper <= 100.
+        allow_missing_keys: don't raise for missing keys.
+
+    Example::
+
+        >>> import torch
+        >>> image = torch.arange(1001.0).reshape(1, 1, 1001)
+        >>> out = MicroscopyIntensityd("image", percentiles=(0, 100))({"image": image})["image"]
+        >>> float(out.min()), float(out.max())
+        (0.0, 1.0)
+    """
+
+    backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        intensity_range: Sequence[float] | None = None,
+        percentiles: Sequence[float] = MICROSCOPY_PERCENTILES,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        if intensity_range is not None:
+            if len(intensity_range) != 2 or not intensity_range[0] < intensity_range[1]:
+                raise ValueError(
+                    f"intensity_range must be (low, high) with low < high, or None, got {intensity_range!r}."
+                )
+            low, high = (float(v) for v in intensity_range)
+            self.transform = ScaleIntensityRanged(
+                keys, a_min=low, a_max=high, b_min=0.0, b_max=1.0, clip=True, allow_missing_keys=allow_missing_keys
+            )
+            return
+        if len(percentiles) != 2 or not 0 <= percentiles[0] < percentiles[1] <= 100:
+            raise ValueError(f"percentiles must be (lower, upper) with 0 <= lower < upper <= 100, got {percentiles!r}.")
+        self.transform = ScaleIntensityRangePercentilesd(
+            keys,
+            lower=float(percentiles[0]),
+            upper=float(percentiles[1]),
+            b_min=0.0,
+            b_max=1.0,
+            clip=False,
+            channel_wise=True,
+            allow_missing_keys=allow_missing_keys,
+        )
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):  # integer images: MONAI's percentiles need floats
+            d[key] = convert_to_dst_type(d[key], d[key], dtype=_float_dtype(d[key]))[0]
+        return self.transform(d)
+
+
+def _float_dtype(image: NdarrayOrTensor):
+    if isinstance(image, torch.Tensor):
+        return image.dtype if image.is_floating_point() else torch.float32
+    return image.dtype if np.issubdtype(image.dtype, np.floating) else np.float32
 
 
 def mri_preprocessing(
@@ -232,7 +323,8 @@ class ModalityIntensityd(MapTransform):
         keys: the image key(s), ``(C, H, W[, D])``.
         modality: ct or mri in any case, or the DICOM words CT / MR.
         window: ``(low, high)`` HU for CT (default: abdomen, -160..240 HU).
-        mri_method: ``"zscore"`` or ``"percentile"`` for MRI.
+        mri_method: ``"zscore"``, ``"percentile"`` or ``"dataset"`` for MRI.
+        mri_stats: ``(mean, std)`` of the dataset's foreground, for ``"dataset"``.
         allow_missing_keys: don't raise for missing keys.
 
     Example::
@@ -250,6 +342,7 @@ class ModalityIntensityd(MapTransform):
         modality: str,
         window: Sequence[float] = ABDOMEN_WINDOW,
         mri_method: str = "zscore",
+        mri_stats: Sequence[float] | None = None,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
@@ -258,7 +351,7 @@ class ModalityIntensityd(MapTransform):
         chosen = (
             ct_intensity_transforms(keys, window)
             if self.modality == "ct"
-            else mri_intensity_transforms(keys, mri_method)
+            else mri_intensity_transforms(keys, mri_method, stats=mri_stats)
         )
         (self.transform,) = chosen
         self.transform.allow_missing_keys = allow_missing_keys

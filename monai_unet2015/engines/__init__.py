@@ -10,6 +10,7 @@ from monai_unet2015.engines.checkpoints import (
 )
 from monai_unet2015.engines.handlers import (
     CheckInputChannels,
+    ClipGradientNorm,
     NonFiniteLossError,
     SeedEveryEpoch,
     StopOnNonFiniteLoss,
@@ -19,16 +20,19 @@ from monai_unet2015.engines.handlers import (
 from monai_unet2015.engines.prepare_batch import PrepareBatchWeightMap
 from monai_unet2015.engines.workflows import (
     AMP_DTYPE,
+    GRAD_CLIP_NORM,
     MODEL_KEY,
     create_evaluator,
     create_trainer,
     evaluation_postprocessing,
     paper_optimizer,
+    poly_lr_scheduler,
 )
 
 __all__ = [
     "PrepareBatchWeightMap",
     "CheckInputChannels",
+    "ClipGradientNorm",
     "channel_mismatch",
     "LoadNetworkWeights",
     "SeedEveryEpoch",
@@ -41,9 +45,11 @@ __all__ = [
     "interval_checkpoints",
     "loss_from_output",
     "paper_optimizer",
+    "poly_lr_scheduler",
     "evaluation_postprocessing",
     "create_trainer",
     "create_evaluator",
     "MODEL_KEY",
     "AMP_DTYPE",
+    "GRAD_CLIP_NORM",
 ]

@@ -38,7 +38,13 @@ from monai.transforms import Activationsd, AsDiscreted, Compose
 from monai_unet2015.devices import as_device
 from monai_unet2015.distributed import is_main_process
 from monai_unet2015.engines.checkpoints import ResumeFromLatest
-from monai_unet2015.engines.handlers import CheckInputChannels, SeedEveryEpoch, StopOnNonFiniteLoss, loss_from_output
+from monai_unet2015.engines.handlers import (
+    CheckInputChannels,
+    ClipGradientNorm,
+    SeedEveryEpoch,
+    StopOnNonFiniteLoss,
+    loss_from_output,
+)
 from monai_unet2015.engines.prepare_batch import PrepareBatchWeightMap
 from monai_unet2015.losses import PixelWeightedCrossEntropyLoss
 from monai_unet2015.options import option
@@ -46,17 +52,21 @@ from monai_unet2015.transforms.crop import CenterCropToReferenced
 
 __all__ = [
     "paper_optimizer",
+    "poly_lr_scheduler",
     "evaluation_postprocessing",
     "create_evaluator",
     "create_trainer",
     "MODEL_KEY",
     "AMP_DTYPE",
+    "GRAD_CLIP_NORM",
 ]
 
 # The key of the network's weights in every checkpoint (the model zoo's and MONAI Label's name).
 MODEL_KEY = "model"
 # Mixed precision (``amp=True``, CUDA only): bf16 needs no loss scaling and keeps fp32's range.
 AMP_DTYPE = torch.bfloat16
+# The gradient-norm clip of create_trainer and the bundles (nnU-Net's value; see ClipGradientNorm).
+GRAD_CLIP_NORM = 12.0
 
 _OPTIMIZERS = ("sgd", "adam")
 
@@ -92,6 +102,24 @@ def paper_optimizer(
     if name == "adam":
         return torch.optim.Adam(parameters, lr=learning_rate, weight_decay=weight_decay)
     return torch.optim.SGD(parameters, lr=learning_rate, momentum=momentum, weight_decay=weight_decay)
+
+
+def poly_lr_scheduler(
+    optimizer: torch.optim.Optimizer, max_epochs: int, power: float = 0.9
+) -> torch.optim.lr_scheduler.PolynomialLR:
+    """nnU-Net's "poly" learning-rate decay: ``lr * (1 - epoch / max_epochs) ** power``, stepped per epoch.
+
+    Example::
+
+        >>> import torch
+        >>> optimizer = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.01)
+        >>> scheduler = poly_lr_scheduler(optimizer, max_epochs=10)
+        >>> for _ in range(5):
+        ...     scheduler.step()
+        >>> round(optimizer.param_groups[0]["lr"], 6)
+        0.005359
+    """
+    return torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=max_epochs, power=power)
 
 
 def evaluation_postprocessing(num_classes: int, pred_key: str = "pred", label_key: str = "label") -> Compose:
@@ -235,7 +263,8 @@ def create_trainer(
     max_epochs: int,
     optimizer: torch.optim.Optimizer | None = None,
     loss_function: torch.nn.Module | None = None,
-    lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    lr_scheduler: torch.optim.lr_scheduler.LRScheduler | str | None = "poly",
+    grad_clip_norm: float | None = GRAD_CLIP_NORM,
     evaluator: SupervisedEvaluator | None = None,
     val_interval: int = 1,
     validate_at_start: bool = False,
@@ -260,8 +289,15 @@ def create_trainer(
     Defaults: :class:`~monai_unet2015.losses.PixelWeightedCrossEntropyLoss` fed with the
     batch's weight map (:class:`PrepareBatchWeightMap`), SGD with momentum 0.99
     (:func:`paper_optimizer`); use a ``DataLoader`` with ``batch_size=1`` on large tiles as
-    the paper does. Handlers, in this order: per-epoch seeding (:class:`SeedEveryEpoch`),
-    the input-channel check, a stop on a NaN or infinite loss
+    the paper does. Two deviations from the paper, on by default, both nnU-Net's: the gradient
+    norm is clipped to ``grad_clip_norm``
+    (:class:`~monai_unet2015.engines.handlers.ClipGradientNorm`, which says why), and the
+    learning rate decays as ``(1 - epoch / max_epochs) ** 0.9`` (:func:`poly_lr_scheduler`):
+    with momentum 0.99 and a constant rate the validation Dice on a real brain MRI swung from
+    0.80 to 0.57 and back between epochs 30 and 60. ``grad_clip_norm=None, lr_scheduler=None``
+    trains as the paper did. Handlers, in this order: per-epoch seeding
+    (:class:`SeedEveryEpoch`), the input-channel check, gradient clipping, a stop on a NaN or
+    infinite loss
     (:class:`~monai_unet2015.engines.handlers.NonFiniteLossError`), loss logging
     (``StatsHandler``), a progress bar, TensorBoard (``log_dir``), the LR schedule
     (``LrScheduleHandler``, stepped per epoch), validation every ``val_interval`` epochs
@@ -279,7 +315,10 @@ def create_trainer(
         loss_function: default ``PixelWeightedCrossEntropyLoss()``; called as
             ``loss(pred, {"label": ..., "weight": ...})`` with the weight map, or
             ``loss(pred, label)`` when ``use_weight_map`` is False.
-        lr_scheduler: optional, stepped once per epoch.
+        lr_scheduler: stepped once per epoch; ``"poly"`` (default): :func:`poly_lr_scheduler`;
+            None: a constant learning rate, as in the paper.
+        grad_clip_norm: the largest total gradient norm (nnU-Net's 12 by default); None: no
+            clipping, as in the paper.
         evaluator: run every ``val_interval`` epochs (see :func:`create_evaluator`).
         validate_at_start: also validate before the first epoch (MONAI Label's fine-tuning:
             the starting weights are the score to beat).
@@ -338,6 +377,8 @@ def create_trainer(
     handlers: list = [] if seed is None else [SeedEveryEpoch(seed)]
     if in_channels is not None:
         handlers.append(CheckInputChannels(in_channels, image_key))
+    if grad_clip_norm is not None:
+        handlers.append(ClipGradientNorm(grad_clip_norm))
     handlers.append(StopOnNonFiniteLoss())
     if is_main_process():
         handlers.append(
@@ -347,6 +388,9 @@ def create_trainer(
             handlers.append(
                 TensorBoardStatsHandler(log_dir=str(log_dir), tag_name="train_loss", output_transform=loss_from_output)
             )
+    if isinstance(lr_scheduler, str):
+        option("lr_scheduler", lr_scheduler, ("poly",))
+        lr_scheduler = poly_lr_scheduler(optimizer, max_epochs)
     if lr_scheduler is not None:
         handlers.append(LrScheduleHandler(lr_scheduler, print_lr=False, epoch_level=True))
     if evaluator is not None:

@@ -10,6 +10,7 @@ The app folder's ``main.py`` only imports :class:`UNet2015LabelApp`; MONAI Label
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -20,6 +21,8 @@ from monai.utils import optional_import
 import monai_unet2015
 from monai_unet2015.bundle.locations import bundles_dir
 from monai_unet2015.label.tasks import UNet2015BundleInferTask, UNet2015BundleTrainTask, has_infer_task
+from monai_unet2015.planning import apply_plan
+from monai_unet2015.planning.write import fingerprint_path
 
 MONAILabelApp, _ = optional_import("monailabel.interfaces.app", name="MONAILabelApp", as_type="base")
 
@@ -84,6 +87,18 @@ def _requested_bundles(models: str, source: Path) -> list[str]:
     return requested
 
 
+def _apply_plan_to(bundle_paths: dict[str, Path], plan_file: Path) -> None:
+    bundle = (
+        json.loads(fingerprint_path(plan_file).read_text())["bundle"] if fingerprint_path(plan_file).is_file() else None
+    )
+    if bundle not in bundle_paths:
+        raise ValueError(
+            f"conf 'plan' {plan_file} is for the bundle {bundle!r}, not one served: {sorted(bundle_paths)}."
+        )
+    changed = apply_plan(bundle_paths[bundle], plan_file)
+    logger.info("Plan %s applied to %s: %s", plan_file, bundle_paths[bundle], changed)
+
+
 def _not_found(detail: str) -> Exception:
     from fastapi import HTTPException  # the server's web framework: raised here, it answers 404
 
@@ -110,6 +125,9 @@ class UNet2015LabelApp(MONAILabelApp):
         bundles_dir: where the bundles to copy are (default: the repository's ``bundles/``).
         model_dir: where the app keeps its copies (default ``<app>/model``).
         skip_trainers: ``true`` to serve inference only.
+        plan: a plan file from ``python -m monai_unet2015 plan``: its preset and options are
+            written into the working copy of the bundle it was made for
+            (:func:`~monai_unet2015.planning.apply_plan`), at every start.
     """
 
     def __init__(self, app_dir: str, studies: str, conf: dict[str, str]) -> None:
@@ -117,6 +135,8 @@ class UNet2015LabelApp(MONAILabelApp):
         self.model_dir = Path(conf.get("model_dir") or Path(app_dir) / "model")
         names = _requested_bundles(conf.get("models", "all"), source)
         self.bundle_paths = {name: install_bundle(source / name, self.model_dir / name) for name in names}
+        if conf.get("plan"):
+            _apply_plan_to(self.bundle_paths, Path(conf["plan"]))
         super().__init__(
             app_dir=app_dir,
             studies=studies,

@@ -1,5 +1,6 @@
 """Scores of label maps against ground truth: Dice, and the paper's object-level measures."""
 
+from monai_unet2015.metrics.handlers import InstanceMetricsHandler
 from monai_unet2015.metrics.instances import (
     InstanceMatchingMetric,
     RandErrorMetric,
@@ -9,12 +10,14 @@ from monai_unet2015.metrics.instances import (
     overlap_table,
     rand_error,
     seg_measure,
+    split_touching,
 )
 from monai_unet2015.metrics.overlap import dice
 
 __all__ = [
     "dice",
     "label_instances",
+    "split_touching",
     "overlap_table",
     "matching_scores",
     "seg_measure",
@@ -22,4 +25,5 @@ __all__ = [
     "InstanceMatchingMetric",
     "SEGMeasureMetric",
     "RandErrorMetric",
+    "InstanceMetricsHandler",
 ]

@@ -125,8 +125,21 @@ def test_evaluate_reports_dice(trained, sample, name, tmp_path):
         output_dir=str(tmp_path),
     )
     flow.run()
-    assert 0.0 <= flow.parser.get_parsed_content("validate#evaluator").state.metrics["val_mean_dice"] <= 1.0
+    state = flow.parser.get_parsed_content("validate#evaluator").state
+    assert 0.0 <= state.metrics["val_mean_dice"] <= 1.0
     assert (tmp_path / "metrics.csv").is_file()
+    cases = len(flow.parser.get_parsed_content("eval_datalist"))
+    names = ["val_mean_dice"] + (
+        ["val_instance_f1", "val_seg", "val_rand_error"] if name == "unet2015_cells_2d" else []
+    )
+    for metric in names:
+        rows = (tmp_path / f"{metric}_raw.csv").read_text().strip().splitlines()
+        assert len(rows) == cases + 1  # a header, then one row per case named by its file
+        assert all(Path(row.split("\t")[0]).name.startswith(("cell", "case", "ct", "img")) for row in rows[1:]), rows
+        assert (tmp_path / f"{metric}_summary.csv").is_file()
+    if name == "unet2015_cells_2d":
+        assert len(state.metrics["val_instance_f1"]) == 2  # IoU 0.5 and 0.75
+        assert 0.0 <= state.metrics["val_seg"] <= 1.0 and 0.0 <= state.metrics["val_rand_error"] <= 1.0
 
 
 def test_ct_inference_writes_masks_on_the_input_grid(trained, sample, tmp_path):

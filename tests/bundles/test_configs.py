@@ -127,17 +127,18 @@ def test_bundle_checkpoints_hold_the_model_under_the_recipe_key(sample, tmp_path
     config = parser("unet3d_ct_organs", sample, tmp_path, max_epochs=1, val_interval=1)
     config.get_parsed_content("train#trainer").run()
     checkpoint = torch.load(tmp_path / "models" / "checkpoint_epoch=1.pt", weights_only=True)
-    assert set(checkpoint) == {MODEL_KEY, "optimizer", "trainer"}
+    assert set(checkpoint) == {MODEL_KEY, "optimizer", "trainer", "lr_scheduler"}
     best = torch.load(tmp_path / "models" / "model.pt", weights_only=True)
     assert set(best) == set(config.get_parsed_content("network").state_dict())  # a plain state dict
 
 
 def test_one_transform_is_overridden_by_its_id(sample, tmp_path):
-    overrides = {"train#random#2#sigma": 4.0, "preprocessing#2#a_max": 511}
+    overrides = {"train#random#2#sigma": 4.0, "preprocessing#2#percentiles": [2.0, 98.0]}
     config = parser("unet2015_cells_2d", sample, tmp_path, **overrides)
     elastic = config.get_parsed_content("train#random#2")
     assert type(elastic).__name__ == "RandCoarseElasticd" and elastic.elastic.sigma == 4.0
-    assert config.get_parsed_content("preprocessing#2").scaler.a_max == 511
+    scaling = config.get_parsed_content("preprocessing#2").transform
+    assert (scaling.scaler.lower, scaling.scaler.upper) == (2.0, 98.0)
 
 
 def type_names(transforms) -> list[str]:

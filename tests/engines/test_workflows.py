@@ -156,6 +156,8 @@ def test_bf16_autocast_training_on_cuda(tiny_samples):
     [
         ({"max_epochs": 0}, "max_epochs must be an int >= 1, got 0"),
         ({"max_epochs": 1, "val_interval": 0}, "val_interval must be an int >= 1, got 0"),
+        ({"max_epochs": 1, "lr_scheduler": "cosine"}, r"lr_scheduler: Unsupported option 'cosine'"),
+        ({"max_epochs": 1, "grad_clip_norm": 0.0}, "max_norm must be a number > 0, got 0.0"),
     ],
 )
 def test_invalid_trainer_arguments(kwargs, match):
@@ -183,3 +185,26 @@ def test_adam_option():
 def test_evaluator_needs_a_class_count():
     with pytest.raises(ValueError, match="num_classes must be an int >= 1, got 0"):
         create_evaluator(tiny_net(), [], num_classes=0, device="cpu")
+
+
+def _scheduler_of(trainer):
+    handlers = [h for h, _, _ in trainer._event_handlers[Events.EPOCH_COMPLETED]]
+    schedulers = [getattr(h, "__self__", h) for h in handlers]
+    return next((s.lr_scheduler for s in schedulers if type(s).__name__ == "LrScheduleHandler"), None)
+
+
+def test_the_default_schedule_is_poly_decay_over_max_epochs_and_none_is_the_papers_constant_rate():
+    trainer = create_trainer(tiny_net(), [], max_epochs=8, device="cpu", progress=False)
+    scheduler = _scheduler_of(trainer)
+    assert type(scheduler).__name__ == "PolynomialLR" and scheduler.total_iters == 8 and scheduler.power == 0.9
+    constant = create_trainer(tiny_net(), [], max_epochs=8, device="cpu", progress=False, lr_scheduler=None)
+    assert _scheduler_of(constant) is None
+
+
+def test_the_learning_rate_reaches_zero_at_max_epochs(tiny_samples):
+    trainer = create_trainer(tiny_net(), training_loader(tiny_samples), max_epochs=3, device="cpu", progress=False)
+    rates = []
+    trainer.add_event_handler(Events.EPOCH_STARTED, lambda e: rates.append(e.optimizer.param_groups[0]["lr"]))
+    trainer.run()
+    assert rates[0] == pytest.approx(0.003) and rates[0] > rates[1] > rates[2] > 0
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.0)

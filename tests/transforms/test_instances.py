@@ -43,3 +43,18 @@ def test_the_dictionary_version_keeps_the_mask_and_the_metadata():
 def test_invalid_arguments(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_instance_labels_split_touching_objects_with_a_split_distance():
+    yy, xx = np.mgrid[:24, :40]
+    mask = np.zeros((1, 24, 40), np.uint8)
+    for cx in (10, 23):
+        mask[0][(yy - 12) ** 2 + (xx - cx) ** 2 <= 64] = 1
+    assert InstanceLabels()(mask).max() == 1
+    assert InstanceLabels(split_distance=4)(mask).max() == 2
+
+
+@pytest.mark.parametrize("distance", [0, 1.5, True])
+def test_split_distance_must_be_an_int_of_at_least_one(distance):
+    with pytest.raises(ValueError, match=f"split_distance must be an int >= 1 or None, got {distance!r}"):
+        InstanceLabels(split_distance=distance)

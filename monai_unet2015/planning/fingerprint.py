@@ -1,0 +1,199 @@
+"""A dataset's fingerprint: what the plan is made from (nnU-Net's "dataset fingerprint").
+
+Read once over every training case: shapes, spacings, channels, the image type and bit depth,
+intensity statistics over the whole images and inside the labels, the classes and their
+share of the voxels, and, for instance labels (one id per object, as microscopy datasets
+come) or binary 2D masks, the object sizes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from monai.transforms import LoadImage
+from scipy import ndimage
+
+from monai_unet2015.data import load_datalist
+from monai_unet2015.metrics import label_instances, matching_scores
+
+__all__ = ["dataset_fingerprint", "split_distance_scores", "INTENSITY_SAMPLES_PER_CASE", "SPLIT_CANDIDATES"]
+
+logger = logging.getLogger(__name__)
+
+# nnU-Net samples 10,000 foreground voxels per case for its intensity statistics; as many here.
+INTENSITY_SAMPLES_PER_CASE = 10_000
+# The centre distances (pixels) tried for splitting touching objects, on up to this many cases.
+SPLIT_CANDIDATES = (3, 5, 7, 9, 11, 13, 15)
+SPLIT_CASES = 20
+_PERCENTILES = (0.5, 1.0, 50.0, 99.0, 99.5)
+
+
+def dataset_fingerprint(dataset_dir: str | Path, seed: int = 0) -> dict:
+    """The fingerprint of the labelled cases in ``dataset_dir`` (any layout :func:`load_datalist` reads).
+
+    Args:
+        dataset_dir: a dataset folder with labels (``imagesTr``/``labelsTr``, an MSD
+            ``dataset.json``, or DICOM series with ``<dataset_dir>_labels``).
+        seed: the seed of the foreground voxel sample.
+
+    Returns:
+        A JSON-ready dict: ``num_cases``, ``spatial_dims``, ``channels``, ``shapes``,
+        ``spacings``, ``median_shape``, ``median_spacing``, ``image_dtype``, ``bit_depth``,
+        ``intensity`` (``all`` and ``foreground``: min, max, mean, std, percentiles;
+        ``class_medians_per_case``: per case, each label value's median intensity),
+        ``classes`` (label value -> share of the voxels; instance labels as
+        ``"0"`` background and ``"1"`` objects), ``instance_labels`` (2D maps with an id per
+        object) and, in 2D, ``object_sizes`` (pixels per object, or per connected component
+        of a binary mask: count, min, percentiles) and, for instance labels,
+        ``split_distance_f1`` (:func:`split_distance_scores`).
+
+    Example::
+
+        >>> import tempfile, numpy as np
+        >>> from PIL import Image
+        >>> root = Path(tempfile.mkdtemp())
+        >>> for sub in ("imagesTr", "labelsTr"):
+        ...     (root / sub).mkdir()
+        >>> label = np.zeros((32, 48), np.uint16); label[4:10, 4:10] = 1; label[20:30, 20:30] = 2
+        >>> Image.fromarray((label * 1000).astype(np.uint16)).save(root / "imagesTr" / "a.tif")
+        >>> Image.fromarray(label).save(root / "labelsTr" / "a.tif")
+        >>> fingerprint = dataset_fingerprint(root)
+        >>> fingerprint["spatial_dims"], fingerprint["instance_labels"], fingerprint["object_sizes"]["min"]
+        (2, True, 36)
+    """
+    datalist = load_datalist(dataset_dir)
+    if any("label" not in item for item in datalist):
+        raise ValueError(f"dataset_dir {dataset_dir}: the plan needs labels for every case (labelsTr/).")
+    loader = LoadImage(image_only=True, ensure_channel_first=True)
+    generator = np.random.default_rng(seed)
+    shapes, spacings, samples, foreground, counts, sizes = [], [], [], [], {}, []
+    channels, dtypes, ids_per_case, case_medians, instance_maps = set(), set(), [], [], []
+    for item in datalist:
+        image, label = loader(item["image"]), loader(item["label"])
+        if tuple(image.shape[1:]) != tuple(label.shape[1:]):
+            raise ValueError(
+                f"{item['image']}: image size {tuple(image.shape[1:])} differs from its label's "
+                f"{tuple(label.shape[1:])} ({item['label']})."
+            )
+        array, labels = np.asarray(image, np.float64), np.asarray(label).astype(np.int64)[0]
+        if not np.isfinite(array).all():
+            raise ValueError(f"{item['image']}: holds NaN or infinite values.")
+        channels.add(int(array.shape[0]))
+        dtypes.add(str(image.dtype).replace("torch.", ""))
+        shapes.append([int(s) for s in image.shape[1:]])
+        spacings.append([round(float(s), 4) for s in image.pixdim])
+        samples.append(_sample(array.ravel(), generator))
+        foreground.append(_sample(array[:, labels > 0].ravel(), generator))
+        values, voxels = np.unique(labels, return_counts=True)
+        case_medians.append(_class_medians(array, labels, values))
+        ids_per_case.append(int((values > 0).sum()))
+        for value, count in zip(values.tolist(), voxels.tolist()):
+            counts[value] = counts.get(value, 0) + count
+        sizes.append(_object_sizes(labels, values, voxels))
+        if labels.ndim == 2 and len(instance_maps) < SPLIT_CASES and (values > 0).sum() > 1:
+            instance_maps.append(labels)
+    spatial_dims = len(shapes[0])
+    instance_labels = spatial_dims == 2 and max(ids_per_case) > 1
+    fingerprint = {
+        "dataset_dir": str(dataset_dir),
+        "num_cases": len(datalist),
+        "spatial_dims": spatial_dims,
+        "channels": sorted(channels),
+        "shapes": shapes,
+        "spacings": spacings,
+        "median_shape": [int(v) for v in np.median(shapes, axis=0)],
+        "median_spacing": [round(float(v), 4) for v in np.median(spacings, axis=0)],
+        "image_dtype": sorted(dtypes),
+        "bit_depth": _bit_depth(np.concatenate(samples)),
+        "intensity": {
+            "all": _statistics(np.concatenate(samples)),
+            "foreground": _statistics(np.concatenate(foreground)),
+            "class_medians_per_case": case_medians,
+        },
+        "classes": _class_shares(counts, instance_labels),
+        "instance_labels": bool(instance_labels),
+    }
+    if spatial_dims == 2:
+        fingerprint["object_sizes"] = _size_statistics(np.concatenate(sizes))
+    if instance_labels and instance_maps:
+        fingerprint["split_distance_f1"] = split_distance_scores(instance_maps)
+    return fingerprint
+
+
+def split_distance_scores(instance_maps: Sequence[np.ndarray]) -> dict[str, float]:
+    """Per candidate distance, the mean object F1 (IoU 0.5) of the instances recovered from their own masks.
+
+    How well :func:`~monai_unet2015.metrics.split_touching` with that distance takes the
+    true foreground apart into the true objects: the plan's choice of ``split_distance``.
+    """
+    scores = {}
+    for distance in SPLIT_CANDIDATES:
+        f1 = [matching_scores(label_instances(m > 0, 0, distance), m)[0.5]["f1"] for m in instance_maps]
+        scores[str(distance)] = round(float(np.mean(f1)), 4)
+    return scores
+
+
+def _object_sizes(labels: np.ndarray, values: np.ndarray, voxels: np.ndarray) -> np.ndarray:
+    """Pixels per object: per label id where there are several ids, else per connected component."""
+    if (values > 0).sum() > 1:
+        return voxels[values > 0]
+    components, _ = ndimage.label(labels > 0)
+    return np.bincount(components.ravel())[1:]
+
+
+def _class_medians(array: np.ndarray, labels: np.ndarray, values: np.ndarray) -> dict[str, float]:
+    """Median image intensity per label value (foreground values only; all ids as one for many ids)."""
+    foreground = values[values > 0]
+    if len(foreground) > 3:  # instance ids: one median over all objects
+        return {"1": float(np.median(array[:, labels > 0]))}
+    return {str(value): float(np.median(array[:, labels == value])) for value in foreground.tolist()}
+
+
+def _class_shares(counts: dict[int, int], instance_labels: bool) -> dict[str, float]:
+    """Label value -> share of the voxels; for instance labels, background "0" and all objects "1"."""
+    total = sum(counts.values())
+    if instance_labels:
+        counts = {0: counts.get(0, 0), 1: total - counts.get(0, 0)}
+    return {str(value): round(count / total, 6) for value, count in sorted(counts.items())}
+
+
+def _sample(values: np.ndarray, generator: np.random.Generator) -> np.ndarray:
+    if values.size <= INTENSITY_SAMPLES_PER_CASE:
+        return values
+    return generator.choice(values, INTENSITY_SAMPLES_PER_CASE, replace=False)
+
+
+def _statistics(values: np.ndarray) -> dict:
+    if values.size == 0:
+        return {}
+    percentiles = np.percentile(values, _PERCENTILES)
+    return {
+        "min": float(values.min()),
+        "max": float(values.max()),
+        "mean": float(values.mean()),
+        "std": float(values.std()),
+        **{f"p{p:g}": float(v) for p, v in zip(_PERCENTILES, percentiles)},
+    }
+
+
+def _size_statistics(sizes: Sequence[int]) -> dict:
+    sizes = np.asarray(sizes)
+    return {
+        "count": int(sizes.size),
+        "min": int(sizes.min()),
+        **{f"p{p:g}": float(v) for p, v in zip((5, 50, 95), np.percentile(sizes, (5, 50, 95)))},
+    }
+
+
+def _bit_depth(values: np.ndarray) -> str:
+    """``"8-bit"``, ``"16-bit"`` or ``"float"``: the range the values need (not the file's type)."""
+    if not np.allclose(values, np.round(values)):
+        return "float"
+    if values.min() >= 0 and values.max() <= 255:
+        return "8-bit"
+    if values.min() >= -32768 and values.max() <= 65535:
+        return "16-bit"
+    return "float"

@@ -1,0 +1,36 @@
+"""Plan files on disk: the options (``--args_file``) and, beside them, what they were made from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from monai_unet2015.planning.fingerprint import dataset_fingerprint
+from monai_unet2015.planning.plan import make_plan, plan_report
+
+__all__ = ["write_plan", "fingerprint_path"]
+
+
+def fingerprint_path(plan_file: str | Path) -> Path:
+    """``plan.json`` -> ``plan.fingerprint.json``: the fingerprint, bundle and preset of a plan."""
+    plan_file = Path(plan_file)
+    return plan_file.with_name(f"{plan_file.stem}.fingerprint.json")
+
+
+def write_plan(dataset_dir: str | Path, plan_file: str | Path, device: str = "cpu", overwrite: bool = False) -> str:
+    """Fingerprint ``dataset_dir``, write the plan's options to ``plan_file``; returns the report.
+
+    ``plan_file`` holds only bundle options (MONAI's ``--args_file``); the fingerprint, the
+    bundle and the preset go to :func:`fingerprint_path`. An existing plan is kept unless
+    ``overwrite``.
+    """
+    plan_file = Path(plan_file)
+    if plan_file.exists() and not overwrite:
+        raise FileExistsError(f"plan file {plan_file} exists: pass --overwrite to replace it.")
+    fingerprint = dataset_fingerprint(dataset_dir)
+    plan = make_plan(fingerprint, device)
+    plan_file.parent.mkdir(parents=True, exist_ok=True)
+    plan_file.write_text(json.dumps(plan["options"], indent=4) + "\n")
+    record = {"bundle": plan["bundle"], "preset": plan["preset"], "fingerprint": fingerprint}
+    fingerprint_path(plan_file).write_text(json.dumps(record, indent=4) + "\n")
+    return plan_report(fingerprint, plan, str(plan_file))

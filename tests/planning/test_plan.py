@@ -1,0 +1,226 @@
+"""make_plan's rules, write_plan and the plan command, apply_plan on a working copy."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from monai_unet2015.__main__ import main
+from monai_unet2015.bundle.locations import bundles_dir
+from monai_unet2015.networks import UNet2015
+from monai_unet2015.planning import CPU_VOXELS, apply_plan, dataset_fingerprint, make_plan, write_plan
+from monai_unet2015.planning.plan import preset_settings
+from monai_unet2015.planning.write import fingerprint_path
+from tests.planning.conftest import write_volumes
+
+
+def _fingerprint_3d(min_value: float, spacing=(1.0, 1.0, 1.0), shape=(100, 100, 100), classes=("0", "1", "2")):
+    return {
+        "dataset_dir": "d",
+        "spatial_dims": 3,
+        "num_cases": 6,
+        "median_shape": list(shape),
+        "median_spacing": list(spacing),
+        "classes": {c: 0.1 for c in classes},
+        "intensity": {"all": {"min": min_value}, "foreground": {"p0.5": -95.04, "p99.5": 212.96}},
+    }
+
+
+def test_ct_gets_a_window_from_the_foreground_percentiles():
+    options = make_plan(_fingerprint_3d(-1024.0), "gpu")["options"]
+    assert options["modality"] == "ct" and options["ct_window"] == [-95.0, 213.0]
+
+
+def test_mri_gets_no_window_and_num_classes_from_the_largest_label():
+    plan = make_plan(_fingerprint_3d(0.0, classes=("0", "1", "4")), "gpu")
+    assert plan["bundle"] == "unet3d_ct_organs" and plan["preset"] == "gpu"
+    assert plan["options"]["modality"] == "mri" and "ct_window" not in plan["options"]
+    assert plan["options"]["num_classes"] == 5
+
+
+def test_the_ignore_label_is_not_a_class():
+    assert make_plan(_fingerprint_3d(0.0, classes=("0", "1", "255")), "gpu")["options"]["num_classes"] == 2
+
+
+def test_the_gpu_keeps_the_median_spacing_and_the_cpu_coarsens_large_cases():
+    fingerprint = _fingerprint_3d(0.0, spacing=(1.0, 1.0, 2.0), shape=(200, 200, 100))
+    assert make_plan(fingerprint, "gpu")["options"]["pixdim"] == [1.0, 1.0, 2.0]
+    coarse = make_plan(fingerprint, "cpu")["options"]["pixdim"]
+    factor = coarse[0] / 1.0
+    assert coarse[2] == pytest.approx(2.0 * factor, abs=0.02)
+    assert 200 * 200 * 100 / factor**3 == pytest.approx(CPU_VOXELS, rel=0.03)
+
+
+def test_small_cases_keep_their_spacing_on_the_cpu():
+    assert make_plan(_fingerprint_3d(0.0, shape=(50, 50, 50)), "cpu")["options"]["pixdim"] == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("device", ["cpu", "gpu"])
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (0.8, 0.8, 2.5), (0.5, 0.5, 5.0)])
+def test_the_tile_is_valid_and_near_the_preset_volume(device, spacing):
+    options = make_plan(_fingerprint_3d(0.0, spacing=spacing, shape=(60, 60, 60)), device)["options"]
+    preset = preset_settings("unet3d_ct_organs", device)
+    tile = options["roi_size"]
+    assert UNet2015(3, 1, 1, features=preset["features"]).output_size(tile)  # raises for an invalid size
+    volume, budget = tile[0] * tile[1] * tile[2], preset["roi_size"][0] * preset["roi_size"][1] * preset["roi_size"][2]
+    assert 0.4 * budget < volume <= budget
+
+
+def test_an_isotropic_spacing_gets_a_cube_and_ct_slices_the_default_tile():
+    assert make_plan(_fingerprint_3d(0.0, shape=(60, 60, 60)), "cpu")["options"]["roi_size"] == [60, 60, 60]
+    ct = make_plan(_fingerprint_3d(-1000.0, spacing=(0.8, 0.8, 2.5), shape=(60, 60, 60)), "cpu")["options"]
+    assert ct["roi_size"] == preset_settings("unet3d_ct_organs", "cpu")["roi_size"] == [76, 76, 44]
+
+
+def test_2d_plans_foreground_and_a_minimum_object_size(nuclei_dir):
+    plan = make_plan(dataset_fingerprint(nuclei_dir), "cpu")
+    assert plan["bundle"] == "unet2015_cells_2d" and plan["preset"] == "cpu"
+    options = plan["options"]
+    assert options["num_classes"] == 2
+    assert 9 < options["min_object_size"] <= 113 // 2  # above the specks' 9 px, below half a nucleus
+    assert options["max_epochs"] * 2 >= 1500  # 3 cases: 2 train per epoch
+
+
+def test_an_unknown_device_is_an_error():
+    with pytest.raises(ValueError, match="device"):
+        make_plan(_fingerprint_3d(0.0), "tpu")
+
+
+def test_other_dimensions_are_an_error():
+    with pytest.raises(ValueError, match="spatial_dims must be 2 or 3, got 4"):
+        make_plan({**_fingerprint_3d(0.0), "spatial_dims": 4}, "cpu")
+
+
+def test_write_plan_writes_options_and_the_fingerprint_and_keeps_an_existing_plan(nuclei_dir, tmp_path):
+    plan_file = tmp_path / "plans" / "plan.json"
+    report = write_plan(nuclei_dir, plan_file)
+    assert "plan for unet2015_cells_2d (cpu preset)" in report and "--args_file" in report
+    options = json.loads(plan_file.read_text())
+    record = json.loads(fingerprint_path(plan_file).read_text())
+    assert options == make_plan(record["fingerprint"], "cpu")["options"]
+    assert record["bundle"] == "unet2015_cells_2d" and record["preset"] == "cpu"
+    with pytest.raises(FileExistsError, match="plan file .*plan.json exists: pass --overwrite"):
+        write_plan(nuclei_dir, plan_file)
+
+
+def test_the_plan_command(nuclei_dir, tmp_path, capsys):
+    plan_file = tmp_path / "p.json"
+    assert main(["plan", str(nuclei_dir), "--output", str(plan_file)]) == 0
+    assert "min_object_size=" in capsys.readouterr().out and plan_file.is_file()
+    assert main(["plan", str(nuclei_dir), "--output", str(plan_file)]) == 2
+    assert "error: plan file" in capsys.readouterr().err
+    assert main(["plan", str(tmp_path / "missing"), "--output", str(tmp_path / "q.json")]) == 2
+    assert "missing does not exist" in capsys.readouterr().err
+
+
+def _working_copy(name: str, tmp_path):
+    copy = tmp_path / name
+    shutil.copytree(bundles_dir() / name / "configs", copy / "configs")
+    return copy
+
+
+def test_apply_plan_writes_the_preset_and_the_options_where_each_config_has_them(nuclei_dir, tmp_path):
+    plan_file = tmp_path / "plan.json"
+    write_plan(nuclei_dir, plan_file)
+    copy = _working_copy("unet2015_cells_2d", tmp_path)
+    changed = apply_plan(copy, plan_file)
+    options = json.loads(plan_file.read_text())
+    train = json.loads((copy / "configs" / "train.json").read_text())
+    inference = json.loads((copy / "configs" / "inference.json").read_text())
+    assert train["features"] == inference["features"] == [16, 32, 64, 128]
+    assert train["max_epochs"] == options["max_epochs"] and "max_epochs" not in inference
+    assert inference["min_object_size"] == options["min_object_size"] and "min_object_size" not in changed["train.json"]
+
+
+def test_apply_plan_sets_nested_keys(tmp_path):
+    root = write_volumes(tmp_path / "vol", ct=True)
+    plan_file = tmp_path / "plan.json"
+    write_plan(root, plan_file, device="gpu")
+    copy = _working_copy("unet3d_ct_organs", tmp_path)
+    apply_plan(copy, plan_file)
+    inference = json.loads((copy / "configs" / "inference.json").read_text())
+    assert inference["network_def"]["features"] == [32, 64, 128, 256]
+    assert inference["ct_window"] == json.loads(plan_file.read_text())["ct_window"]
+
+
+def test_apply_plan_refuses_a_plan_for_other_dimensions(nuclei_dir, tmp_path):
+    plan_file = tmp_path / "plan.json"
+    write_plan(nuclei_dir, plan_file)
+    with pytest.raises(
+        ValueError, match=r"plan .*plan.json is for 2D data \(unet2015_cells_2d\), but the bundle .* is 3D"
+    ):
+        apply_plan(_working_copy("unet3d_ct_organs", tmp_path), plan_file)
+
+
+def test_apply_plan_needs_both_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="plan .*plan.json: .*plan.json not found"):
+        apply_plan(_working_copy("unet3d_ct_organs", tmp_path), tmp_path / "plan.json")
+
+
+def test_the_label_app_applies_a_plan_to_the_bundle_it_was_made_for(nuclei_dir, tmp_path):
+    from monai_unet2015.label.app import _apply_plan_to
+
+    plan_file = tmp_path / "plan.json"
+    write_plan(nuclei_dir, plan_file)
+    copies = {name: _working_copy(name, tmp_path) for name in ("unet2015_cells_2d", "unet3d_ct_organs")}
+    _apply_plan_to(copies, plan_file)
+    inference = json.loads((copies["unet2015_cells_2d"] / "configs" / "inference.json").read_text())
+    assert inference["min_object_size"] == json.loads(plan_file.read_text())["min_object_size"]
+    with pytest.raises(
+        ValueError, match=r"conf 'plan' .*plan.json is for the bundle 'unet2015_cells_2d', not one served"
+    ):
+        _apply_plan_to({"unet3d_ct_organs": copies["unet3d_ct_organs"]}, plan_file)
+
+
+def _with_class_medians(fingerprint: dict, medians: list[dict]) -> dict:
+    fingerprint["intensity"]["class_medians_per_case"] = medians
+    fingerprint["intensity"]["foreground"].update({"mean": 182.83, "std": 27.71})
+    return fingerprint
+
+
+def test_mri_of_one_intensity_scale_is_normalised_by_the_dataset_statistics():
+    medians = [{"1": 166.0, "2": 208.0}, {"1": 169.0, "2": 222.0}, {"1": 165.0, "2": 216.0}]
+    options = make_plan(_with_class_medians(_fingerprint_3d(0.0), medians), "cpu")["options"]
+    assert options["mri_method"] == "dataset" and options["mri_stats"] == [182.83, 27.71]
+
+
+@pytest.mark.parametrize(
+    "medians",
+    [
+        [{"1": 166.0, "2": 208.0}, {"1": 332.0, "2": 416.0}],  # another scanner's scale
+        [{"1": 166.0, "2": 208.0}],  # one case tells nothing
+    ],
+)
+def test_mri_of_varying_scale_keeps_the_per_volume_zscore(medians):
+    options = make_plan(_with_class_medians(_fingerprint_3d(0.0), medians), "cpu")["options"]
+    assert "mri_method" not in options and "mri_stats" not in options
+
+
+def test_the_fingerprint_records_each_class_median_per_case(tmp_path):
+    fingerprint = dataset_fingerprint(write_volumes(tmp_path / "vol", ct=False))
+    per_case = fingerprint["intensity"]["class_medians_per_case"]
+    assert len(per_case) == 3 and all(set(case) == {"1", "2"} for case in per_case)
+    assert all(35 < case["1"] < 45 and 115 < case["2"] < 125 for case in per_case)
+    assert make_plan(fingerprint, "cpu")["options"]["mri_method"] == "dataset"
+
+
+def test_2d_split_distance_is_the_best_at_recovering_the_training_instances_smaller_on_a_tie(nuclei_dir):
+    fingerprint = dataset_fingerprint(nuclei_dir)
+    assert set(fingerprint["split_distance_f1"]) == {"3", "5", "7", "9", "11", "13", "15"}
+    fingerprint["split_distance_f1"] = {"3": 0.5, "5": 0.9, "7": 0.9, "9": 0.8}
+    assert make_plan(fingerprint, "cpu")["options"]["split_distance"] == 5
+
+
+def test_binary_2d_masks_get_no_split_distance(tmp_path):
+    from PIL import Image
+
+    from tests.planning.conftest import write_nuclei
+
+    root = write_nuclei(tmp_path / "binary", num_cases=2)
+    for path in (root / "labelsTr").iterdir():
+        Image.fromarray(((np.array(Image.open(path)) > 0) * 255).astype(np.uint8)).save(path)
+    options = make_plan(dataset_fingerprint(root), "cpu")["options"]
+    assert "split_distance" not in options and "min_object_size" in options
