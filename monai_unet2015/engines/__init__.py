@@ -9,6 +9,7 @@ from monai_unet2015.engines.checkpoints import (
     latest_checkpoint,
 )
 from monai_unet2015.engines.handlers import (
+    BroadcastBuffers,
     CheckInputChannels,
     ClipGradientNorm,
     NonFiniteLossError,
@@ -32,6 +33,7 @@ from monai_unet2015.engines.workflows import (
 __all__ = [
     "PrepareBatchWeightMap",
     "CheckInputChannels",
+    "BroadcastBuffers",
     "ClipGradientNorm",
     "channel_mismatch",
     "LoadNetworkWeights",

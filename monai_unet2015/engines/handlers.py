@@ -6,8 +6,10 @@ import logging
 import random
 import warnings
 
+import ignite.distributed as idist
 import numpy as np
 import torch
+import torch.distributed as dist
 from ignite.engine import Engine, Events
 from monai.data.utils import set_rnd
 from monai.engines.utils import IterationEvents
@@ -18,6 +20,7 @@ __all__ = [
     "StopOnNonFiniteLoss",
     "NonFiniteLossError",
     "ClipGradientNorm",
+    "BroadcastBuffers",
     "CheckInputChannels",
     "channel_mismatch",
     "loss_from_output",
@@ -169,6 +172,41 @@ class ClipGradientNorm:
                 f"({self.skipped} so far).",
                 stacklevel=2,
             )
+
+
+class BroadcastBuffers:
+    """Before each evaluation under torch.distributed, every rank takes rank 0's buffers.
+
+    DDP hands rank 0's buffers (batch-norm running statistics) to the other ranks before each
+    *training* forward; the forward then updates each rank's statistics with its own batch. So
+    after the last iteration the ranks' networks differ, and rank 1 would score its share of
+    the validation set with statistics that no rank saves (``model.pt`` is rank 0's). Without
+    torch.distributed it does nothing.
+
+    Args:
+        network: the evaluated network (a DDP wrapper or the module itself).
+
+    Example::
+
+        >>> import torch
+        >>> from ignite.engine import Engine
+        >>> engine = Engine(lambda e, b: None)
+        >>> BroadcastBuffers(torch.nn.BatchNorm1d(2)).attach(engine)
+        >>> _ = engine.run([0])  # one process: nothing to do
+    """
+
+    def __init__(self, network: torch.nn.Module) -> None:
+        self.network = network
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        if idist.get_world_size() < 2 or not dist.is_initialized():
+            return
+        module = getattr(self.network, "module", self.network)
+        for buffer in module.buffers():
+            dist.broadcast(buffer.data, src=0)
 
 
 def channel_mismatch(channels: int, in_channels: int) -> str:

@@ -39,6 +39,7 @@ from monai_unet2015.devices import as_device
 from monai_unet2015.distributed import is_main_process
 from monai_unet2015.engines.checkpoints import ResumeFromLatest
 from monai_unet2015.engines.handlers import (
+    BroadcastBuffers,
     CheckInputChannels,
     ClipGradientNorm,
     SeedEveryEpoch,
@@ -183,7 +184,11 @@ def create_evaluator(
     :class:`~monai_unet2015.inferers.OverlapTileInferer` (prediction = label size) and a
     single valid tile with ``SimpleInferer`` (the default; prediction = the centre) are
     scored on the right pixels. With ``ckpt_dir`` the best network by that Dice is saved
-    as ``<ckpt_dir>/model.pt`` (the model-zoo name; the plain state dict).
+    as ``<ckpt_dir>/model.pt`` (the model-zoo name; the plain state dict). Under torchrun
+    every rank first takes rank 0's batch-norm statistics (:class:`BroadcastBuffers`) and
+    runs the unwrapped module, not the DDP wrapper, so the gathered Dice is that of the
+    network rank 0 saves (``tests/bundles/test_multi_gpu.py``; through the wrapper a
+    1-epoch net scored 0.0609 against 0.0612 for the same weights evaluated alone).
 
     Args:
         network: the net (B, C, *S) -> (B, num_classes, *S'); may be wrapped in DDP.
@@ -211,7 +216,9 @@ def create_evaluator(
         ('SimpleInferer', 'val_mean_dice')
     """
     device = as_device(device)
-    handlers: list = [] if in_channels is None else [CheckInputChannels(in_channels, image_key)]
+    handlers: list = [BroadcastBuffers(network)]
+    if in_channels is not None:
+        handlers.append(CheckInputChannels(in_channels, image_key))
     if is_main_process():
         handlers.append(StatsHandler(iteration_log=False, name="monai_unet2015.evaluator"))
         if log_dir is not None:
@@ -229,7 +236,7 @@ def create_evaluator(
     evaluator = SupervisedEvaluator(
         device=device,
         val_data_loader=val_loader,
-        network=network,
+        network=_unwrapped(network),  # inference needs no DDP; through the wrapper the Dice moved
         prepare_batch=_image_label_batch(image_key, label_key),
         inferer=inferer if inferer is not None else SimpleInferer(),
         postprocessing=evaluation_postprocessing(num_classes),

@@ -12,9 +12,10 @@ A plan is a flat JSON object of bundle options, the file MONAI's bundle runner t
 - **mri_method** (MRI): ``"dataset"`` (every volume normalised by the dataset's foreground
   mean and std, ``mri_stats``) where the cases share an intensity scale (each class's
   median intensity within :data:`SHARED_SCALE` across cases, as in one scanner's study),
-  else the per-volume z-score. A per-volume z-score moves with what a volume holds: on the brain MRI
-  of ``benchmarks/real_data_quality.py`` the held-out block's white matter sat at z 0.84
-  against 1.03-1.13 in the training blocks, and a third of it was segmented as grey matter.
+  else the per-volume z-score. A per-volume z-score moves with what a volume holds: on the
+  brain MRI of ``benchmarks/real_data_quality.py`` the held-out block's white matter sat at
+  z 0.84 against 1.03-1.13 in the training blocks, and a fifth to a third of it (two runs) was
+  segmented as grey matter.
 - **ct_window** (CT): the 0.5 and 99.5 percentiles of the intensities inside the labels
   (nnU-Net's CT clipping), instead of a fixed abdominal window.
 - **min_object_size** (2D): half the 5th percentile of the true objects' sizes, so
