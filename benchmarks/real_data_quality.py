@@ -37,7 +37,7 @@ from common import RESULTS_DIR, describe_machine  # noqa: E402
 from real_data import WHEEL_CACHE, write_brain_mri, write_nuclei  # noqa: E402
 
 from monai_unet2015.metrics import dice, label_instances, matching_scores, seg_measure  # noqa: E402
-from monai_unet2015.planning.write import fingerprint_path  # noqa: E402
+from monai_unet2015.planning.write import read_plan_record  # noqa: E402
 
 BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
 TRAIN_ONLY = ("max_epochs", "learning_rate", "val_interval", "grad_clip_norm", "val_fraction")
@@ -69,7 +69,7 @@ def train_and_segment(
     bundle = work / f"{bundle_name}_seed{seed}"
     subprocess.run(["rm", "-rf", str(bundle)], check=True)
     subprocess.run(["cp", "-r", str(BUNDLES / bundle_name), str(bundle)], check=True)
-    preset = [f"configs/{_read(fingerprint_path(plan))['preset']}.json"] if plan is not None else []
+    preset = [f"configs/{read_plan_record(plan)['preset']}.json"] if plan is not None else []
     train_only = {key: overrides.pop(key) for key in list(overrides) if key in TRAIN_ONLY}
     common = {"dataset_dir": str(dataset), "progress": "false", **overrides}
     train_s = run_bundle(bundle, ["configs/train.json", *preset], {**common, **train_only, "seed": seed}, plan)

@@ -6,7 +6,6 @@ import logging
 import random
 import warnings
 
-import ignite.distributed as idist
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -14,6 +13,8 @@ from ignite.engine import Engine, Events
 from monai.data.utils import set_rnd
 from monai.engines.utils import IterationEvents
 from monai.utils import CommonKeys
+
+from monai_unet2015.distributed import rank_and_world_size
 
 __all__ = [
     "SeedEveryEpoch",
@@ -180,32 +181,26 @@ class BroadcastBuffers:
     DDP hands rank 0's buffers (batch-norm running statistics) to the other ranks before each
     *training* forward; the forward then updates each rank's statistics with its own batch. So
     after the last iteration the ranks' networks differ, and rank 1 would score its share of
-    the validation set with statistics that no rank saves (``model.pt`` is rank 0's). Without
+    the validation set with statistics that no rank saves (``model.pt`` is rank 0's). The
+    buffers are those of ``engine.network`` (the evaluator's, which
+    :func:`~monai_unet2015.engines.create_evaluator` gives the unwrapped module). Without
     torch.distributed it does nothing.
-
-    Args:
-        network: the evaluated network (a DDP wrapper or the module itself).
 
     Example::
 
-        >>> import torch
         >>> from ignite.engine import Engine
         >>> engine = Engine(lambda e, b: None)
-        >>> BroadcastBuffers(torch.nn.BatchNorm1d(2)).attach(engine)
+        >>> BroadcastBuffers().attach(engine)
         >>> _ = engine.run([0])  # one process: nothing to do
     """
-
-    def __init__(self, network: torch.nn.Module) -> None:
-        self.network = network
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, self)
 
     def __call__(self, engine: Engine) -> None:
-        if idist.get_world_size() < 2 or not dist.is_initialized():
+        if rank_and_world_size()[1] < 2:
             return
-        module = getattr(self.network, "module", self.network)
-        for buffer in module.buffers():
+        for buffer in engine.network.buffers():
             dist.broadcast(buffer.data, src=0)
 
 

@@ -216,7 +216,7 @@ def create_evaluator(
         ('SimpleInferer', 'val_mean_dice')
     """
     device = as_device(device)
-    handlers: list = [BroadcastBuffers(network)]
+    handlers: list = [BroadcastBuffers()]
     if in_channels is not None:
         handlers.append(CheckInputChannels(in_channels, image_key))
     if is_main_process():

@@ -10,7 +10,6 @@ The app folder's ``main.py`` only imports :class:`UNet2015LabelApp`; MONAI Label
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -22,7 +21,7 @@ import monai_unet2015
 from monai_unet2015.bundle.locations import bundles_dir
 from monai_unet2015.label.tasks import UNet2015BundleInferTask, UNet2015BundleTrainTask, has_infer_task
 from monai_unet2015.planning import apply_plan
-from monai_unet2015.planning.write import fingerprint_path
+from monai_unet2015.planning.write import read_plan_record
 
 MONAILabelApp, _ = optional_import("monailabel.interfaces.app", name="MONAILabelApp", as_type="base")
 
@@ -88,9 +87,7 @@ def _requested_bundles(models: str, source: Path) -> list[str]:
 
 
 def _apply_plan_to(bundle_paths: dict[str, Path], plan_file: Path) -> None:
-    bundle = (
-        json.loads(fingerprint_path(plan_file).read_text())["bundle"] if fingerprint_path(plan_file).is_file() else None
-    )
+    bundle = read_plan_record(plan_file)["bundle"]
     if bundle not in bundle_paths:
         raise ValueError(
             f"conf 'plan' {plan_file} is for the bundle {bundle!r}, not one served: {sorted(bundle_paths)}."

@@ -9,12 +9,7 @@ import torch
 from ignite.engine import Engine, Events
 from monai.transforms import CenterSpatialCrop
 
-from monai_unet2015.metrics.instances import (
-    InstanceMatchingMetric,
-    RandErrorMetric,
-    SEGMeasureMetric,
-    label_instances,
-)
+from monai_unet2015.metrics.instances import InstanceMatchingMetric, RandErrorMetric, SEGMeasureMetric
 
 __all__ = ["InstanceMetricsHandler"]
 
@@ -62,10 +57,11 @@ class InstanceMetricsHandler:
         pred_key: str = "pred",
         split_distance: int | None = None,
     ) -> None:
-        if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 0:
-            raise ValueError(f"min_size must be an int >= 0, got {min_size!r}.")
-        self.instances_key, self.min_size, self.pred_key = instances_key, min_size, pred_key
-        self.split_distance = split_distance
+        # here, not at the top: transforms.instances imports this package (label_instances)
+        from monai_unet2015.transforms.instances import InstanceLabels
+
+        self.instances_key, self.pred_key = instances_key, pred_key
+        self.labeller = InstanceLabels(min_size, split_distance)  # checks both arguments
         self.metrics = {
             "val_instance_f1": InstanceMatchingMetric(thresholds),
             "val_seg": SEGMeasureMetric(),
@@ -98,9 +94,8 @@ class InstanceMetricsHandler:
 
     def _predicted_instances(self, pred: torch.Tensor) -> torch.Tensor:
         pred = torch.as_tensor(pred).detach().cpu()
-        foreground = pred.argmax(0) > 0 if pred.shape[0] > 1 else pred[0] > 0.5
-        labels = label_instances(foreground.numpy(), self.min_size, self.split_distance)
-        return torch.as_tensor(labels, dtype=torch.int64)[None]
+        foreground = pred.argmax(0, keepdim=True) > 0 if pred.shape[0] > 1 else pred[:1] > 0.5
+        return self.labeller(foreground).long()
 
     def complete(self, engine: Engine) -> None:
         for name, metric in self.metrics.items():

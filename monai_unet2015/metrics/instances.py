@@ -23,6 +23,7 @@ from scipy.optimize import linear_sum_assignment
 
 __all__ = [
     "label_instances",
+    "split_touching",
     "overlap_table",
     "matching_scores",
     "seg_measure",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from monai_unet2015.planning.write import fingerprint_path
+from monai_unet2015.planning.write import read_plan_record
 
 __all__ = ["apply_plan", "PLANNED_CONFIGS"]
 
@@ -28,11 +28,7 @@ def apply_plan(bundle_dir: str | Path, plan_file: str | Path) -> dict[str, list[
         ValueError: the plan was made for data of other dimensions than the bundle's.
     """
     bundle_dir, plan_file = Path(bundle_dir), Path(plan_file)
-    record_file = fingerprint_path(plan_file)
-    for path in (plan_file, record_file):
-        if not path.is_file():
-            raise FileNotFoundError(f"plan {plan_file}: {path} not found (python -m monai_unet2015 plan writes both).")
-    record = json.loads(record_file.read_text())
+    record = read_plan_record(plan_file)
     dims = json.loads((bundle_dir / "configs" / "train.json").read_text())["check_cases"]["spatial_dims"]
     if record["fingerprint"]["spatial_dims"] != dims:
         raise ValueError(

@@ -70,7 +70,7 @@ def dataset_fingerprint(dataset_dir: str | Path, seed: int = 0) -> dict:
     loader = LoadImage(image_only=True, ensure_channel_first=True)
     generator = np.random.default_rng(seed)
     shapes, spacings, samples, foreground, counts, sizes = [], [], [], [], {}, []
-    channels, dtypes, ids_per_case, case_medians, instance_maps = set(), set(), [], [], []
+    channels, dtypes, case_medians, instance_maps, instance_cases = set(), set(), [], [], 0
     for item in datalist:
         image, label = loader(item["image"]), loader(item["label"])
         if tuple(image.shape[1:]) != tuple(label.shape[1:]):
@@ -88,15 +88,18 @@ def dataset_fingerprint(dataset_dir: str | Path, seed: int = 0) -> dict:
         samples.append(_sample(array.ravel(), generator))
         foreground.append(_sample(array[:, labels > 0].ravel(), generator))
         values, voxels = np.unique(labels, return_counts=True)
-        case_medians.append(_class_medians(array, labels, values))
-        ids_per_case.append(int((values > 0).sum()))
+        # a 2D map with several ids is an instance map (the cells bundle's labels), one per object
+        instance_map = labels.ndim == 2 and int((values > 0).sum()) > 1
+        case_medians.append(_class_medians(array, labels, values, instance_map))
+        instance_cases += instance_map
         for value, count in zip(values.tolist(), voxels.tolist()):
             counts[value] = counts.get(value, 0) + count
-        sizes.append(_object_sizes(labels, values, voxels))
-        if labels.ndim == 2 and len(instance_maps) < SPLIT_CASES and (values > 0).sum() > 1:
+        if labels.ndim == 2:
+            sizes.append(voxels[values > 0] if instance_map else _component_sizes(labels))
+        if instance_map and len(instance_maps) < SPLIT_CASES:
             instance_maps.append(labels)
     spatial_dims = len(shapes[0])
-    instance_labels = spatial_dims == 2 and max(ids_per_case) > 1
+    instance_labels = instance_cases > 0
     fingerprint = {
         "dataset_dir": str(dataset_dir),
         "num_cases": len(datalist),
@@ -136,20 +139,17 @@ def split_distance_scores(instance_maps: Sequence[np.ndarray]) -> dict[str, floa
     return scores
 
 
-def _object_sizes(labels: np.ndarray, values: np.ndarray, voxels: np.ndarray) -> np.ndarray:
-    """Pixels per object: per label id where there are several ids, else per connected component."""
-    if (values > 0).sum() > 1:
-        return voxels[values > 0]
+def _component_sizes(labels: np.ndarray) -> np.ndarray:
+    """Pixels per connected component of a binary mask's foreground."""
     components, _ = ndimage.label(labels > 0)
     return np.bincount(components.ravel())[1:]
 
 
-def _class_medians(array: np.ndarray, labels: np.ndarray, values: np.ndarray) -> dict[str, float]:
-    """Median image intensity per label value (foreground values only; all ids as one for many ids)."""
-    foreground = values[values > 0]
-    if len(foreground) > 3:  # instance ids: one median over all objects
+def _class_medians(array: np.ndarray, labels: np.ndarray, values: np.ndarray, instance_map: bool) -> dict[str, float]:
+    """Median image intensity per foreground label value; an instance map's objects as one class "1"."""
+    if instance_map:
         return {"1": float(np.median(array[:, labels > 0]))}
-    return {str(value): float(np.median(array[:, labels == value])) for value in foreground.tolist()}
+    return {str(value): float(np.median(array[:, labels == value])) for value in values[values > 0].tolist()}
 
 
 def _class_shares(counts: dict[int, int], instance_labels: bool) -> dict[str, float]:

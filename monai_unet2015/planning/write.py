@@ -8,13 +8,22 @@ from pathlib import Path
 from monai_unet2015.planning.fingerprint import dataset_fingerprint
 from monai_unet2015.planning.plan import make_plan, plan_report
 
-__all__ = ["write_plan", "fingerprint_path"]
+__all__ = ["write_plan", "fingerprint_path", "read_plan_record"]
 
 
 def fingerprint_path(plan_file: str | Path) -> Path:
     """``plan.json`` -> ``plan.fingerprint.json``: the fingerprint, bundle and preset of a plan."""
     plan_file = Path(plan_file)
     return plan_file.with_name(f"{plan_file.stem}.fingerprint.json")
+
+
+def read_plan_record(plan_file: str | Path) -> dict:
+    """The bundle, preset and fingerprint a plan was made from; ``FileNotFoundError`` if either file is missing."""
+    plan_file = Path(plan_file)
+    for path in (plan_file, fingerprint_path(plan_file)):
+        if not path.is_file():
+            raise FileNotFoundError(f"plan {plan_file}: {path} not found (python -m monai_unet2015 plan writes both).")
+    return json.loads(fingerprint_path(plan_file).read_text())
 
 
 def write_plan(dataset_dir: str | Path, plan_file: str | Path, device: str = "cpu", overwrite: bool = False) -> str:
