@@ -1,4 +1,4 @@
-"""Command line: ``python -m monai_unet2015 {demo,smoke,sample-data,plan,dicom-node}``."""
+"""Command line: ``python -m monai_unet2015 {demo,smoke,sample-data,plan,bundle,dicom-node}``."""
 
 from __future__ import annotations
 
@@ -45,10 +45,21 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--output", default="plan.json", help="the plan file to write (default plan.json)")
     plan.add_argument("--device", default="cpu", help="cpu or gpu: the preset, training length, 3D spacing")
     plan.add_argument("--overwrite", action="store_true", help="replace an existing plan file")
+    bundle = commands.add_parser("bundle", help="the shipped bundles: list them, or copy one out to work in")
+    bundle_commands = bundle.add_subparsers(dest="bundle_command", required=True)
+    bundle_commands.add_parser("list", help="the names of the shipped bundles")
+    init = bundle_commands.add_parser("init", help="copy a shipped bundle to DIR/NAME (train and run it there)")
+    init.add_argument("name", help="a shipped bundle (see: bundle list)")
+    init.add_argument("directory", help="the parent folder of the copy (created if needed)")
+    init.add_argument("--overwrite", action="store_true", help="replace an existing DIR/NAME, its models too")
     node = commands.add_parser(
         "dicom-node", help="receive DICOM series (C-STORE), segment them with a bundle, send the DICOM SEG on"
     )
-    node.add_argument("--bundle", required=True, help="the bundle folder (configs/inference.json, models/model.pt)")
+    node.add_argument(
+        "--bundle",
+        required=True,
+        help="a bundle folder with a trained models/model.pt (from: bundle init NAME DIR, then training)",
+    )
     node.add_argument("--ae-title", default="MONAI_UNET2015", help="this node's AE title (default MONAI_UNET2015)")
     node.add_argument("--port", type=int, default=11112, help="port to listen on (default 11112)")
     node.add_argument("--destination", required=True, help="where the SEGs go: AE@host:port (the PACS)")
@@ -78,6 +89,24 @@ def _overrides(pairs: list[str]) -> dict:
         except json.JSONDecodeError:
             overrides[key] = value
     return overrides
+
+
+def _bundle_command(args: argparse.Namespace) -> int:
+    from monai_unet2015.bundle.locations import bundle_names, init_bundle
+
+    if args.bundle_command == "list":
+        sys.stdout.write("\n".join(bundle_names()) + "\n")
+        return 0
+    try:
+        folder = init_bundle(args.name, args.directory, overwrite=args.overwrite)
+    except (FileNotFoundError, FileExistsError) as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 2
+    sys.stdout.write(
+        f"{folder}\ntrain it there: cd {folder} && python -m monai.bundle run --config_file configs/train.json "
+        "--meta_file configs/metadata.json --logging_file configs/logging.conf --dataset_dir DATASET_DIR\n"
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         sys.stdout.write(report + "\n")
         return 0
+    if args.command == "bundle":
+        return _bundle_command(args)
     if args.command == "dicom-node":
         from monai_unet2015.dicom_node import DicomNode
 

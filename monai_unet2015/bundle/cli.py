@@ -12,7 +12,11 @@
 
 Each bundle config calls :func:`prepare_cli_run` first in ``initialize``. It acts only when
 the process is MONAI's bundle command line (``python -m monai.bundle run``, also under
-torchrun), so Python users and MONAI Label keep their own error handling.
+torchrun), so Python users and MONAI Label keep their own error handling. There it wraps the
+interpreter's ``sys.excepthook`` (the hook that was set stays in charge of the full
+traceback) and re-reads the command line's keys as fire parses them: both rely on the
+MONAI and fire versions pinned in ``constraints.txt``, which ``tests/bundles/test_cli.py``
+checks.
 """
 
 from __future__ import annotations
@@ -150,11 +154,17 @@ def _config_files(value: str) -> list[str]:
     return [str(p) for p in parsed] if isinstance(parsed, (list, tuple)) else [str(parsed)]
 
 
-def _one_line_excepthook(kind, error, traceback):  # noqa: ANN001 (sys.excepthook's signature)
-    if os.environ.get(TRACEBACK_VARIABLE) or issubclass(kind, KeyboardInterrupt):
-        sys.__excepthook__(kind, error, traceback)
-        return
-    sys.stderr.write(f"error: {error_line(error)}\n(set {TRACEBACK_VARIABLE}=1 for the full traceback)\n")
+class _OneLineExcepthook:
+    """The one-line error for an uncaught exception; ``MONAI_UNET2015_TRACEBACK=1`` and Ctrl-C go to ``previous``."""
+
+    def __init__(self, previous) -> None:
+        self.previous = previous
+
+    def __call__(self, kind, error, traceback) -> None:  # noqa: ANN001 (sys.excepthook's signature)
+        if os.environ.get(TRACEBACK_VARIABLE) or issubclass(kind, KeyboardInterrupt):
+            self.previous(kind, error, traceback)
+            return
+        sys.stderr.write(f"error: {error_line(error)}\n(set {TRACEBACK_VARIABLE}=1 for the full traceback)\n")
 
 
 # The loggers of the StatsHandlers that the recipe (monai_unet2015.engines.workflows) attaches.
@@ -178,7 +188,8 @@ def prepare_cli_run(argv: Sequence[str] | None = None) -> None:
     arguments = bundle_cli_arguments(argv)
     if arguments is None:
         return
-    sys.excepthook = _one_line_excepthook
+    if not isinstance(sys.excepthook, _OneLineExcepthook):  # once, and whatever hook was there is kept
+        sys.excepthook = _OneLineExcepthook(sys.excepthook)
     if not os.environ.get(TRACEBACK_VARIABLE):
         for name in _ENGINE_LOGGERS:
             # MONAI's get_logger, as StatsHandler makes it (stdout, INFO): a logger made here with

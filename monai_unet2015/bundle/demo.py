@@ -16,7 +16,7 @@ from PIL import Image
 from scipy import ndimage
 
 from monai_unet2015.bundle.figure import overlay_figure
-from monai_unet2015.bundle.locations import bundles_dir
+from monai_unet2015.bundle.locations import bundle_path
 from monai_unet2015.data import CT_LABELS, write_sample_data
 from monai_unet2015.metrics import dice
 
@@ -30,7 +30,7 @@ _CELLS_NET = {"features": [8, 16, 32, 64], "roi_size": [196, 196]}
 
 
 def _bundle_files(name: str) -> dict:
-    configs = bundles_dir() / name / "configs"
+    configs = bundle_path(name) / "configs"
     return {"meta_file": str(configs / "metadata.json"), "logging_file": str(configs / "logging.conf")}, configs
 
 

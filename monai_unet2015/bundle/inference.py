@@ -10,8 +10,9 @@ decollate, post-process), and keeps going past a failed case.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,8 +25,10 @@ from monai.transforms import Compose
 from monai_unet2015.bundle.cases import inference_case_problem
 from monai_unet2015.bundle.errors import error_line
 from monai_unet2015.data.datalists import add_output_names
+from monai_unet2015.data.dataset_folder import release_series_links
 from monai_unet2015.distributed import rank_and_world_size
 from monai_unet2015.engines.handlers import channel_mismatch
+from monai_unet2015.paths import check_not_mangled
 
 __all__ = ["SegmentCases", "CasesFailedError", "InferenceReport"]
 
@@ -63,6 +66,30 @@ def _gathered(report: InferenceReport, world_size: int) -> InferenceReport:
         whole.skipped += part.skipped
         whole.failed += part.failed
     return whole
+
+
+def check_writable(folders: Iterable[Path]) -> None:
+    """Create each output folder and a file in it, before any case is computed; a ``ValueError`` if one fails.
+
+    A probe file, not ``os.access``: a process running as root passes ``os.access`` on a
+    read-only mount.
+
+    Example::
+
+        >>> import tempfile
+        >>> check_writable([Path(tempfile.mkdtemp()) / "masks"])
+    """
+    for folder in sorted(set(folders)):
+        folder = check_not_mangled(folder, "output_dir")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".write_check_"):
+                pass
+        except OSError as error:
+            raise ValueError(
+                f"output_dir {folder} is not writable ({type(error).__name__}: {error.strerror or error}): pass "
+                "--output_dir with a folder this process can write to. Nothing was computed."
+            ) from None
 
 
 def _planned_outputs(postprocessing: Callable, item: dict) -> list[Path]:
@@ -145,6 +172,7 @@ class SegmentCases:
             self.load_weights()
         report = InferenceReport()
         todo = self._check_before_work(datalist, report)
+        check_writable({path.parent for item in todo for path in _planned_outputs(self.postprocessing, item)})
         self.network.eval()
         for index, item in enumerate(todo, start=1):
             case = str(item.get("source", item[self.image_key]))
@@ -156,6 +184,8 @@ class SegmentCases:
                 logger.error("case %d/%d FAILED %s: %s", index, len(todo), case, error_line(error))
                 logger.debug("traceback of %s", case, exc_info=True)
                 continue
+            finally:
+                release_series_links(item[self.image_key])
             report.written.append((case, ", ".join(map(str, _planned_outputs(self.postprocessing, item)))))
             logger.info("case %d/%d done in %.1f s: %s", index, len(todo), time.perf_counter() - began, case)
         report = _gathered(report, world_size)

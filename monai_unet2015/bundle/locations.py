@@ -1,21 +1,119 @@
-"""Where the repository's bundles are."""
+"""Where the bundles are: inside the package (``monai_unet2015.bundles``), or a folder of the user's.
+
+The bundles' source is the repository's top-level ``bundles/``; the wheel ships it as the
+package ``monai_unet2015.bundles`` (``pyproject.toml``), so the same code finds them in a
+checkout (editable install) and in a plain ``pip install``. Every command that takes a
+bundle takes either the name of a shipped bundle or the path of a bundle folder
+(``configs/train.json`` or ``configs/inference.json`` in it), such as one copied out with
+:func:`init_bundle`.
+"""
 
 from __future__ import annotations
 
+import importlib.resources
+import shutil
 from pathlib import Path
 
-__all__ = ["bundles_dir"]
+__all__ = ["bundles_dir", "bundle_names", "bundle_path", "is_bundle_folder", "init_bundle"]
+
+_PACKAGE = "monai_unet2015.bundles"
+# what a bundle run writes into its folder: not copied by init_bundle
+_RUN_OUTPUTS = ("models", "logs", "eval", "__pycache__")
 
 
 def bundles_dir() -> Path:
-    """The repository's ``bundles/`` folder (the package is installed in editable mode).
+    """The folder holding the shipped bundles (inside the installed package).
 
     Example::
 
-        >>> sorted(p.name for p in bundles_dir().iterdir() if p.is_dir())
+        >>> sorted(p.name for p in bundles_dir().iterdir() if p.is_dir() and not p.name.startswith("_"))
         ['unet2015_cells_2d', 'unet3d_ct_organs']
     """
-    folder = Path(__file__).resolve().parents[2] / "bundles"
-    if not (folder / "unet3d_ct_organs" / "configs" / "train.json").is_file():
-        raise FileNotFoundError(f"bundles not found at {folder}: use a checkout of the repository (make demo).")
+    folder = Path(str(importlib.resources.files(_PACKAGE)))
+    if not folder.is_dir():  # a zipped install: the bundles must be real files for MONAI's parser
+        raise FileNotFoundError(f"the bundles of {_PACKAGE} are not a folder on disk ({folder}); install unzipped.")
     return folder
+
+
+def is_bundle_folder(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a bundle's ``configs/train.json`` or ``configs/inference.json``."""
+    configs = Path(folder) / "configs"
+    return (configs / "train.json").is_file() or (configs / "inference.json").is_file()
+
+
+def bundle_names() -> list[str]:
+    """The names of the shipped bundles.
+
+    Example::
+
+        >>> bundle_names()
+        ['unet2015_cells_2d', 'unet3d_ct_organs']
+    """
+    return sorted(p.name for p in bundles_dir().iterdir() if p.is_dir() and is_bundle_folder(p))
+
+
+def bundle_path(bundle: str | Path) -> Path:
+    """A bundle folder from a shipped bundle's name or a folder's path.
+
+    A path to an existing folder wins over a name; a name must be one of :func:`bundle_names`.
+
+    Raises:
+        FileNotFoundError: ``bundle`` is neither a bundle folder nor a shipped bundle's name.
+
+    Example::
+
+        >>> bundle_path("unet3d_ct_organs").name
+        'unet3d_ct_organs'
+    """
+    given = Path(bundle).expanduser()
+    if given.is_dir():
+        if not is_bundle_folder(given):
+            raise FileNotFoundError(
+                f"bundle folder {given} has no configs/train.json or configs/inference.json; shipped bundles: "
+                f"{', '.join(bundle_names())}."
+            )
+        return given.resolve()
+    names = bundle_names()
+    if str(bundle) in names:
+        return bundles_dir() / str(bundle)
+    raise FileNotFoundError(
+        f"bundle {str(bundle)!r} is neither a folder nor a shipped bundle; the shipped bundles are "
+        f"{', '.join(names)} (or copy one out: python -m monai_unet2015 bundle init NAME DIR)."
+    )
+
+
+def init_bundle(name: str, directory: str | Path, overwrite: bool = False) -> Path:
+    """Copy a shipped bundle to ``directory/name`` to train, configure and run it there.
+
+    MONAI's habit (``python -m monai.bundle init_bundle``, the model zoo's ``download``): a
+    bundle is a folder the user owns, whose ``models/``, ``logs/`` and ``eval/`` are written
+    by its runs. The package's own copy is never written to.
+
+    Args:
+        name: a shipped bundle (:func:`bundle_names`).
+        directory: the parent folder (created if needed).
+        overwrite: replace an existing ``directory/name`` (its trained models too).
+
+    Returns:
+        The new bundle folder.
+
+    Raises:
+        FileNotFoundError: ``name`` is not a shipped bundle.
+        FileExistsError: ``directory/name`` exists and ``overwrite`` is False.
+
+    Example::
+
+        >>> import tempfile
+        >>> folder = init_bundle("unet2015_cells_2d", tempfile.mkdtemp())
+        >>> sorted(p.name for p in (folder / "configs").glob("*.json"))[:2]
+        ['cpu.json', 'evaluate.json']
+    """
+    if name not in bundle_names():
+        raise FileNotFoundError(f"bundle {name!r} is not shipped; the shipped bundles are {', '.join(bundle_names())}.")
+    target = Path(directory).expanduser().resolve() / name
+    if target.exists():
+        if not overwrite:
+            raise FileExistsError(f"{target} exists: choose another DIR, or pass --overwrite to replace it.")
+        shutil.rmtree(target)
+    shutil.copytree(bundles_dir() / name, target, ignore=shutil.ignore_patterns(*_RUN_OUTPUTS))
+    return target

@@ -6,7 +6,7 @@ from monai_unet2015.data.datalists import (
     msd_datalist,
     nifti_folder_datalist,
 )
-from monai_unet2015.data.dataset_folder import load_datalist, split_datalist
+from monai_unet2015.data.dataset_folder import load_datalist, release_series_links, split_datalist
 from monai_unet2015.data.dicom_reader import DicomSeries, dicom_series_datalist, find_dicom_series
 from monai_unet2015.data.dicom_writer import write_dicom_series
 from monai_unet2015.data.loaders import RaisingThreadDataLoader, device_data_loader, memory_cache_rate
@@ -40,6 +40,7 @@ from monai_unet2015.data.synthetic_volumes import CT_LABELS, MRI_LABELS, ct_like
 
 __all__ = [
     "load_datalist",
+    "release_series_links",
     "split_datalist",
     "json_datalist",
     "msd_datalist",

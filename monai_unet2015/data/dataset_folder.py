@@ -19,8 +19,9 @@ from monai_unet2015.data.datalists import (
 )
 from monai_unet2015.data.dicom_reader import dicom_series_datalist
 from monai_unet2015.data.presets import dicom_modality
+from monai_unet2015.paths import check_not_mangled
 
-__all__ = ["load_datalist", "split_datalist"]
+__all__ = ["load_datalist", "split_datalist", "release_series_links"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +45,18 @@ def load_datalist(
     others are skipped with a warning, and a folder without any is an error; DICOM SEG, RTSTRUCT, SR, PR
     and this project's own outputs are skipped, and so is everything under ``exclude`` (the
     output folder, when it lies inside ``dataset_dir``). Folders mixing several series are
-    split into folders of links in a temporary folder, removed at exit.
+    split into folders of links in a temporary folder, removed when the case is done
+    (:func:`release_series_links`) or at exit.
+
+    ``dataset_dir`` may also be one NIfTI, PNG or TIFF file (inference on a single case).
 
     Each entry gets a ``"name"`` unique to its input (its path relative to the folder of all
     inputs, :func:`~monai_unet2015.data.add_output_names`); two inputs with one name are an
     error before any work.
     """
-    root = Path(str(dataset_dir))
+    root = check_not_mangled(dataset_dir, "dataset_dir")
+    if root.is_file():
+        return _single_file_datalist(root, with_labels)
     if not root.is_dir():
         raise FileNotFoundError(
             f"dataset_dir {root} does not exist. Pass --dataset_dir with a folder of NIfTI files, DICOM series "
@@ -70,10 +76,52 @@ def load_datalist(
     return datalist
 
 
+def _single_file_datalist(path: Path, with_labels: bool) -> list[dict]:
+    """One image file as the whole dataset (inference on a single case)."""
+    if not path.name.lower().endswith(IMAGE_SUFFIXES):
+        raise ValueError(
+            f"dataset_dir {path} is a file but not a NIfTI, PNG or TIFF image; pass such a file, or a folder "
+            "(of images, of DICOM series, or an MSD dataset)."
+        )
+    if with_labels:
+        raise ValueError(f"dataset_dir {path} is one image file; training needs a folder with imagesTr/ and labelsTr/.")
+    datalist = [{"image": str(path)}]
+    add_output_names(datalist)
+    return datalist
+
+
+# The temporary folders of links that split mixed DICOM folders into one series each.
+_LINK_DIRS: set[Path] = set()
+
+
 def _series_link_dir() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="monai_unet2015_series_"))
+    _LINK_DIRS.add(folder)
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return folder
+
+
+def _drop_link_dir_if_empty(folder: Path) -> None:
+    if folder in _LINK_DIRS and not any(folder.iterdir()):
+        folder.rmdir()
+        _LINK_DIRS.discard(folder)
+
+
+def release_series_links(image: str | Path) -> None:
+    """Remove the folder of links made for ``image`` (a split DICOM series) once its case is done.
+
+    Does nothing for any other path. The bundle's inference calls it after each case, so a
+    long-running process (the DICOM node) keeps no folders of links behind.
+
+    Example::
+
+        >>> release_series_links("/data/ct/case_001.nii.gz")  # not a folder of links: nothing to do
+    """
+    path = Path(str(image))
+    for folder in list(_LINK_DIRS):
+        if path.parent == folder:
+            shutil.rmtree(path, ignore_errors=True)
+            _drop_link_dir_if_empty(folder)
 
 
 def _datalist_of(
@@ -99,13 +147,17 @@ def _datalist_of(
         raise FileNotFoundError(
             "holds no files: put NIfTI, PNG or TIFF files, DICOM series or an MSD dataset (dataset.json) there."
         )
-    return dicom_series_datalist(
-        root,
-        labels_dir=labels if with_labels and labels.is_dir() else None,
-        link_dir=_series_link_dir(),
-        modality=dicom_modality(modality) if modality else None,
-        exclude=exclude,
-    )
+    link_dir = _series_link_dir()
+    try:
+        return dicom_series_datalist(
+            root,
+            labels_dir=labels if with_labels and labels.is_dir() else None,
+            link_dir=link_dir,
+            modality=dicom_modality(modality) if modality else None,
+            exclude=exclude,
+        )
+    finally:
+        _drop_link_dir_if_empty(link_dir)  # no series needed splitting
 
 
 def split_datalist(datalist: Sequence[dict], val_fraction: float = 0.2, seed: int = 0) -> tuple[list, list]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from monai.data import CacheDataset, Dataset, ThreadBuffer, ThreadDataLoader
 from monai.transforms import Compose, EnsureTyped
 from monai.transforms.transform import Transform
+from torch.utils.data import DataLoader
 
 from monai_unet2015.devices import as_device
 from monai_unet2015.options import option
@@ -28,20 +29,12 @@ def memory_cache_rate(cache: str) -> float:
     return 1.0 if option("cache", cache, _CACHE_MODES) == "memory" else 0.0
 
 
-class _RaisingThreadBuffer(ThreadBuffer):
-    """MONAI's ThreadBuffer, except that an error in the loading thread reaches the consumer."""
-
-    def enqueue_values(self):
-        try:
-            super().enqueue_values()
-        except BaseException as error:  # re-raised in the consuming thread
-            self.error = error
-
-    def __iter__(self):
-        self.error = None
-        yield from super().__iter__()
-        if self.error is not None:
-            raise self.error
+def _recording_errors(batches: Iterator, errors: list) -> Iterator:
+    """``batches``, with an error that ends them recorded in ``errors`` instead of ending the thread silently."""
+    try:
+        yield from batches
+    except BaseException as error:  # re-raised in the consuming thread
+        errors.append(error)
 
 
 class RaisingThreadDataLoader(ThreadDataLoader):
@@ -49,7 +42,10 @@ class RaisingThreadDataLoader(ThreadDataLoader):
 
     MONAI's ``ThreadBuffer`` lets an exception end its thread and the epoch then simply ends
     early, so a broken transform would train on nothing without a word. Here the error is
-    raised in the training loop. Arguments as ``ThreadDataLoader``.
+    raised in the training loop. Batches come as ``ThreadDataLoader``'s do (a ``ThreadBuffer``
+    of ``buffer_size``, each batch yielded ``repeats`` times); arguments as ``ThreadDataLoader``.
+    Built on public API only: ``DataLoader.__iter__`` and ``ThreadBuffer`` (the test
+    ``tests/data/test_loaders.py`` compares the batches with ``ThreadDataLoader``'s).
 
     Example::
 
@@ -61,10 +57,13 @@ class RaisingThreadDataLoader(ThreadDataLoader):
     """
 
     def __iter__(self):
-        for _ in range(self.repeats):
-            # DataLoader's own iteration (not ThreadDataLoader's), consumed by the raising buffer's thread.
-            batches = super(ThreadDataLoader, self).__iter__()
-            yield from _RaisingThreadBuffer(batches, self.buffer_size, self.buffer_timeout)
+        errors: list[BaseException] = []
+        batches = _recording_errors(DataLoader.__iter__(self), errors)
+        for batch in ThreadBuffer(batches, self.buffer_size, self.buffer_timeout):
+            for _ in range(self.repeats):
+                yield batch
+        if errors:
+            raise errors[0]
 
 
 def device_data_loader(

@@ -251,9 +251,20 @@ def mri_preprocessing(
     pixdim: Sequence[float] | None = (1.0, 1.0, 1.0),
     method: str = "zscore",
     reader: str | ImageReader | None = None,
+    stats: Sequence[float] | None = None,
 ) -> list[Transform]:
-    """MRI: :func:`loading_transforms` (RAS, ``pixdim``) then per-volume normalisation."""
-    return loading_transforms(image_key, label_key, reader, pixdim) + mri_intensity_transforms(image_key, method)
+    """MRI: :func:`loading_transforms` (RAS, ``pixdim``) then :func:`mri_intensity_transforms`.
+
+    ``method="dataset"`` takes the plan's ``mri_stats`` as ``stats = (mean, std)``.
+
+    Example::
+
+        >>> steps = mri_preprocessing(method="dataset", stats=(310.0, 42.0))
+        >>> type(steps[-1]).__name__, float(steps[-1].normalizer.subtrahend), float(steps[-1].normalizer.divisor)
+        ('NormalizeIntensityd', 310.0, 42.0)
+    """
+    loading = loading_transforms(image_key, label_key, reader, pixdim)
+    return loading + mri_intensity_transforms(image_key, method, stats=stats)
 
 
 _MODALITY_WORDS = {"ct": "ct", "mr": "mri", "mri": "mri"}
@@ -293,13 +304,16 @@ def modality_preprocessing(
     window: Sequence[float] = ABDOMEN_WINDOW,
     mri_method: str = "zscore",
     reader: str | ImageReader | None = None,
+    mri_stats: Sequence[float] | None = None,
 ) -> list[Transform]:
     """:func:`loading_transforms` and :class:`ModalityIntensityd`: CT or MRI, chosen by ``modality``.
 
     The same steps as the CT / MRI bundle's ``preprocessing`` list, so one override
     (``--modality mri``) switches the intensity handling. ``modality`` is ct or mri in any
     case, or the DICOM words CT / MR (:func:`normalize_modality`). ``window`` applies to CT,
-    ``mri_method`` to MRI.
+    ``mri_method`` and ``mri_stats`` (the plan's dataset mean and std, for ``"dataset"``) to MRI.
+    The arguments carry the bundle's names for the plan's options: ``pixdim``, ``window``
+    (``ct_window``), ``mri_method``, ``mri_stats``.
 
     Example::
 
@@ -309,7 +323,7 @@ def modality_preprocessing(
     """
     expect_hu = normalize_modality(modality) == "ct"
     loading = loading_transforms(image_key, label_key, reader, pixdim, expect_hu=expect_hu)
-    return loading + [ModalityIntensityd(image_key, modality, window, mri_method)]
+    return loading + [ModalityIntensityd(image_key, modality, window, mri_method, mri_stats)]
 
 
 class ModalityIntensityd(MapTransform):

@@ -11,6 +11,7 @@ from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification
 
 from monai_unet2015.bundle.errors import error_line
+from monai_unet2015.bundle.locations import bundle_path, bundles_dir
 from monai_unet2015.dicom_node.journal import SeriesJournal, SeriesRecord
 from monai_unet2015.dicom_node.segmenter import BundleSegmenter
 from monai_unet2015.dicom_node.sender import Destination, send_file
@@ -45,7 +46,8 @@ class DicomNode:
       ``sent`` sends that SEG again; the PACS sees the same SOP Instance UID twice.)
 
     Args:
-        bundle_dir: the bundle whose ``configs/inference.json`` segments the series.
+        bundle_dir: the bundle whose ``configs/inference.json`` segments the series: a folder,
+            or a shipped bundle's name (then with ``work_dir``, and weights by an override).
         ae_title: this node's AE title.
         port: the port to listen on.
         destination: where the SEGs go (:class:`Destination`, or ``"AE@host:port"``).
@@ -80,8 +82,14 @@ class DicomNode:
         if not 0 < retry_initial <= retry_max:
             raise ValueError(f"need 0 < retry_initial <= retry_max, got {retry_initial!r} and {retry_max!r}.")
         self.destination = destination if isinstance(destination, Destination) else Destination.parse(destination)
+        bundle_dir = bundle_path(bundle_dir)
+        if work_dir is None and bundle_dir.parent == bundles_dir():
+            raise ValueError(
+                f"work_dir: the shipped bundle {bundle_dir.name} is not a folder to write to; pass --work-dir, or "
+                f"copy the bundle out (python -m monai_unet2015 bundle init {bundle_dir.name} DIR) and use that."
+            )
         self.segmenter = BundleSegmenter(bundle_dir, overrides)
-        self.journal = SeriesJournal(work_dir if work_dir is not None else Path(bundle_dir) / "dicom_node")
+        self.journal = SeriesJournal(work_dir if work_dir is not None else bundle_dir / "dicom_node")
         self.ae_title, self.port, self.host = ae_title, int(port), host
         self.series_timeout, self.poll_interval = float(series_timeout), float(poll_interval)
         self.retry_initial, self.retry_max = float(retry_initial), float(retry_max)

@@ -1,8 +1,10 @@
 """Training with ``monai.engines``: weight maps to the loss, the paper's trainer and evaluator."""
 
 from monai_unet2015.engines.checkpoints import (
+    BestMetricState,
     LoadNetworkWeights,
     ResumeFromLatest,
+    SaveBestModel,
     TrainingFinishedError,
     describe_state_mismatch,
     interval_checkpoints,
@@ -42,6 +44,8 @@ __all__ = [
     "NonFiniteLossError",
     "latest_checkpoint",
     "ResumeFromLatest",
+    "SaveBestModel",
+    "BestMetricState",
     "TrainingFinishedError",
     "describe_state_mismatch",
     "interval_checkpoints",

@@ -1,15 +1,18 @@
-"""Find the checkpoint to resume from and resume from it; load a trained network's weights."""
+"""Find the checkpoint to resume from and resume from it; keep the best model across resumes; load weights."""
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import warnings
 from pathlib import Path
 
 import torch
 from ignite.engine import Engine, Events
-from monai.handlers import CheckpointLoader
+from ignite.handlers import Checkpoint
+
+from monai_unet2015.paths import check_not_mangled
 
 __all__ = [
     "latest_checkpoint",
@@ -18,10 +21,14 @@ __all__ = [
     "TrainingFinishedError",
     "describe_state_mismatch",
     "LoadNetworkWeights",
+    "SaveBestModel",
+    "BestMetricState",
 ]
 
 logger = logging.getLogger(__name__)
 
+# Ignite's default Checkpoint.filename_pattern, "{filename_prefix}_{name}_{score_name}={score}.{ext}", as
+# MONAI's CheckpointSaver(save_interval=...) uses it; Ignite has no look-up of the files on disk.
 _INTERVAL_NAME = re.compile(r"_(epoch|iteration)=(\d+)\.pt$")
 
 
@@ -79,11 +86,12 @@ def latest_checkpoint(ckpt_dir: str | Path) -> Path | None:
 class ResumeFromLatest:
     """Continue from the newest interval checkpoint in ``ckpt_dir``, if there is one.
 
-    ``attach`` adds a MONAI ``CheckpointLoader`` (run at ``STARTED``) for the newest
-    checkpoint that loads; on a fresh run it adds nothing. ``load_dict`` is what
-    ``CheckpointSaver`` saved (network, optimizer, scheduler, trainer), so epoch, iteration,
-    momentum and learning rate continue where they stopped. Checked when attaching, before
-    any work:
+    ``attach`` reads the newest checkpoint that loads, once, and restores it at ``STARTED``
+    with Ignite's ``Checkpoint.load_objects``; on a fresh run it adds nothing. ``load_dict``
+    is what ``CheckpointSaver`` saved (network, optimizer, scheduler, trainer, the best
+    validation score), so epoch, iteration, momentum, learning rate and the best model so far
+    continue where they stopped. The trainer keeps the ``max_epochs`` of this run (a resumed
+    run may be asked to train longer). Checked when attaching, before any work:
 
     - a newest checkpoint that cannot be read (a run killed while saving) is skipped with a
       warning, and the one before it is used;
@@ -91,7 +99,9 @@ class ResumeFromLatest:
       is a ``ValueError`` saying which tensors differ;
     - a checkpoint that has already reached the trainer's ``max_epochs`` is a
       :class:`TrainingFinishedError` saying how to train on: a silent run of 0 epochs would
-      keep the old model.
+      keep the old model;
+    - an object of ``load_dict`` that the checkpoint lacks (one written before it was
+      checkpointed) keeps its fresh state, with a warning.
 
     Args:
         ckpt_dir: the folder ``CheckpointSaver(save_interval=...)`` writes to.
@@ -103,13 +113,15 @@ class ResumeFromLatest:
         >>> import tempfile
         >>> from ignite.engine import Engine, Events
         >>> engine = Engine(lambda e, b: None)
-        >>> ResumeFromLatest(tempfile.mkdtemp(), {"trainer": engine}).attach(engine)  # nothing to resume from
-        >>> engine.has_event_handler(CheckpointLoader, Events.STARTED)
+        >>> resume = ResumeFromLatest(tempfile.mkdtemp(), {"trainer": engine})
+        >>> resume.attach(engine)  # nothing to resume from
+        >>> engine.has_event_handler(resume.restore, Events.STARTED)
         False
     """
 
     def __init__(self, ckpt_dir: str | Path, load_dict: dict, map_location=None) -> None:
         self.ckpt_dir, self.load_dict, self.map_location = Path(str(ckpt_dir)), load_dict, map_location
+        self._checkpoint: dict | None = None
 
     def attach(self, engine: Engine) -> None:
         found = self._newest_readable()
@@ -118,13 +130,27 @@ class ResumeFromLatest:
         last, checkpoint = found
         self._check_networks(last, checkpoint)
         self._check_not_finished(last, checkpoint, engine)
+        missing = [name for name in self.load_dict if name not in checkpoint]
+        if missing:
+            warnings.warn(f"checkpoint {last} has no {', '.join(missing)}: those start afresh.", stacklevel=2)
         logger.info("resuming from %s", last)
-        CheckpointLoader(load_path=str(last), load_dict=self.load_dict, map_location=self.map_location).attach(engine)
+        self._checkpoint = checkpoint
+        engine.add_event_handler(Events.STARTED, self.restore)
+
+    def restore(self, engine: Engine) -> None:
+        """Load the checkpoint found by ``attach`` into ``load_dict`` (at ``STARTED``), keeping ``max_epochs``."""
+        if self._checkpoint is None:
+            return
+        max_epochs = engine.state.max_epochs
+        present = {name: obj for name, obj in self.load_dict.items() if name in self._checkpoint}
+        Checkpoint.load_objects(to_load=present, checkpoint=self._checkpoint)
+        engine.state.max_epochs = max_epochs
+        self._checkpoint = None  # restored once; the memory is not kept for the run
 
     def _newest_readable(self) -> tuple[Path, dict] | None:
         for path in interval_checkpoints(self.ckpt_dir):
             try:
-                return path, torch.load(path, map_location="cpu", weights_only=False)
+                return path, torch.load(path, map_location=self.map_location, weights_only=False)
             except Exception as error:  # a truncated file raises EOFError, RuntimeError, UnpicklingError...
                 warnings.warn(
                     f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); trying the one before it.",
@@ -156,6 +182,77 @@ class ResumeFromLatest:
             )
 
 
+class BestMetricState:
+    """The evaluator's best key-metric score and its epoch, as a checkpointable object.
+
+    MONAI's evaluators keep ``state.best_metric`` / ``state.best_metric_epoch`` (updated at
+    ``EPOCH_COMPLETED`` before any handler); with this object in the trainer's checkpoint a
+    resumed run knows the score its ``model.pt`` has to beat.
+
+    Example::
+
+        >>> from types import SimpleNamespace
+        >>> evaluator = SimpleNamespace(state=SimpleNamespace(best_metric=-1, best_metric_epoch=-1))
+        >>> BestMetricState(evaluator).load_state_dict({"best_metric": 0.8, "best_metric_epoch": 12})
+        >>> evaluator.state.best_metric, evaluator.state.best_metric_epoch
+        (0.8, 12)
+    """
+
+    def __init__(self, evaluator) -> None:
+        self.evaluator = evaluator
+
+    def state_dict(self) -> dict:
+        state = self.evaluator.state
+        return {"best_metric": float(state.best_metric), "best_metric_epoch": int(state.best_metric_epoch)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.evaluator.state.best_metric = state_dict["best_metric"]
+        self.evaluator.state.best_metric_epoch = state_dict["best_metric_epoch"]
+
+
+class SaveBestModel:
+    """Write the network's weights to ``save_dir/filename`` when the evaluator reaches a new best score.
+
+    The evaluator's own comparison decides (MONAI's ``best_metric`` / ``best_metric_epoch``,
+    see :class:`BestMetricState`), so a run resumed with that state overwrites ``model.pt``
+    only with a better network. The file is the plain state dict (the model-zoo
+    ``models/model.pt``), written to a temporary name and renamed, so a kill never leaves
+    half a file.
+
+    Args:
+        network: the (unwrapped) network to save.
+        save_dir: the folder (created if needed).
+        filename: the file name (default ``model.pt``).
+
+    Example::
+
+        >>> import tempfile, torch
+        >>> from types import SimpleNamespace
+        >>> folder = tempfile.mkdtemp()
+        >>> saver = SaveBestModel(torch.nn.Linear(1, 1), folder)
+        >>> saver(SimpleNamespace(state=SimpleNamespace(epoch=3, best_metric_epoch=3)))
+        >>> sorted(p.name for p in Path(folder).iterdir())
+        ['model.pt']
+    """
+
+    def __init__(self, network: torch.nn.Module, save_dir: str | Path, filename: str = "model.pt") -> None:
+        if not isinstance(network, torch.nn.Module):
+            raise TypeError(f"network must be a torch.nn.Module, got {type(network).__name__}.")
+        self.network, self.path = network, Path(str(save_dir)) / filename
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        if engine.state.best_metric_epoch != engine.state.epoch:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(f".{self.path.name}.partial")
+        torch.save(self.network.state_dict(), partial)
+        os.replace(partial, self.path)
+        logger.info("best model so far (epoch %d) saved to %s", engine.state.epoch, self.path)
+
+
 class LoadNetworkWeights:
     """Load ``model.pt`` into the network at ``STARTED``; a misfit is a one-line error.
 
@@ -176,6 +273,7 @@ class LoadNetworkWeights:
         engine.add_event_handler(Events.STARTED, self)
 
     def __call__(self, engine: Engine | None = None) -> None:
+        check_not_mangled(self.load_path, "ckpt_dir")
         if not self.load_path.is_file():
             raise FileNotFoundError(
                 f"checkpoint {self.load_path} does not exist: train first (configs/train.json), or pass "

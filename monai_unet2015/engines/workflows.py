@@ -37,7 +37,7 @@ from monai.transforms import Activationsd, AsDiscreted, Compose
 
 from monai_unet2015.devices import as_device
 from monai_unet2015.distributed import is_main_process
-from monai_unet2015.engines.checkpoints import ResumeFromLatest
+from monai_unet2015.engines.checkpoints import BestMetricState, ResumeFromLatest, SaveBestModel
 from monai_unet2015.engines.handlers import (
     BroadcastBuffers,
     CheckInputChannels,
@@ -50,6 +50,7 @@ from monai_unet2015.engines.prepare_batch import PrepareBatchWeightMap
 from monai_unet2015.losses import PixelWeightedCrossEntropyLoss
 from monai_unet2015.options import option
 from monai_unet2015.transforms.crop import CenterCropToReferenced
+from monai_unet2015.transforms.sparse_labels import DiscretizeSparseLabeld
 
 __all__ = [
     "paper_optimizer",
@@ -123,26 +124,35 @@ def poly_lr_scheduler(
     return torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=max_epochs, power=power)
 
 
-def evaluation_postprocessing(num_classes: int, pred_key: str = "pred", label_key: str = "label") -> Compose:
+def evaluation_postprocessing(
+    num_classes: int, pred_key: str = "pred", label_key: str = "label", ignore_index: int | None = None
+) -> Compose:
     """Per-item post-processing for Dice: crop the label to the prediction, discretise both.
 
     Soft-max + argmax for ``num_classes >= 2`` (both one-hot), sigmoid + 0.5 threshold for
-    one output channel. The label holds class indices ``(1, H, W[, D])``.
+    one output channel. The label holds class indices ``(1, H, W[, D])``; voxels labelled
+    ``ignore_index`` (not annotated, the 3D paper's sparse labels) are left out of both
+    (:class:`~monai_unet2015.transforms.DiscretizeSparseLabeld`).
+
+    Example::
+
+        >>> import torch
+        >>> post = evaluation_postprocessing(2, ignore_index=255)
+        >>> out = post({"pred": torch.tensor([[[2.0, 0.0]], [[0.0, 2.0]]]), "label": torch.tensor([[[0, 255]]])})
+        >>> out["pred"].tolist(), out["label"].tolist()
+        ([[[1.0, 0.0]], [[0.0, 0.0]]], [[[1.0, 0.0]], [[0.0, 0.0]]])
     """
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}.")
     crop = CenterCropToReferenced(keys=label_key, reference_key=pred_key)
     if num_classes == 1:
-        return Compose(
-            [crop, Activationsd(keys=pred_key, sigmoid=True), AsDiscreted(keys=[pred_key, label_key], threshold=0.5)]
-        )
-    return Compose(
-        [
-            crop,
+        activate = [Activationsd(keys=pred_key, sigmoid=True), AsDiscreted(keys=pred_key, threshold=0.5)]
+    else:
+        activate = [
             Activationsd(keys=pred_key, softmax=True),
-            AsDiscreted(keys=[pred_key, label_key], argmax=(True, False), to_onehot=num_classes),
+            AsDiscreted(keys=pred_key, argmax=True, to_onehot=num_classes),
         ]
-    )
+    return Compose([crop, *activate, DiscretizeSparseLabeld(label_key, pred_key, num_classes, ignore_index)])
 
 
 def _amp_on(amp: bool, device: torch.device) -> bool:
@@ -174,6 +184,7 @@ def create_evaluator(
     log_dir: str | Path | None = None,
     progress: bool = False,
     in_channels: int | None = None,
+    ignore_index: int | None = None,
     val_handlers: Sequence = (),
     image_key: str = "image",
     label_key: str = "label",
@@ -202,6 +213,8 @@ def create_evaluator(
         progress: show a progress bar.
         in_channels: the channels the network takes; a batch with others stops the run with a
             ``ValueError`` naming the file (None: not checked).
+        ignore_index: the label value of voxels that are not annotated (the 3D paper's sparse
+            labels): left out of the Dice (None: every voxel is annotated).
         val_handlers: further handlers, attached after these (a bundle's ``validate#handlers``).
         image_key, label_key: keys of the batch.
 
@@ -225,21 +238,14 @@ def create_evaluator(
             # ValidationHandler runs the evaluator with the trainer's epoch, so the curves line up.
             handlers.append(TensorBoardStatsHandler(log_dir=str(log_dir), iteration_log=False))
         if ckpt_dir is not None:
-            handlers.append(
-                CheckpointSaver(
-                    save_dir=str(ckpt_dir),
-                    save_dict={MODEL_KEY: _unwrapped(network)},
-                    save_key_metric=True,
-                    key_metric_filename="model.pt",
-                )
-            )
+            handlers.append(SaveBestModel(_unwrapped(network), ckpt_dir, "model.pt"))
     evaluator = SupervisedEvaluator(
         device=device,
         val_data_loader=val_loader,
         network=_unwrapped(network),  # inference needs no DDP; through the wrapper the Dice moved
         prepare_batch=_image_label_batch(image_key, label_key),
         inferer=inferer if inferer is not None else SimpleInferer(),
-        postprocessing=evaluation_postprocessing(num_classes),
+        postprocessing=evaluation_postprocessing(num_classes, ignore_index=ignore_index),
         key_val_metric={
             "val_mean_dice": MeanDice(include_background=False, output_transform=from_engine(["pred", "label"]))
         },
@@ -407,7 +413,12 @@ def create_trainer(
             )
         )
     if ckpt_dir is not None:
-        handlers += _checkpoint_handlers(trainer, network, optimizer, lr_scheduler, Path(ckpt_dir), resume, device)
+        state: dict = {MODEL_KEY: _unwrapped(network), "optimizer": optimizer, "trainer": trainer}
+        if lr_scheduler is not None:
+            state["lr_scheduler"] = lr_scheduler
+        if evaluator is not None:
+            state["best_metric"] = BestMetricState(evaluator)
+        handlers += _checkpoint_handlers(state, Path(ckpt_dir), resume, device)
     _attach(trainer, handlers + list(train_handlers))
     if progress and is_main_process():
         ProgressBar(desc="training", persist=True).attach(
@@ -416,11 +427,8 @@ def create_trainer(
     return trainer
 
 
-def _checkpoint_handlers(trainer, network, optimizer, lr_scheduler, ckpt_dir: Path, resume: bool, device) -> list:
-    """Resume (every rank loads) and the epoch checkpoints (rank 0 writes)."""
-    state: dict = {MODEL_KEY: _unwrapped(network), "optimizer": optimizer, "trainer": trainer}
-    if lr_scheduler is not None:
-        state["lr_scheduler"] = lr_scheduler
+def _checkpoint_handlers(state: dict, ckpt_dir: Path, resume: bool, device) -> list:
+    """Resume (every rank loads) and the epoch checkpoints of ``state`` (rank 0 writes)."""
     handlers: list = [ResumeFromLatest(ckpt_dir, state, map_location=device)] if resume else []
     if is_main_process():
         handlers.append(

@@ -79,8 +79,8 @@ class OverlapTileInferer(Inferer):
             (:func:`~monai_unet2015.inferers.precision.fastest_precision`: bf16 where the GPU
             or CPU computes it natively, else fp32).
         memory_format: ``"contiguous"`` (default) or ``"channels_last"`` (channels-last /
-            channels-last-3d tiles; the network's weights are converted once, in place:
-            their values do not change, see
+            channels-last-3d tiles, run by a converted copy of the network that is refreshed
+            from it on each call; the caller's network is left as it is, see
             :class:`~monai_unet2015.inferers.precision.NetworkLayout`); ``"auto"`` picks by
             the hardware (:func:`~monai_unet2015.inferers.precision.fastest_memory_format`).
         compile: run the network through ``torch.compile`` (compiled once per network, for the
@@ -266,8 +266,8 @@ class OverlapTileInferer(Inferer):
         flips = flip_combinations(self.flip_axes)
         precision = resolve_precision(self.precision, sw_device)
         layout = self._layouts[resolve_memory_format(self.memory_format, sw_device, precision, len(image_size))]
-        layout.network(network, len(image_size))
-        run = self._compiled(network) if self.compile else network
+        laid_out = layout.network(network, len(image_size))  # a converted copy: the caller's network is not changed
+        run = self._compiled(laid_out) if self.compile else laid_out
         for first in batches:
             chunk = locations[first : first + self.sw_batch_size]
             tiles = torch.cat(

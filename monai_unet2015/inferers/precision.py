@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import warnings
 import weakref
+from copy import deepcopy
 from pathlib import Path
 
 import torch
@@ -108,24 +110,50 @@ def _torch_format(memory_format: str, ndim: int) -> torch.memory_format:
 
 
 class NetworkLayout:
-    """Put tiles, and once per network its weights, into a memory layout.
+    """Put tiles, and a copy of the network's weights, into a memory layout.
 
-    Converting a network's weights to channels-last changes their strides, not their
-    values: the caller's own calls of the network keep working and give the same results.
-    Each network is converted once (remembered weakly).
+    The caller's network is never changed (MONAI's inferers do not touch it): for
+    channels-last, a copy of it is converted once and kept (weakly, per network); before each
+    use its weights, buffers and train / eval mode are refreshed from the caller's network,
+    so training between two inferences is seen. That costs one copy of the weights in memory
+    and one weight copy per image. A network that cannot be deep-copied runs as it is, in the
+    contiguous layout, with a warning.
+
+    Example::
+
+        >>> import torch
+        >>> net = torch.nn.Conv2d(1, 2, 3)
+        >>> copy = NetworkLayout("channels_last").network(net, spatial_dims=2)
+        >>> copy is net, net.weight.is_contiguous(), copy.weight.is_contiguous(memory_format=torch.channels_last)
+        (False, True, True)
     """
 
     def __init__(self, memory_format: str) -> None:
         option("memory_format", memory_format, MEMORY_FORMATS)
         self.memory_format = memory_format
-        self._converted: weakref.WeakSet = weakref.WeakSet()
+        self._copies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    def network(self, network: object, spatial_dims: int) -> None:
+    def network(self, network, spatial_dims: int):
+        """The network to run: ``network`` itself (contiguous), or its refreshed channels-last copy."""
         if self.memory_format == "contiguous" or not isinstance(network, torch.nn.Module):
-            return
-        if network not in self._converted:
-            network.to(memory_format=_torch_format(self.memory_format, spatial_dims + 2))
-            self._converted.add(network)
+            return network
+        copy = self._copies.get(network)
+        if copy is None:
+            try:
+                copy = deepcopy(network).to(memory_format=_torch_format(self.memory_format, spatial_dims + 2))
+            except Exception as error:  # hooks, parametrizations, ...: stay correct, just slower
+                warnings.warn(
+                    f"memory_format {self.memory_format!r}: the network cannot be copied ({type(error).__name__}: "
+                    f"{error}); running it contiguous.",
+                    stacklevel=3,
+                )
+                copy = network
+            self._copies[network] = copy
+        if copy is not network:
+            with torch.no_grad():
+                copy.load_state_dict(network.state_dict())  # copy_ into the copy: its layout stays
+            copy.train(network.training)
+        return copy
 
     def tiles(self, tiles: torch.Tensor) -> torch.Tensor:
         if self.memory_format == "contiguous":

@@ -75,14 +75,26 @@ def install_bundle(source: Path, target: Path) -> Path:
     return target
 
 
-def _requested_bundles(models: str, source: Path) -> list[str]:
-    available = sorted(p.name for p in source.iterdir() if (p / "configs" / "inference.json").is_file())
+def _requested_bundles(models: str, source: Path) -> dict[str, Path]:
+    """``{name: bundle folder}`` for ``--conf models``: names of bundles in ``source``, folders, or ``all``."""
+    available = {p.name: p for p in sorted(source.iterdir()) if (p / "configs" / "inference.json").is_file()}
     if models.strip().lower() == "all":
         return available
-    requested = [m.strip() for m in models.split(",") if m.strip()]
-    unknown = [m for m in requested if m not in available]
-    if unknown or not requested:
-        raise ValueError(f"conf 'models' must name bundles in {source}: {available} (or 'all'), got {models!r}.")
+    requested: dict[str, Path] = {}
+    for entry in (m.strip() for m in models.split(",") if m.strip()):
+        folder = Path(entry).expanduser()
+        if entry in available:
+            requested[entry] = available[entry]
+        elif folder.is_dir() and (folder / "configs" / "inference.json").is_file():
+            requested[folder.resolve().name] = folder.resolve()
+        else:
+            requested = {}
+            break
+    if not requested:
+        raise ValueError(
+            f"conf 'models' must name bundles in {source}: {sorted(available)}, bundle folders, or 'all'; "
+            f"got {models!r}."
+        )
     return requested
 
 
@@ -118,8 +130,8 @@ class UNet2015LabelApp(MONAILabelApp):
     names it does have (MONAI Label itself answers 500).
 
     Settings (``--conf KEY VALUE``):
-        models: comma-separated bundle names, or ``all``.
-        bundles_dir: where the bundles to copy are (default: the repository's ``bundles/``).
+        models: comma-separated bundle names or bundle folders, or ``all``.
+        bundles_dir: where the named bundles are (default: the shipped bundles, inside the package).
         model_dir: where the app keeps its copies (default ``<app>/model``).
         skip_trainers: ``true`` to serve inference only.
         plan: a plan file from ``python -m monai_unet2015 plan``: its preset and options are
@@ -130,8 +142,8 @@ class UNet2015LabelApp(MONAILabelApp):
     def __init__(self, app_dir: str, studies: str, conf: dict[str, str]) -> None:
         source = Path(conf["bundles_dir"]) if conf.get("bundles_dir") else bundles_dir()
         self.model_dir = Path(conf.get("model_dir") or Path(app_dir) / "model")
-        names = _requested_bundles(conf.get("models", "all"), source)
-        self.bundle_paths = {name: install_bundle(source / name, self.model_dir / name) for name in names}
+        requested = _requested_bundles(conf.get("models", "all"), source)
+        self.bundle_paths = {name: install_bundle(folder, self.model_dir / name) for name, folder in requested.items()}
         if conf.get("plan"):
             _apply_plan_to(self.bundle_paths, Path(conf["plan"]))
         super().__init__(

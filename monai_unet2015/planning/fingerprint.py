@@ -19,7 +19,14 @@ from scipy import ndimage
 from monai_unet2015.data import load_datalist
 from monai_unet2015.metrics import label_instances, matching_scores
 
-__all__ = ["dataset_fingerprint", "split_distance_scores", "INTENSITY_SAMPLES_PER_CASE", "SPLIT_CANDIDATES"]
+__all__ = [
+    "dataset_fingerprint",
+    "check_case",
+    "header_spacing",
+    "split_distance_scores",
+    "INTENSITY_SAMPLES_PER_CASE",
+    "SPLIT_CANDIDATES",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -71,16 +78,12 @@ def dataset_fingerprint(dataset_dir: str | Path, seed: int = 0) -> dict:
     generator = np.random.default_rng(seed)
     shapes, spacings, samples, foreground, counts, sizes = [], [], [], [], {}, []
     channels, dtypes, case_medians, instance_maps, instance_cases = set(), set(), [], [], 0
+    first: tuple | None = None
     for item in datalist:
         image, label = loader(item["image"]), loader(item["label"])
-        if tuple(image.shape[1:]) != tuple(label.shape[1:]):
-            raise ValueError(
-                f"{item['image']}: image size {tuple(image.shape[1:])} differs from its label's "
-                f"{tuple(label.shape[1:])} ({item['label']})."
-            )
+        check_case(item, image, label, first)
+        first = first or (item["image"], image)
         array, labels = np.asarray(image, np.float64), np.asarray(label).astype(np.int64)[0]
-        if not np.isfinite(array).all():
-            raise ValueError(f"{item['image']}: holds NaN or infinite values.")
         channels.add(int(array.shape[0]))
         dtypes.add(str(image.dtype).replace("torch.", ""))
         shapes.append([int(s) for s in image.shape[1:]])
@@ -124,6 +127,69 @@ def dataset_fingerprint(dataset_dir: str | Path, seed: int = 0) -> dict:
     if instance_labels and instance_maps:
         fingerprint["split_distance_f1"] = split_distance_scores(instance_maps)
     return fingerprint
+
+
+def check_case(item: dict, image, label, first: tuple | None = None) -> None:
+    """Refuse a case the plan cannot be made from, naming its file (``ValueError``).
+
+    Checked: image and label on one grid; a finite image; a label of one channel holding
+    whole, non-negative, finite numbers (class or instance ids); a spacing above 0 in the
+    file's header (nibabel would read 0 as 1.0 without a word); no side of a single voxel;
+    and the number of spatial axes and channels of the first case (``first``: its image
+    path and image).
+    """
+    image_file, label_file = item["image"], item["label"]
+    shape, label_shape = tuple(image.shape[1:]), tuple(label.shape[1:])
+    if first is not None and len(shape) != first[1].ndim - 1:
+        raise ValueError(
+            f"{image_file} is {len(shape)}D {shape} but {first[0]} is {first[1].ndim - 1}D: a dataset is all 2D or "
+            "all 3D."
+        )
+    if shape != label_shape:
+        raise ValueError(f"{image_file}: image size {shape} differs from its label's {label_shape} ({label_file}).")
+    if first is not None and image.shape[0] != first[1].shape[0]:
+        raise ValueError(
+            f"{image_file} has {image.shape[0]} channel(s) but {first[0]} has {first[1].shape[0]}: every case needs "
+            "the same channels."
+        )
+    if label.shape[0] != 1:
+        raise ValueError(
+            f"label {label_file} has {label.shape[0]} channels ({tuple(label.shape)}): a label is one map of class "
+            "or instance ids (a 4D label file is not one)."
+        )
+    if min(shape) < 2:
+        raise ValueError(f"{image_file}: size {shape} has a side of one voxel: not an image to learn from.")
+    array = np.asarray(image)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{image_file}: holds NaN or infinite values.")
+    values = np.unique(np.asarray(label, np.float64))
+    if not np.isfinite(values).all():
+        raise ValueError(f"label {label_file}: holds NaN or infinite values; a label holds class or instance ids.")
+    fractional = values[values != np.round(values)]
+    if fractional.size:
+        raise ValueError(
+            f"label {label_file}: values {fractional[:3].tolist()} are not whole numbers; a label holds class or "
+            "instance ids (0, 1, 2, ...), not probabilities."
+        )
+    if values.min() < 0:
+        raise ValueError(f"label {label_file}: negative value {values.min():g}; ids are 0 (background), 1, 2, ...")
+    spacing = header_spacing(image_file, image)
+    if any(not s > 0 for s in spacing):
+        raise ValueError(f"{image_file}: spacing {tuple(spacing)} in its header has a zero or negative side; fix it.")
+
+
+def header_spacing(path: str | Path, image) -> list[float]:
+    """The voxel spacing as the file states it: NIfTI's raw ``pixdim`` (nibabel turns 0 into 1), else MONAI's."""
+    name = str(path)
+    if name.endswith((".nii", ".nii.gz")):
+        import gzip
+
+        import nibabel as nib
+
+        with (gzip.open if name.endswith(".gz") else open)(name, "rb") as stream:
+            header = nib.Nifti1Header.from_fileobj(stream, check=False)
+        return [float(s) for s in header["pixdim"][1 : 1 + len(header.get_data_shape()[:3])]]
+    return [float(s) for s in getattr(image, "pixdim", [1.0] * (image.ndim - 1))]
 
 
 def split_distance_scores(instance_maps: Sequence[np.ndarray]) -> dict[str, float]:

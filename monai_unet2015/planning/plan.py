@@ -6,6 +6,7 @@ A plan is a flat JSON object of bundle options, the file MONAI's bundle runner t
 
 - **bundle**: 2D data -> ``unet2015_cells_2d``, 3D -> ``unet3d_ct_organs``.
 - **modality** (3D): CT when the images reach below -500 (air in HU), else MRI.
+- **in_channels**: the image channels, where they are not 1 (every case has the same).
 - **num_classes**: the largest label value + 1 (2D instance labels: foreground / background).
 - **pixdim** (3D): the median spacing (nnU-Net's rule); on ``device="cpu"`` coarsened
   isotropically until the median case has at most :data:`CPU_VOXELS` voxels.
@@ -37,8 +38,9 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
-from monai_unet2015.bundle.locations import bundles_dir
+from monai_unet2015.bundle.locations import bundle_path
 from monai_unet2015.networks import UNet2015
 from monai_unet2015.options import option
 
@@ -80,6 +82,8 @@ def make_plan(fingerprint: dict, device: str = "cpu", val_fraction: float = 0.2)
     max_epochs = max(10, math.ceil(ITERATIONS[device][dims] / num_train))
     options: dict = {"max_epochs": max_epochs, "val_interval": max(1, max_epochs // 10)}
     labels = [int(value) for value in fingerprint["classes"]]
+    if fingerprint.get("channels", [1]) != [1]:
+        options["in_channels"] = fingerprint["channels"][0]
     if dims == 2:
         options["num_classes"] = 2
         if fingerprint.get("object_sizes", {}).get("count"):
@@ -117,7 +121,7 @@ def _shared_scale(class_medians_per_case: list[dict]) -> bool:
 
 def preset_settings(bundle: str, device: str) -> dict:
     """The bundle's ``configs/<device>.json``: ``features`` and ``roi_size`` of that preset."""
-    preset = json.loads((bundles_dir() / bundle / "configs" / f"{device}.json").read_text())
+    preset = json.loads((bundle_path(bundle) / "configs" / f"{device}.json").read_text())
     features = preset.get("features", preset.get("network_def#features"))
     return {"features": features, "roi_size": preset["roi_size"]}
 
@@ -172,9 +176,13 @@ def plan_report(fingerprint: dict, plan: dict, plan_file: str) -> str:
         lines.append(f"  objects: {sizes['count']}, size 5/50/95% {sizes['p5']:g}/{sizes['p50']:g}/{sizes['p95']:g} px")
     lines.append(f"plan for {plan['bundle']} ({plan['preset']} preset): " + json_line(options))
     configs = "['configs/train.json','configs/{}.json']".format(plan["preset"])
-    lines.append(
-        f'train: python -m monai.bundle run --config_file "{configs}" --args_file {plan_file} --dataset_dir ...'
-    )
+    plan_path = Path(plan_file).resolve()
+    lines += [
+        f"copy the bundle out: python -m monai_unet2015 bundle init {plan['bundle']} DIR",
+        f'train: cd DIR/{plan["bundle"]} && python -m monai.bundle run --config_file "{configs}" '
+        f"--meta_file configs/metadata.json --logging_file configs/logging.conf --args_file {plan_path} "
+        f"--dataset_dir {Path(fingerprint['dataset_dir']).resolve()}",
+    ]
     return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ from monai_unet2015.transforms.elastic_dict import CoarseElasticd, RandCoarseEla
 from monai_unet2015.transforms.instances import InstanceLabels, InstanceLabelsd
 from monai_unet2015.transforms.intensity import ScaleNonZeroPercentiles, ScaleNonZeroPercentilesd
 from monai_unet2015.transforms.paper_augmentation import paper_augmentation
+from monai_unet2015.transforms.sparse_labels import DiscretizeSparseLabeld
 from monai_unet2015.transforms.weight_map import BorderWeightMap, BorderWeightMapd
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "CenterCropToSize",
     "CenterCropToReferenced",
     "PadToValidTiled",
+    "DiscretizeSparseLabeld",
     "CoarseElastic",
     "CoarseElasticd",
     "RandCoarseElastic",

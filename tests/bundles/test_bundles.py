@@ -294,8 +294,8 @@ def test_wrong_number_of_input_channels(sample, tmp_path):
     )
 
 
-def test_ct_bundle_trains_on_partially_labelled_volumes(sample, tmp_path):
-    """Voxels labelled 255 are not annotated: weight 0 in the loss (Cicek et al. 2016)."""
+def test_ct_bundle_trains_and_validates_on_partially_labelled_volumes(sample, tmp_path):
+    """Voxels labelled 255 are not annotated: weight 0 in the loss, left out of the Dice (Cicek et al. 2016)."""
     import shutil
 
     data = tmp_path / "ct"
@@ -312,8 +312,12 @@ def test_ct_bundle_trains_on_partially_labelled_volumes(sample, tmp_path):
         bundle_root=str(tmp_path),
         dataset_dir=str(data),
         max_epochs=2,
-        val_interval=99,
+        val_interval=1,
     )
     flow.run()
     trainer = flow.parser.get_parsed_content("train#trainer")
+    evaluator = flow.parser.get_parsed_content("validate#evaluator")
     assert trainer.state.iteration == 2 and np.isfinite(trainer.state.output["loss"].item())
+    assert evaluator.state.epoch == 2  # validated after each epoch
+    assert 0.0 <= evaluator.state.metrics["val_mean_dice"] <= 1.0
+    assert (tmp_path / "models" / "model.pt").is_file()

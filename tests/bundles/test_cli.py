@@ -92,8 +92,9 @@ def test_prepare_cli_run_leaves_other_processes_alone(monkeypatch):
 
 
 def test_errors_come_as_one_line_with_the_innermost_message(capsys, monkeypatch):
-    from monai_unet2015.bundle.cli import _one_line_excepthook
+    from monai_unet2015.bundle.cli import _OneLineExcepthook
 
+    _one_line_excepthook = _OneLineExcepthook(sys.__excepthook__)
     monkeypatch.delenv("MONAI_UNET2015_TRACEBACK", raising=False)
     try:
         try:
@@ -108,12 +109,51 @@ def test_errors_come_as_one_line_with_the_innermost_message(capsys, monkeypatch)
     )
 
 
-def test_the_full_traceback_when_asked(capsys, monkeypatch):
-    from monai_unet2015.bundle.cli import _one_line_excepthook
+def test_the_full_traceback_when_asked_comes_from_the_hook_that_was_there(capsys, monkeypatch):
+    from monai_unet2015.bundle.cli import _OneLineExcepthook
 
+    previous = []
     monkeypatch.setenv("MONAI_UNET2015_TRACEBACK", "1")
     try:
         raise KeyError("x")
     except KeyError as error:
-        _one_line_excepthook(KeyError, error, error.__traceback__)
-    assert "Traceback (most recent call last)" in capsys.readouterr().err
+        _OneLineExcepthook(lambda *info: previous.append(info[0]))(KeyError, error, error.__traceback__)
+    assert previous == [KeyError] and capsys.readouterr().err == ""
+
+
+COMMAND_LINES = [
+    ["--config_file", "configs/train.json", "--max_epochs", "3"],
+    ["--config_file=configs/inference.json", "--dataset_dir=/data/ct", "--progress", "false"],
+    ["--config_file", "['configs/train.json','configs/cpu.json']", "--network_def#features", "[4,8,16]"],
+    ["--amp", "--max_epochs", "2", "--learning_rate", "-0.5"],
+]
+
+
+@pytest.mark.parametrize("arguments", COMMAND_LINES)
+def test_the_override_check_reads_the_keys_fire_hands_to_monais_run(arguments):
+    """The check re-reads sys.argv; the keys it finds must be the ones fire (constraints.txt) passes on."""
+    import fire
+
+    received = {}
+
+    def run(**kwargs):  # stands in for monai.bundle.run
+        received.update(kwargs)
+
+    fire.Fire({"run": run}, command=["run", *arguments])
+    ours = bundle_cli_arguments(["/x/monai/bundle/__main__.py", "run", *arguments])
+    assert set(ours) == set(received)
+    for key, value in received.items():
+        assert str(value).replace(" ", "") == ours[key].replace(" ", "") or value is True and ours[key] == "True"
+
+
+def test_the_pinned_versions_are_the_ones_installed():
+    from importlib.metadata import version
+    from pathlib import Path
+
+    pins = dict(
+        line.split("==")
+        for line in (Path(__file__).parents[2] / "constraints.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    for name in ("monai", "fire", "pytorch-ignite"):
+        assert version(name) == pins[name], f"{name} {version(name)} is installed, constraints.txt pins {pins[name]}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from monai_unet2015.bundle.locations import bundles_dir
+from monai_unet2015.bundle.locations import init_bundle
 from monai_unet2015.planning import write_plan
 from tests.planning.conftest import write_nuclei
 
@@ -30,10 +29,7 @@ def planned(tmp_path_factory):
     dataset = write_nuclei(root / "nuclei", num_cases=3)
     plan_file = root / "plan.json"
     write_plan(dataset, plan_file, device="cpu")
-    bundle = root / "bundle"
-    shutil.copytree(
-        bundles_dir() / "unet2015_cells_2d", bundle, ignore=shutil.ignore_patterns("models", "eval", "logs")
-    )
+    bundle = init_bundle("unet2015_cells_2d", root)  # as the plan's report says
     arguments = ("--args_file", str(plan_file), "--dataset_dir", str(dataset), "--progress", "false")
     trained = bundle_run(bundle, ["train.json", "cpu.json"], *arguments, "--max_epochs", "2", "--val_interval", "1")
     assert trained.returncode == 0, trained.stderr[-3000:]

@@ -197,3 +197,48 @@ def test_a_finished_training_says_how_to_train_on(sample, tmp_path):
     )
     with raises_cause(TrainingFinishedError, re.escape(message)):
         workflow("train.json", "train", **arguments).run()
+
+
+def test_an_output_dir_that_cannot_be_written_is_an_error_before_any_work(sample, weights, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    result = infer(weights, sample / "ct" / "imagesTs", blocker / "masks")
+    assert result.returncode == 1
+    assert re.search(rf"error: output_dir {blocker}/masks is not writable \(.*\).*Nothing was computed", result.stderr)
+    assert "case 1/" not in result.stdout + result.stderr  # refused before the first case
+    assert "Traceback" not in result.stderr
+
+
+def test_a_single_image_file_as_dataset_dir(sample, weights, tmp_path):
+    image = sample / "ct" / "imagesTs" / "ct_002.nii.gz"
+    out = tmp_path / "out"
+    workflow("inference.json", "infer", bundle_root=str(weights), dataset_dir=str(image), output_dir=str(out)).run()
+    assert sorted(p.name for p in out.iterdir()) == ["ct_002_seg.nii.gz"]
+
+
+def test_a_hash_in_a_path_is_a_one_line_error_saying_why(sample, weights, tmp_path):
+    data = tmp_path / "run#2"
+    shutil.copytree(sample / "ct" / "imagesTs", data)
+    result = infer(weights, data, tmp_path / "out")
+    assert result.returncode == 1
+    assert f"error: dataset_dir {data} has a '#', which MONAI's config parser turns into '::'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_links_that_split_a_mixed_dicom_folder_are_removed_after_each_case(sample, weights, tmp_path):
+    import tempfile
+
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for case in ("ct_000", "ct_002"):  # two series in one folder
+        for slice_file in (sample / "ct_dicom" / case).iterdir():
+            shutil.copy(slice_file, mixed / f"{case}_{slice_file.name}")
+    before = set(Path(tempfile.gettempdir()).glob("monai_unet2015_series_*"))
+    out = tmp_path / "out"
+    flow = workflow("inference.json", "infer", bundle_root=str(weights), dataset_dir=str(mixed), output_dir=str(out))
+    assert len(flow.parser.get_parsed_content("datalist")) == 2
+    during = set(Path(tempfile.gettempdir()).glob("monai_unet2015_series_*")) - before
+    assert len(during) == 1  # the datalist's links, while the cases wait
+    flow.run()
+    assert len([p for p in out.rglob("*_seg.nii.gz")]) == 2
+    assert not any(folder.exists() for folder in during)

@@ -97,3 +97,16 @@ def test_an_error_in_the_loading_thread_reaches_the_training_loop():
     with pytest.raises(RuntimeError, match="applying transform") as info:
         list(loader)
     assert "broken transform" in str(info.value.__cause__)
+
+
+@pytest.mark.parametrize("repeats, buffer_size", [(1, 1), (2, 1), (3, 2)])
+def test_raising_loader_yields_what_monais_thread_loader_yields(repeats, buffer_size):
+    from monai.data import Dataset, ThreadDataLoader
+
+    from monai_unet2015.data import RaisingThreadDataLoader
+
+    dataset = Dataset([{"image": torch.full((1, 2, 2), float(i))} for i in range(5)])
+    arguments = {"batch_size": 2, "repeats": repeats, "buffer_size": buffer_size, "shuffle": False}
+    ours = [batch["image"][:, 0, 0, 0].tolist() for batch in RaisingThreadDataLoader(dataset, **arguments)]
+    monais = [batch["image"][:, 0, 0, 0].tolist() for batch in ThreadDataLoader(dataset, **arguments)]
+    assert ours == monais and len(ours) == 3 * repeats

@@ -1,4 +1,5 @@
-"""ResumeFromLatest: a finished run says so, a corrupt newest checkpoint falls back, another net is refused."""
+"""ResumeFromLatest: a finished run says so, a corrupt newest checkpoint falls back, another net is refused; the
+best model survives a resume."""
 
 from __future__ import annotations
 
@@ -61,5 +62,84 @@ def test_nothing_to_resume_from_attaches_nothing(tmp_path):
     from ignite.engine import Engine
 
     engine = Engine(lambda e, b: None)
-    ResumeFromLatest(tmp_path, {"network": torch.nn.Linear(1, 1), "trainer": engine}).attach(engine)
-    assert not engine._event_handlers or all(not handlers for handlers in engine._event_handlers.values())
+    resume = ResumeFromLatest(tmp_path, {"network": torch.nn.Linear(1, 1), "trainer": engine})
+    resume.attach(engine)
+    assert not engine.has_event_handler(resume.restore)
+
+
+class ScriptedQuality(torch.nn.Module):
+    """A stand-in net: its input label back as logits, a share ``1 - quality`` of the pixels flipped.
+
+    ``epoch_tag`` (a buffer, so it is in ``model.pt``) tells which epoch's network was saved.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.register_buffer("quality", torch.tensor(1.0))
+        self.register_buffer("epoch_tag", torch.tensor(0))
+
+    def forward(self, x):
+        label = x[:, 0].round().long()
+        flipped = torch.arange(label.numel()).reshape(label.shape) % 100 >= self.quality * 100
+        label = torch.where(flipped, 1 - label, label)
+        return torch.nn.functional.one_hot(label, 2).permute(0, 3, 1, 2).float() * 20 + self.weight
+
+
+QUALITY = {1: 0.9, 2: 0.6, 3: 0.7, 4: 1.0}  # validation after epoch 1 is the best until epoch 4
+
+
+def scripted_run(samples, ckpt_dir, max_epochs):
+    from ignite.engine import Events
+    from monai.data import DataLoader
+
+    from monai_unet2015.engines import create_evaluator
+
+    data = [{"image": (s["label"] > 0).astype("float32"), "label": (s["label"] > 0).astype("int64")} for s in samples]
+    net = ScriptedQuality()
+    evaluator = create_evaluator(net, DataLoader(data, batch_size=1), num_classes=2, device="cpu", ckpt_dir=ckpt_dir)
+    trainer = create_trainer(
+        net,
+        DataLoader(data, batch_size=1),
+        max_epochs=max_epochs,
+        evaluator=evaluator,
+        device="cpu",
+        ckpt_dir=ckpt_dir,
+        progress=False,
+        use_weight_map=False,
+    )
+
+    @trainer.on(Events.EPOCH_STARTED)
+    def script(engine):
+        net.quality.fill_(QUALITY[engine.state.epoch])
+        net.epoch_tag.fill_(engine.state.epoch)
+
+    trainer.run()
+    return evaluator
+
+
+def saved_epoch(ckpt_dir) -> int:
+    return int(torch.load(ckpt_dir / "model.pt", weights_only=True)["epoch_tag"])
+
+
+def test_a_resumed_run_keeps_the_best_model_until_a_better_one(tiny_samples, tmp_path):
+    first = scripted_run(tiny_samples, tmp_path, max_epochs=2)  # stopped after epoch 2, as by a kill
+    assert saved_epoch(tmp_path) == 1 and first.state.best_metric_epoch == 1
+    best = first.state.best_metric
+
+    resumed = scripted_run(tiny_samples, tmp_path, max_epochs=3)  # epoch 3 scores below epoch 1
+    assert resumed.state.metrics["val_mean_dice"] < best
+    assert saved_epoch(tmp_path) == 1, "the first validation after resuming replaced a better model.pt"
+    assert (resumed.state.best_metric, resumed.state.best_metric_epoch) == (best, 1)
+
+    better = scripted_run(tiny_samples, tmp_path, max_epochs=4)  # epoch 4 beats it
+    assert saved_epoch(tmp_path) == 4 and better.state.best_metric > best
+
+
+def test_resume_loads_the_checkpoint_file_once(tiny_samples, tmp_path, monkeypatch):
+    train(tiny_samples, tmp_path, max_epochs=1)
+    loads = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append(a[0]) or real_load(*a, **k))
+    *_, trainer = train(tiny_samples, tmp_path, max_epochs=2)
+    assert trainer.state.epoch == 2 and [p.name for p in loads] == ["checkpoint_epoch=1.pt"]

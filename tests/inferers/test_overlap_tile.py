@@ -236,6 +236,32 @@ def test_channels_last_gives_the_fp32_result(spatial_dims, make_net, roi, size, 
     assert again.shape[1] == 3
 
 
+@pytest.mark.parametrize("memory_format", ["channels_last", "auto"])
+@pytest.mark.parametrize("spatial_dims, make_net, roi, size", PRECISION_CASES)
+def test_the_inferer_leaves_the_callers_network_as_it_was(spatial_dims, make_net, roi, size, memory_format):
+    net = make_net().eval()
+    before = {name: (t.clone(), t.stride()) for name, t in net.state_dict().items()}
+    inferer = OverlapTileInferer(roi, memory_format=memory_format)
+    with torch.no_grad():
+        inferer(torch.rand(1, 1, *size), net)
+    for name, tensor in net.state_dict().items():
+        assert tensor.stride() == before[name][1], f"{name}: the inferer changed the network's memory layout"
+        torch.testing.assert_close(tensor, before[name][0], rtol=0, atol=0)
+
+
+def test_channels_last_sees_the_networks_new_weights_between_calls():
+    net = UNet2015(2, 1, 2, features=(4, 8, 16)).eval()
+    image = torch.rand(1, 1, 50, 40)
+    inferer = OverlapTileInferer((60, 60), memory_format="channels_last")
+    with torch.no_grad():
+        inferer(image, net)
+        for parameter in net.parameters():  # as training between two validations does
+            parameter.mul_(0.5)
+        result = inferer(image, net)
+        reference = OverlapTileInferer((60, 60))(image, net)
+    torch.testing.assert_close(result, reference, atol=1e-5, rtol=1e-4)
+
+
 @pytest.mark.parametrize("spatial_dims, make_net, roi, size", PRECISION_CASES)
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_reduced_precision_on_the_cpu_keeps_shape_dtype_and_almost_every_label(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monai_unet2015.bundle.locations import bundles_dir
+from monai_unet2015.bundle.locations import bundles_dir, init_bundle
 from monai_unet2015.label import WEIGHTS, install_bundle, studies_from_msd, training_overrides
 from monai_unet2015.label.app import _requested_bundles
 
@@ -60,7 +60,14 @@ def test_install_bundle_refuses_a_folder_without_inference_config(tmp_path):
     ],
 )
 def test_requested_bundles(models, expected):
-    assert _requested_bundles(models, bundles_dir()) == expected
+    requested = _requested_bundles(models, bundles_dir())
+    assert requested == {name: bundles_dir() / name for name in expected}
+
+
+def test_requested_bundles_takes_a_bundle_folder_beside_a_name(tmp_path):
+    folder = init_bundle("unet2015_cells_2d", tmp_path)
+    requested = _requested_bundles(f"{folder}, unet3d_ct_organs", bundles_dir())
+    assert requested == {"unet2015_cells_2d": folder, "unet3d_ct_organs": bundles_dir() / "unet3d_ct_organs"}
 
 
 @pytest.mark.parametrize("models", ["unet3d_ct", "", "unet3d_ct_organs,spleen"])

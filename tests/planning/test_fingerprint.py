@@ -72,3 +72,69 @@ def test_nan_in_an_image_is_an_error(tmp_path):
     nib.save(nib.Nifti1Image(data, image.affine), path)
     with pytest.raises(ValueError, match=r"vol_1.nii.gz: holds NaN or infinite values"):
         dataset_fingerprint(root)
+
+
+def rewrite_volume(path, change, affine=None):
+    import nibabel as nib
+
+    image = nib.load(path)
+    data = change(np.asarray(image.dataobj).astype(np.float32))
+    nib.save(nib.Nifti1Image(data, image.affine if affine is None else affine), path)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a: np.where(a == 2, np.nan, a), r"label .*vol_1.nii.gz: holds NaN or infinite values"),
+        (lambda a: a / 2, r"label .*vol_1.nii.gz: values \[0.5\] are not whole numbers; a label holds class"),
+        (lambda a: a - 1, r"label .*vol_1.nii.gz: negative value -1"),
+        (lambda a: np.stack([a, a], axis=-1), r"label .*vol_1.nii.gz has 2 channels .*a 4D label file is not one"),
+    ],
+    ids=["nan", "fractional", "negative", "4d"],
+)
+def test_bad_label_values_are_refused_by_file(tmp_path, change, message):
+    root = write_volumes(tmp_path / "vol", ct=False, num_cases=2)
+    rewrite_volume(root / "labelsTr" / "vol_1.nii.gz", change)
+    with pytest.raises(ValueError, match=message):
+        dataset_fingerprint(root)
+
+
+def test_a_zero_spacing_in_the_header_is_refused_by_file(tmp_path):
+    import nibabel as nib
+
+    root = write_volumes(tmp_path / "vol", ct=False, num_cases=2)
+    path = root / "imagesTr" / "vol_0.nii.gz"
+    written = nib.Nifti1Image(np.asarray(nib.load(path).dataobj), None)
+    written.header.set_zooms((1.0, 0.0, 1.0))  # nibabel reads this back as 1.0, with a log line only
+    written.header.set_qform(None, code=0)
+    written.header.set_sform(None, code=0)
+    nib.save(written, path)
+    with pytest.raises(ValueError, match=r"vol_0.nii.gz: spacing \(1.0, 0.0, 1.0\) in its header has a zero"):
+        dataset_fingerprint(root)
+
+
+def test_mixed_2d_and_3d_cases_name_both_files(tmp_path):
+    root = write_volumes(tmp_path / "vol", ct=False, num_cases=2)
+    rewrite_volume(root / "imagesTr" / "vol_1.nii.gz", lambda a: a[:, :, 0])
+    rewrite_volume(root / "labelsTr" / "vol_1.nii.gz", lambda a: a[:, :, 0])
+    with pytest.raises(ValueError, match=r"vol_1.nii.gz is 2D \(40, 40\) but .*vol_0.nii.gz is 3D: a dataset is all"):
+        dataset_fingerprint(root)
+
+
+def test_a_degenerate_image_is_refused(tmp_path):
+    root = write_volumes(tmp_path / "vol", ct=False, num_cases=1, shape=(1, 1, 1))
+    with pytest.raises(ValueError, match=r"vol_0.nii.gz: size \(1, 1, 1\) has a side of one voxel"):
+        dataset_fingerprint(root)
+
+
+def test_cases_with_other_channels_are_refused_and_several_channels_reach_the_plan(tmp_path):
+    from monai_unet2015.planning import make_plan
+
+    root = write_volumes(tmp_path / "vol", ct=False, num_cases=2)
+    for name in ("vol_0.nii.gz", "vol_1.nii.gz"):
+        rewrite_volume(root / "imagesTr" / name, lambda a: np.stack([a, a * 2], axis=-1))
+    fingerprint = dataset_fingerprint(root)
+    assert fingerprint["channels"] == [2] and make_plan(fingerprint)["options"]["in_channels"] == 2
+    rewrite_volume(root / "imagesTr" / "vol_1.nii.gz", lambda a: a[..., 0])
+    with pytest.raises(ValueError, match=r"vol_1.nii.gz has 1 channel\(s\) but .*vol_0.nii.gz has 2: every case"):
+        dataset_fingerprint(root)
