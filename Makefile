@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 OUTPUT_DIR ?= demo_output
 PYTEST_ARGS ?=
 
-.PHONY: install label-install label-server demo smoke test lint bench notebooks clean
+.PHONY: install label-install label-server demo smoke test docs lint bench notebooks clean
 
 install: $(STAMP)
 
@@ -49,6 +49,10 @@ label-server: $(LABEL_STAMP)
 # server, trained bundles) are made once
 test: $(STAMP) $(LABEL_STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile --durations=15 $(PYTEST_ARGS) tests
+
+# The documentation site (Sphinx + MyST): warnings are errors (-W), every one listed (--keep-going).
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
 lint: $(STAMP)
 	$(PY) -m ruff check monai_unet2015 tests benchmarks tutorials apps
@@ -91,4 +95,4 @@ notebooks: $(NOTEBOOK_STAMP) $(LABEL_STAMP)
 	done
 
 clean:
-	rm -rf $(VENV) $(LABEL_VENV) $(OUTPUT_DIR) .pytest_cache
+	rm -rf $(VENV) $(LABEL_VENV) $(OUTPUT_DIR) .pytest_cache docs/_build

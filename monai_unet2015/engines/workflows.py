@@ -198,11 +198,10 @@ def create_evaluator(
     as ``<ckpt_dir>/model.pt`` (the model-zoo name; the plain state dict). Under torchrun
     every rank first takes rank 0's batch-norm statistics (:class:`BroadcastBuffers`) and
     runs the unwrapped module, not the DDP wrapper, so the gathered Dice is that of the
-    network rank 0 saves (``tests/bundles/test_multi_gpu.py``; through the wrapper a
-    1-epoch net scored 0.0609 against 0.0612 for the same weights evaluated alone).
+    network rank 0 saves (``tests/bundles/test_multi_gpu.py``).
 
     Args:
-        network: the net (B, C, *S) -> (B, num_classes, *S'); may be wrapped in DDP.
+        network: the net ``(B, C, *S) -> (B, num_classes, *S')``; may be wrapped in DDP.
         val_loader: batches of dicts with ``image_key`` and ``label_key`` (class indices).
         num_classes: output channels of the net.
         inferer: default ``SimpleInferer()`` (the batch is a valid tile).
@@ -306,8 +305,8 @@ def create_trainer(
     norm is clipped to ``grad_clip_norm``
     (:class:`~monai_unet2015.engines.handlers.ClipGradientNorm`, which says why), and the
     learning rate decays as ``(1 - epoch / max_epochs) ** 0.9`` (:func:`poly_lr_scheduler`):
-    with momentum 0.99 and a constant rate the validation Dice on a real brain MRI swung from
-    0.80 to 0.57 and back between epochs 30 and 60. ``grad_clip_norm=None, lr_scheduler=None``
+    with momentum 0.99 and a constant rate the validation Dice on a real brain MRI swung between
+    epochs (CHANGELOG). ``grad_clip_norm=None, lr_scheduler=None``
     trains as the paper did. Handlers, in this order: per-epoch seeding
     (:class:`SeedEveryEpoch`), the input-channel check, gradient clipping, a stop on a NaN or
     infinite loss

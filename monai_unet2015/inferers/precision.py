@@ -73,8 +73,8 @@ def fastest_precision(device: str | torch.device) -> str:
 
 def fastest_memory_format(device: str | torch.device, precision: str, spatial_dims: int) -> str:
     """The rule for ``memory_format="auto"``: channels-last on the CPU (oneDNN's preferred
-    layout; fp32 on an AVX2 CPU here: UNet2015 1.30x, a narrow UNet2015 1.43x, UNet3D's paper
-    tile 1.15x, the 3D bundle's net 1.07x) and for bf16 / fp16 on CUDA (tensor cores);
+    layout; faster for every net measured in ``benchmarks/bench_precision.py``) and for bf16 /
+    fp16 on CUDA (tensor cores);
     contiguous for fp32 on CUDA. ``spatial_dims`` is part of the rule's signature for
     layouts that differ between 2D and 3D; today's rule is the same for both."""
     device = torch.device(device)

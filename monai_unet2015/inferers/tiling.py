@@ -80,7 +80,7 @@ def extend_borders(
 
 
 def flip_combinations(flip_axes: Sequence[int] | None) -> list[tuple[int, ...]]:
-    """Every subset of the spatial ``flip_axes`` (the empty one first), as tensor dims of (B, C, *S).
+    """Every subset of the spatial ``flip_axes`` (the empty one first), as tensor dims of ``(B, C, *S)``.
 
     Example::
 

@@ -21,7 +21,7 @@ def _plain(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def center_crop_to_prediction(tensor: torch.Tensor, prediction_shape: torch.Size, name: str) -> torch.Tensor:
-    """Crop the spatial centre of ``tensor`` (B, C, *S) to the spatial size of a prediction.
+    """Crop the spatial centre of ``tensor`` ``(B, C, *S)`` to the spatial size of a prediction.
 
     A valid-convolution net's output is the centre of its input, smaller by the same even
     number of pixels on every axis, so a label or weight map the size of the input is
@@ -94,12 +94,12 @@ class PixelWeightedCrossEntropyLoss(_Loss):
             class-index targets; None (default) for none.
 
     Shapes:
-        input: logits ``(B, C, H, W[, D])``, C >= 2 for soft-max, C == 1 for sigmoid.
-        target: class indices ``(B, 1, H', W'[, D'])`` or one-hot / class probabilities
-            ``(B, C, H', W'[, D'])``, ``H' >= H`` and so on; or a mapping with keys
-            ``"label"`` and ``"weight"`` as :class:`~monai_unet2015.engines.PrepareBatchWeightMap`
-            hands it over inside ``monai.engines.SupervisedTrainer``.
-        weight: None (all 1) or ``(B, 1, H', W'[, D'])``, finite and ``>= 0``.
+        - input: logits ``(B, C, H, W[, D])``, C >= 2 for soft-max, C == 1 for sigmoid.
+        - target: class indices ``(B, 1, H', W'[, D'])`` or one-hot / class probabilities
+          ``(B, C, H', W'[, D'])``, ``H' >= H`` and so on; or a mapping with keys
+          ``"label"`` and ``"weight"`` as :class:`~monai_unet2015.engines.PrepareBatchWeightMap`
+          hands it over inside ``monai.engines.SupervisedTrainer``.
+        - weight: None (all 1) or ``(B, 1, H', W'[, D'])``, finite and ``>= 0``.
 
     Raises:
         ValueError: a negative or non-finite weight, a fractional class index (a label

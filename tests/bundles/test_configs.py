@@ -127,7 +127,8 @@ def test_bundle_checkpoints_hold_the_model_under_the_recipe_key(sample, tmp_path
     config = parser("unet3d_ct_organs", sample, tmp_path, max_epochs=1, val_interval=1)
     config.get_parsed_content("train#trainer").run()
     checkpoint = torch.load(tmp_path / "models" / "checkpoint_epoch=1.pt", weights_only=True)
-    assert set(checkpoint) == {MODEL_KEY, "optimizer", "trainer", "lr_scheduler"}
+    assert set(checkpoint) == {MODEL_KEY, "optimizer", "trainer", "lr_scheduler", "best_metric"}
+    assert checkpoint["best_metric"]["best_metric_epoch"] == 1  # the score model.pt has to beat on resume
     best = torch.load(tmp_path / "models" / "model.pt", weights_only=True)
     assert set(best) == set(config.get_parsed_content("network").state_dict())  # a plain state dict
 
