@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 OUTPUT_DIR ?= demo_output
 PYTEST_ARGS ?=
 
-.PHONY: install label-install label-server demo smoke test docs lint bench notebooks clean
+.PHONY: install label-install label-server hospital-peers demo smoke test docs lint bench notebooks clean
 
 install: $(STAMP)
 
@@ -45,9 +45,21 @@ label-server: $(LABEL_STAMP)
 	$(LABEL_VENV)/bin/monailabel start_server --app apps/monai_unet2015 --studies $(STUDIES) \
 		--conf models $(MODELS) --port $(PORT)
 
+# Orthanc (a real PACS) and dcmtk (storescu, a real sender) for tests/dicom_node, from Debian's
+# packages; as root only (CI is). Without them those tests skip and say why.
+hospital-peers:
+	@if command -v Orthanc >/dev/null && command -v storescu >/dev/null; then \
+		echo "Orthanc and dcmtk are installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc dcmtk) \
+			|| echo "note: orthanc and dcmtk could not be installed; the tests that need them skip"; \
+	else \
+		echo "note: apt-get install orthanc dcmtk (as root) to run the DICOM node's tests against them"; \
+	fi
+
 # --dist loadfile: a test file's tests run on one worker, so module fixtures (the MONAI Label
 # server, trained bundles) are made once
-test: $(STAMP) $(LABEL_STAMP)
+test: $(STAMP) $(LABEL_STAMP) hospital-peers
 	$(PY) -m pytest -n 2 --dist loadfile --durations=15 $(PYTEST_ARGS) tests
 
 # The documentation site (Sphinx + MyST): warnings are errors (-W), every one listed (--keep-going).

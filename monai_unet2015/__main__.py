@@ -53,15 +53,33 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("directory", help="the parent folder of the copy (created if needed)")
     init.add_argument("--overwrite", action="store_true", help="replace an existing DIR/NAME, its models too")
     node = commands.add_parser(
-        "dicom-node", help="receive DICOM series (C-STORE), segment them with a bundle, send the DICOM SEG on"
+        "dicom-node",
+        help="receive DICOM series (C-STORE), segment them with a bundle, send the DICOM SEG on "
+        "(dicom-node status --work-dir DIR: what the node holds)",
     )
+    _add_node_arguments(node)
+    return parser
+
+
+def _add_node_arguments(node: argparse.ArgumentParser) -> None:
     node.add_argument(
         "--bundle",
         required=True,
         help="a bundle folder with a trained models/model.pt (from: bundle init NAME DIR, then training)",
     )
     node.add_argument("--ae-title", default="MONAI_UNET2015", help="this node's AE title (default MONAI_UNET2015)")
+    node.add_argument("--host", default="0.0.0.0", help="the address to listen on (default 0.0.0.0: every interface)")
     node.add_argument("--port", type=int, default=11112, help="port to listen on (default 11112)")
+    node.add_argument(
+        "--allowed-ae",
+        action="append",
+        default=[],
+        metavar="AE[@HOST]",
+        help="a calling AE title (optionally only from HOST) that may associate; repeatable (default: any)",
+    )
+    node.add_argument("--tls-cert", default=None, help="DICOM TLS: this node's certificate (PEM)")
+    node.add_argument("--tls-key", default=None, help="DICOM TLS: its private key (PEM)")
+    node.add_argument("--tls-ca", default=None, help="DICOM TLS: accept only clients with a certificate from this CA")
     node.add_argument("--destination", required=True, help="where the SEGs go: AE@host:port (the PACS)")
     node.add_argument("--work-dir", default=None, help="the journal's folder (default BUNDLE/dicom_node)")
     node.add_argument(
@@ -69,13 +87,86 @@ def _parser() -> argparse.ArgumentParser:
     )
     node.add_argument("--retry", type=float, default=5.0, help="first retry delay when sending fails, in s (default 5)")
     node.add_argument(
+        "--max-attempts", type=int, default=10, help="sending attempts before a series is failed (default 10)"
+    )
+    node.add_argument(
+        "--keep-days",
+        type=float,
+        default=None,
+        help="remove a sent series' instances and results after this many days (default: keep everything)",
+    )
+    node.add_argument(
+        "--config-file",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="the bundle configs, in order, as in training (default inference.json; e.g. inference.json then cpu.json)",
+    )
+    node.add_argument(
+        "--args_file", "--args-file", default=None, help="the plan the model was trained with (plan.json)"
+    )
+    node.add_argument(
         "--override",
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="a bundle config override, VALUE in JSON (e.g. network_def#features=[4,8,16]); repeatable",
     )
+
+
+def _status_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m monai_unet2015 dicom-node status", description="every series a DICOM node's journal holds"
+    )
+    parser.add_argument("--work-dir", required=True, help="the node's --work-dir")
+    parser.add_argument("--json", action="store_true", help="as JSON")
     return parser
+
+
+def _node_status(argv: list[str]) -> int:
+    from monai_unet2015.dicom_node import series_status, status_json, status_table
+
+    args = _status_parser().parse_args(argv)
+    try:
+        rows = series_status(args.work_dir)
+    except FileNotFoundError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 2
+    sys.stdout.write((status_json(rows) if args.json else status_table(rows)) + "\n")
+    return 0
+
+
+def _start_node(args: argparse.Namespace) -> int:
+    from monai_unet2015.dicom_node import DicomNode, tls_server_context
+
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)  # a line per PDU otherwise
+    try:
+        if (args.tls_cert is None) != (args.tls_key is None) or (args.tls_ca and not args.tls_cert):
+            raise ValueError("DICOM TLS needs --tls-cert and --tls-key together (and --tls-ca only with them).")
+        tls = tls_server_context(args.tls_cert, args.tls_key, args.tls_ca) if args.tls_cert else None
+        node = DicomNode(
+            args.bundle,
+            args.ae_title,
+            args.port,
+            args.destination,
+            work_dir=args.work_dir,
+            series_timeout=args.series_timeout,
+            overrides=_overrides(args.override),
+            retry_initial=args.retry,
+            host=args.host,
+            allowed=args.allowed_ae,
+            max_attempts=args.max_attempts,
+            tls=tls,
+            config_files=args.config_file or ("inference.json",),
+            args_file=args.args_file,
+            keep_days=args.keep_days,
+        )
+    except (ValueError, FileNotFoundError, OSError) as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 2
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it as Ctrl-C does
+    node.serve_forever()
+    return 0
 
 
 def _overrides(pairs: list[str]) -> dict:
@@ -110,6 +201,9 @@ def _bundle_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["dicom-node", "status"]:
+        return _node_status(argv[2:])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     if args.command == "sample-data":
@@ -144,26 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bundle":
         return _bundle_command(args)
     if args.command == "dicom-node":
-        from monai_unet2015.dicom_node import DicomNode
-
-        logging.getLogger("pynetdicom").setLevel(logging.WARNING)  # a line per PDU otherwise
-        try:
-            node = DicomNode(
-                args.bundle,
-                args.ae_title,
-                args.port,
-                args.destination,
-                work_dir=args.work_dir,
-                series_timeout=args.series_timeout,
-                overrides=_overrides(args.override),
-                retry_initial=args.retry,
-            )
-        except (ValueError, FileNotFoundError) as error:
-            sys.stderr.write(f"error: {error}\n")
-            return 2
-        signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it as Ctrl-C does
-        node.serve_forever()
-        return 0
+        return _start_node(args)
     if args.command == "demo":
         from monai_unet2015.bundle.demo import run_demo
 

@@ -18,6 +18,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from monai_unet2015.data.datalists import LABEL_SUFFIXES, image_files, image_stem
+from monai_unet2015.data.dicom_uids import uid_file_name
 
 __all__ = ["DicomSeries", "find_dicom_series", "dicom_series_datalist", "NON_IMAGE_MODALITIES", "OWN_MANUFACTURER"]
 
@@ -151,25 +152,38 @@ def find_dicom_series(root: str | os.PathLike, exclude: Sequence[str | os.PathLi
 
 def _series_folder(entry: DicomSeries, all_files_in: dict[Path, int], link_dir: Path | None) -> tuple[Path, Path]:
     """``(folder to read, source)``: the series' own folder twice, or a folder of links and
-    ``<first folder>/<SeriesInstanceUID>`` (what names its outputs)."""
+    ``<first folder>/<SeriesInstanceUID>`` (what names its outputs).
+
+    A folder that holds only this series' images but other files as well (hidden, partial or
+    non-DICOM ones, which MONAI's readers would read with them) keeps its name as the source
+    and is read through a folder of links to the series' files alone.
+    """
     folders = entry.folders
     if len(folders) == 1:
         folder = next(iter(folders))
         if all_files_in[folder] == len(entry.files):
-            return folder, folder
+            others = sum(1 for p in folder.iterdir() if p.is_file()) - len(entry.files)
+            if others == 0 or link_dir is None:
+                return folder, folder
+            return _linked(entry, link_dir), folder
     if link_dir is None:
         raise ValueError(
             f"DICOM series {entry.uid} ({entry.modality}, {entry.description!r}) shares its folder with other "
             f"series or spans several folders ({sorted(map(str, folders))}); MONAI's readers read one series per "
             "folder. Pass link_dir=... to have each series linked into a folder of its own."
         )
-    target = link_dir / entry.uid
+    return _linked(entry, link_dir), sorted(folders)[0] / uid_file_name(entry.uid)
+
+
+def _linked(entry: DicomSeries, link_dir: Path) -> Path:
+    """A folder under ``link_dir`` with a link to each of the series' files (named by the UID's file name)."""
+    target = link_dir / uid_file_name(entry.uid)  # the UID comes from the file: data, never a path
     target.mkdir(parents=True, exist_ok=True)
     for index, source in enumerate(sorted(entry.files)):
         link = target / f"{index:05d}_{source.name}"
         if not link.exists():
             link.symlink_to(source.resolve())
-    return target, sorted(folders)[0] / entry.uid
+    return target
 
 
 def _select_modality(found: list[DicomSeries], modality: str | None, root: str | os.PathLike) -> list[DicomSeries]:

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 from collections.abc import Hashable, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -237,15 +238,35 @@ def _segment_description(number: int, name: str):
     )
 
 
+def _blank_invalid_dates(ds: pydicom.Dataset, path: Path) -> None:
+    """Empty every top-level date (VR DA) that is not YYYYMMDD: highdicom copies them into the SEG and fails on them."""
+    for element in ds:
+        if element.VR != "DA" or element.VM != 1 or not element.value:
+            continue
+        text = str(element.value)
+        try:
+            valid = len(text) == 8 and text.isdigit() and bool(datetime.strptime(text, "%Y%m%d"))
+        except ValueError:
+            valid = False
+        if not valid:
+            logger.warning("%s: its %s is not a DICOM date (YYYYMMDD); left out of the SEG", path, element.keyword)
+            element.value = ""
+
+
 def read_series(folder: str | Path) -> list[pydicom.Dataset]:
-    """The image files of a DICOM series folder, as datasets (unsorted order is fine for SEG)."""
+    """The image files of a DICOM series folder, as datasets (unsorted order is fine for SEG).
+
+    Hidden files are skipped (an interrupted copy's partial files); dates that are not DICOM
+    dates (a malformed PatientBirthDate) are emptied in memory, with a warning.
+    """
     datasets = []
-    for path in sorted(p for p in Path(folder).iterdir() if p.is_file()):
+    for path in sorted(p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith(".")):
         try:
             ds = pydicom.dcmread(path)
         except pydicom.errors.InvalidDicomError:
             continue
         if "PixelData" in ds:
+            _blank_invalid_dates(ds, path)
             datasets.append(ds)
     if not datasets:
         raise FileNotFoundError(f"{folder} holds no DICOM image files.")

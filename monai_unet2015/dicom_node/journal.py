@@ -1,16 +1,18 @@
 """The node's journal on disk: every received instance and every series' state survive a crash.
 
-Layout under ``work_dir``::
+Layout under ``work_dir`` (every name from a validated UID, :mod:`monai_unet2015.data.dicom_uids`)::
 
     incoming/<SeriesInstanceUID>/<SOPInstanceUID>.dcm   the instances, written before they are acknowledged
     journal/<SeriesInstanceUID>.json                    the series' state (one small file, replaced atomically)
-    results/<SeriesInstanceUID>/                        the bundle's outputs (mask, DICOM SEG)
+    results/<SeriesInstanceUID>/r<revision>/            the bundle's outputs (mask, DICOM SEG), every revision kept
     kept/<reason>/<SOPInstanceUID>.dcm                  objects that are not images to segment, kept
 
 A series moves ``receiving`` -> ``complete`` -> ``segmented`` -> ``sent``, or to ``kept`` with a
-reason (another modality, a series the bundle refused); the files stay in every case. Each
-state change is written (``fsync``, then ``os.replace``) before the node acts on it, so a node
-killed at any point resumes where the journal says and does each step once.
+reason (another modality, a series the bundle refused) or to ``failed`` (the destination
+refused it ``max_attempts`` times). An instance that arrives for a series past ``receiving``
+starts a new revision of it: back to ``receiving``, segmented again as a whole once quiet,
+the earlier results kept. Each state change is written (``fsync``, then ``os.replace``)
+before the node acts on it, so a node killed at any point resumes where the journal says.
 """
 
 from __future__ import annotations
@@ -26,18 +28,36 @@ from pathlib import Path
 
 import pydicom
 
-__all__ = ["SeriesRecord", "SeriesJournal", "STATES", "IMAGE_STORAGE", "durable_write"]
+from monai_unet2015.data.dicom_uids import uid_file_name, uid_problem
+
+__all__ = [
+    "SeriesRecord",
+    "SeriesJournal",
+    "STATES",
+    "FINAL_STATES",
+    "IMAGE_STORAGE",
+    "IdentifierError",
+    "durable_write",
+    "remove_partial_files",
+]
 
 logger = logging.getLogger(__name__)
 
-STATES = ("receiving", "complete", "segmented", "sent", "kept")
+STATES = ("receiving", "complete", "segmented", "sent", "kept", "failed")
+FINAL_STATES = ("sent", "kept", "failed")
 # The single-frame image storage classes the bundles read (CT, MR), by SOP Class UID.
 IMAGE_STORAGE = {"1.2.840.10008.5.1.4.1.1.2": "CT", "1.2.840.10008.5.1.4.1.1.4": "MR"}
+_UID_ATTRIBUTES = ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")
+_PARTIAL = ".partial-"
+
+
+class IdentifierError(ValueError):
+    """A received object's UID does not follow the DICOM UID grammar: the object is refused."""
 
 
 @dataclasses.dataclass
 class SeriesRecord:
-    """What the journal knows of one series."""
+    """What the journal knows of one series (times are seconds since the epoch)."""
 
     uid: str
     state: str = "receiving"
@@ -48,17 +68,39 @@ class SeriesRecord:
     result: str = ""
     attempts: int = 0
     next_try: float = 0.0
+    revision: int = 0
+    first_received: float = 0.0
+    updated: float = 0.0
+    rows_columns: tuple[int, int] | None = None
+    purged: bool = False
 
 
 def durable_write(path: Path, data: bytes) -> None:
-    """``data`` at ``path`` or nothing there: a temporary file, ``fsync``, then ``os.replace``."""
+    """``data`` at ``path`` or nothing there: a temporary file, ``fsync``, then ``os.replace``.
+
+    A failed write (a full disk) leaves no temporary file behind.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}-{threading.get_ident()}")
-    with open(partial, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
+    partial = path.with_name(f".{path.name}{_PARTIAL}{os.getpid()}-{threading.get_ident()}")
+    try:
+        with open(partial, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def remove_partial_files(root: Path) -> int:
+    """Remove what interrupted :func:`durable_write` calls left under ``root``; how many."""
+    removed = 0
+    for path in root.rglob(f".*{_PARTIAL}*"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _dicom_bytes(ds: pydicom.Dataset) -> bytes:
@@ -67,18 +109,25 @@ def _dicom_bytes(ds: pydicom.Dataset) -> bytes:
     return buffer.getvalue()
 
 
-def _folder_name(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in text) or "unnamed"
+def check_identifiers(ds: pydicom.Dataset) -> None:
+    """``IdentifierError`` naming the first of the object's UIDs that is missing or not a DICOM UID."""
+    for name in _UID_ATTRIBUTES:
+        problem = uid_problem(str(getattr(ds, name, "")), name)
+        if problem:
+            raise IdentifierError(problem)
 
 
 class SeriesJournal:
     """The instances and series states of a node, in ``work_dir`` (module docstring).
 
     Thread-safe: the DICOM server's association threads store instances while the node's
-    worker reads and advances states.
+    worker reads and advances states. A restarted node reads it back: what was interrupted
+    while writing is removed, and every series still ``receiving`` gets its quiet time
+    counted afresh (:meth:`restart_quiet_clocks`, again when the node starts listening);
+    what arrives meanwhile is merged into it.
 
     Args:
-        work_dir: the node's folder (created if needed); a restarted node reads it back.
+        work_dir: the node's folder (created if needed).
 
     Example::
 
@@ -94,49 +143,85 @@ class SeriesJournal:
         self.results, self.kept = self.root / "results", self.root / "kept"
         for folder in (self.incoming, self.journal_dir, self.results, self.kept):
             folder.mkdir(parents=True, exist_ok=True)
+        removed = remove_partial_files(self.root)
+        if removed:
+            logger.warning("removed %d partial file(s) an interrupted write left in %s", removed, self.root)
         self._lock = threading.Lock()
         self.records: dict[str, SeriesRecord] = {}
         for path in sorted(self.journal_dir.glob("*.json")):
-            record = SeriesRecord(**json.loads(path.read_text()))
+            fields = json.loads(path.read_text())
+            if fields.get("rows_columns") is not None:
+                fields["rows_columns"] = tuple(fields["rows_columns"])
+            record = SeriesRecord(**fields)
             self.records[record.uid] = record
+        self.restart_quiet_clocks()
+
+    def restart_quiet_clocks(self) -> None:
+        """Count every ``receiving`` series' quiet time from now: after a restart the sender may still be sending."""
+        now = time.time()
+        with self._lock:
+            for record in self.records.values():
+                if record.state == "receiving":
+                    record.last_received = now
 
     def series_dir(self, uid: str) -> Path:
-        return self.incoming / _folder_name(uid)
+        return self.incoming / uid_file_name(uid)
 
     def result_dir(self, uid: str) -> Path:
-        return self.results / _folder_name(uid)
+        record = self.records.get(uid)
+        return self.results / uid_file_name(uid) / f"r{record.revision if record else 0}"
 
     def store(self, ds: pydicom.Dataset) -> str | None:
         """Write one received instance to disk; its series UID, or None for an object kept aside.
 
-        Objects whose SOP class is not CT / MR image storage (DICOM SEG, structured reports,
-        presentation states, enhanced multi-frame images...) go to ``kept/<class>/`` with a log
-        line: received and stored, not segmented.
+        Refused with :class:`IdentifierError` (nothing written): a UID that is not a DICOM UID.
+        Refused with ``ValueError``: pixel data whose length disagrees with Rows, Columns,
+        Samples per Pixel, Bits Allocated and Number of Frames (uncompressed transfer syntaxes).
+        Kept aside under ``kept/`` with a log line, not segmented: objects whose SOP class is
+        not CT / MR image storage (DICOM SEG, structured reports, enhanced multi-frame
+        images...), and images whose SOP class, Modality or Rows / Columns differ from the
+        rest of their series.
         """
-        sop_class = str(ds.SOPClassUID)
-        sop_uid = _folder_name(str(ds.SOPInstanceUID))
+        check_identifiers(ds)
+        check_pixel_buffer(ds)
+        sop_class, sop_uid = str(ds.SOPClassUID), str(ds.SOPInstanceUID)
         if sop_class not in IMAGE_STORAGE:
-            name = pydicom.uid.UID(sop_class).name or sop_class
-            durable_write(self.kept / _folder_name(name) / f"{sop_uid}.dcm", _dicom_bytes(ds))
-            logger.warning(
-                "kept %s (%s, modality %s): not a CT or MR image to segment",
-                sop_uid,
-                name,
-                getattr(ds, "Modality", "?"),
-            )
+            name = pydicom.uid.UID(sop_class).name  # pydicom's own name of a known class, else the UID
+            folder = "".join(c if c.isalnum() else "_" for c in name) if name != sop_class else sop_class
+            modality = getattr(ds, "Modality", "?")
+            self._keep(ds, folder, f"{name}, modality {modality}: not a CT or MR image to segment")
             return None
-        uid = str(ds.SeriesInstanceUID)
-        path = self.series_dir(uid) / f"{sop_uid}.dcm"
+        uid, modality = str(ds.SeriesInstanceUID), IMAGE_STORAGE[sop_class]
+        with self._lock:
+            record = self.records.get(uid) or SeriesRecord(uid=uid, modality=modality, first_received=time.time())
+            mixed = _mixed_reason(ds, record, modality)
+        if mixed:
+            self._keep(ds, f"mixed-{uid_file_name(uid)}", mixed)
+            return None
+        path = self.series_dir(uid) / f"{uid_file_name(sop_uid)}.dcm"
         sent_again = path.exists()  # the same SOP instance once more: replaced, not counted twice
         durable_write(path, _dicom_bytes(ds))
         with self._lock:
-            record = self.records.get(uid) or SeriesRecord(uid=uid, modality=IMAGE_STORAGE[sop_class])
+            record = self.records.get(uid) or record
             if record.state != "receiving":
-                logger.warning("series %s: an instance came after the series was %s; kept with it", uid, record.state)
+                logger.warning(
+                    "series %s: an instance came after the series was %s; revision %d will be the whole series",
+                    uid,
+                    record.state,
+                    record.revision + 1,
+                )
+                record = dataclasses.replace(
+                    record, state="receiving", revision=record.revision + 1, result="", reason="", attempts=0
+                )
             record.instances += 0 if sent_again else 1
             record.last_received = time.time()
+            record.rows_columns = record.rows_columns or (int(ds.Rows), int(ds.Columns))
             self._save(record)
         return uid
+
+    def _keep(self, ds: pydicom.Dataset, folder: str, reason: str) -> None:
+        durable_write(self.kept / folder / f"{uid_file_name(ds.SOPInstanceUID)}.dcm", _dicom_bytes(ds))
+        logger.warning("kept %s aside, not segmented: %s", ds.SOPInstanceUID, reason)
 
     def update(self, uid: str, **changes) -> SeriesRecord:
         """Change a series' record and write it before returning."""
@@ -147,12 +232,66 @@ class SeriesJournal:
             self._save(record)
             return record
 
+    def update_if(self, uid: str, revision: int, expected_state: str, **changes) -> SeriesRecord | None:
+        """:meth:`update`, only while the series is still at ``revision`` and ``expected_state`` (None otherwise).
+
+        The worker's way to record a job's outcome: an instance that arrived meanwhile has
+        started a new revision, and the job's result must not be taken for it.
+        """
+        with self._lock:
+            current = self.records[uid]
+            if current.revision != revision or current.state != expected_state:
+                return None
+            record = dataclasses.replace(current, **changes)
+            self._save(record)
+            return record
+
+    def purge(self, uid: str) -> None:
+        """Remove a series' received instances and results (the journal entry stays, marked ``purged``)."""
+        import shutil
+
+        shutil.rmtree(self.series_dir(uid), ignore_errors=True)
+        shutil.rmtree(self.results / uid_file_name(uid), ignore_errors=True)
+        self.update(uid, purged=True)
+
     def in_state(self, state: str) -> list[SeriesRecord]:
         with self._lock:
-            return [r for r in self.records.values() if r.state == state]
+            return [dataclasses.replace(r) for r in self.records.values() if r.state == state]
 
     def _save(self, record: SeriesRecord) -> None:
-        durable_write(
-            self.journal_dir / f"{_folder_name(record.uid)}.json", json.dumps(dataclasses.asdict(record)).encode()
-        )
+        record.updated = time.time()
+        data = json.dumps(dataclasses.asdict(record)).encode()
+        durable_write(self.journal_dir / f"{uid_file_name(record.uid)}.json", data)
         self.records[record.uid] = record
+
+
+def _mixed_reason(ds: pydicom.Dataset, record: SeriesRecord, modality: str) -> str:
+    """Why ``ds`` does not belong with the rest of its series ("" if it does)."""
+    declared = str(getattr(ds, "Modality", "")).upper()
+    if declared and declared != modality:
+        return f"SOP class {modality} image with Modality {declared}"
+    if record.instances and modality != record.modality:
+        return f"a {modality} image in a {record.modality} series {record.uid}"
+    size = (int(getattr(ds, "Rows", 0)), int(getattr(ds, "Columns", 0)))
+    if record.rows_columns is not None and size != tuple(record.rows_columns):
+        return f"Rows x Columns {size} in a series of {tuple(record.rows_columns)}"
+    return ""
+
+
+def check_pixel_buffer(ds: pydicom.Dataset) -> None:
+    """``ValueError`` if an uncompressed image's pixel data has another length than its header states."""
+    if "PixelData" not in ds or not getattr(ds.file_meta, "TransferSyntaxUID", None):
+        return
+    if ds.file_meta.TransferSyntaxUID.is_compressed:
+        return
+    try:
+        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+        expected = int(ds.Rows) * int(ds.Columns) * int(ds.SamplesPerPixel) * int(ds.BitsAllocated) // 8 * frames
+    except (AttributeError, TypeError, ValueError) as error:
+        raise ValueError(f"instance {ds.SOPInstanceUID}: its image header is incomplete ({error})") from None
+    actual = len(ds.PixelData)
+    if actual not in (expected, expected + 1):  # an odd length is padded to even
+        raise ValueError(
+            f"instance {ds.SOPInstanceUID}: {actual} bytes of pixel data, but Rows x Columns x samples x bits "
+            f"state {expected}"
+        )

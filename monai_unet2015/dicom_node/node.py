@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import ssl
 import threading
 import time
 from pathlib import Path
@@ -12,38 +14,83 @@ from pynetdicom.sop_class import Verification
 
 from monai_unet2015.bundle.errors import error_line
 from monai_unet2015.bundle.locations import bundle_path, bundles_dir
-from monai_unet2015.dicom_node.journal import SeriesJournal, SeriesRecord
+from monai_unet2015.dicom_node.journal import IdentifierError, SeriesJournal, SeriesRecord
 from monai_unet2015.dicom_node.segmenter import BundleSegmenter
 from monai_unet2015.dicom_node.sender import Destination, send_file
 
-__all__ = ["DicomNode"]
+__all__ = ["DicomNode", "AllowedPeer", "tls_server_context"]
 
 logger = logging.getLogger(__name__)
 
-_SUCCESS, _OUT_OF_RESOURCES = 0x0000, 0xA700
+_SUCCESS, _OUT_OF_RESOURCES, _CANNOT_UNDERSTAND, _DOES_NOT_MATCH = 0x0000, 0xA700, 0xC000, 0xA900
+# A-ASSOCIATE-RJ: rejected permanent, by the DUL service user, calling / called AE not recognised
+_REJECT_CALLING, _REJECT_CALLED = (0x01, 0x01, 0x03), (0x01, 0x01, 0x07)
+
+
+@dataclasses.dataclass(frozen=True)
+class AllowedPeer:
+    """A calling AE title allowed to associate, optionally only from one host (``AE[@HOST]``).
+
+    Example::
+
+        >>> AllowedPeer.parse("CT_SCANNER@10.0.0.7")
+        AllowedPeer(ae_title='CT_SCANNER', host='10.0.0.7')
+    """
+
+    ae_title: str
+    host: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> AllowedPeer:
+        title, _, host = text.strip().partition("@")
+        if not 1 <= len(title) <= 16 or "\\" in title:
+            raise ValueError(f"--allowed-ae must be AE_TITLE[@HOST] with an AE title of 1-16 characters, got {text!r}.")
+        return cls(title, host or None)
+
+    def admits(self, ae_title: str, host: str) -> bool:
+        return ae_title.strip() == self.ae_title and (self.host is None or self.host == host)
+
+
+def tls_server_context(cert: str | Path, key: str | Path, ca: str | Path | None = None) -> ssl.SSLContext:
+    """A server context for DICOM TLS: the node's certificate and key; with ``ca``, client certificates too."""
+    for name, path in (("--tls-cert", cert), ("--tls-key", key), ("--tls-ca", ca)):
+        if path is not None and not Path(path).is_file():
+            raise FileNotFoundError(f"{name} {path} does not exist.")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key))
+    if ca is not None:
+        context.load_verify_locations(str(ca))
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 class DicomNode:
     """Receive series by C-STORE, segment each with a bundle, C-STORE the DICOM SEG to a PACS.
 
+    - **Who may connect.** Associations must call this node's ``ae_title``; with ``allowed``,
+      only those calling AE titles (and hosts) are accepted, the others rejected at
+      association time (A-ASSOCIATE-RJ, calling AE title not recognised). ``host`` is the
+      address to listen on; ``tls`` a server context for DICOM TLS (:func:`tls_server_context`).
     - **Receiving.** A Storage SCP (every storage SOP class, and C-ECHO) writes each instance
       to the journal on disk (:class:`SeriesJournal`) before it answers success; an instance
-      that cannot be stored is answered with a failure (0xA700), so the sender keeps it.
-    - **A series is complete** when the association that brought it is released, or when no
-      instance of it has come for ``series_timeout`` seconds (a sender that keeps one
-      association open, or a node restarted in the middle).
-    - **Segmenting**, one series at a time (one job per device, the others wait in the
-      journal): a series of another modality than the bundle's is kept with the reason; the
-      bundle's ``inference.json`` runs on the others (:class:`BundleSegmenter`: its checks,
-      overlap-tile inference, the DICOM SEG referencing the source series). A series the
-      bundle refuses is kept with the bundle's one-line reason.
-    - **Sending** the SEG to ``destination`` by C-STORE; while the destination is down or
-      refuses, again after ``retry_initial`` seconds, doubling up to ``retry_max``.
-    - **A crash** loses nothing: each step is in the journal before the next starts; a
-      restarted node goes on from there (receiving series complete after the timeout,
-      complete ones are segmented, segmented ones are sent), so each series is segmented
-      and sent once. (A node killed between the PACS's success answer and the journal's
-      ``sent`` sends that SEG again; the PACS sees the same SOP Instance UID twice.)
+      that cannot be stored is answered with a failure (0xA700), so the sender keeps it. An
+      instance whose UIDs are not DICOM UIDs is refused (0xC000), one whose pixel data
+      disagrees with its header too (0xA900), each logged with the calling AE.
+    - **A series is complete** when no instance of it has come for ``series_timeout``
+      seconds, whatever the associations (Orthanc's "stable series" rule): one association
+      per image, or a series split over several, makes one series. After a restart the
+      quiet time starts again. An instance for a series that is being segmented or was sent
+      starts a new revision: the series is segmented again as a whole, that SEG is sent (a
+      new SOP instance), and the earlier results stay in ``results/<series>/r<N>/``.
+    - **Segmenting**, one series at a time: a series of another modality than the bundle's is
+      kept with the reason; the bundle's ``inference.json`` (with the training preset and
+      plan: ``config_files``, ``args_file``) runs on the others (:class:`BundleSegmenter`).
+    - **Sending** the SEG to ``destination`` by C-STORE: success and warning statuses are
+      ``sent``; otherwise again after ``retry_initial`` seconds, doubling up to
+      ``retry_max``, at most ``max_attempts`` times, then ``failed`` with the reason.
+    - **A crash** loses nothing: each step is in the journal before the next starts. (A node
+      killed between the PACS's success answer and the journal's ``sent`` sends that SEG
+      again; the PACS sees the same SOP Instance UID twice.)
 
     Args:
         bundle_dir: the bundle whose ``configs/inference.json`` segments the series: a folder,
@@ -55,8 +102,15 @@ class DicomNode:
         series_timeout: seconds without a new instance after which a series is complete.
         overrides: bundle config overrides (:class:`BundleSegmenter`).
         retry_initial, retry_max: the sender's back-off, in seconds.
-        host: the address to listen on.
+        host: the address to listen on (default all interfaces).
         poll_interval: how often the worker looks at the journal, in seconds.
+        allowed: the calling AEs allowed (:class:`AllowedPeer` or ``"AE[@HOST]"``); empty: any.
+        max_attempts: sending attempts before a series is ``failed``.
+        tls: an ``ssl.SSLContext`` for DICOM TLS, or None.
+        config_files, args_file: the bundle's configs and plan (:class:`BundleSegmenter`).
+        keep_days: remove a sent series' instances and results this many days after sending
+            (its journal entry stays); None (default): keep everything, for the site's own
+            retention rules to handle.
     """
 
     def __init__(
@@ -72,6 +126,12 @@ class DicomNode:
         retry_max: float = 300.0,
         host: str = "0.0.0.0",
         poll_interval: float = 0.5,
+        allowed: list[AllowedPeer | str] | tuple = (),
+        max_attempts: int = 10,
+        tls: ssl.SSLContext | None = None,
+        config_files: tuple[str, ...] | list[str] = ("inference.json",),
+        args_file: str | Path | None = None,
+        keep_days: float | None = None,
     ) -> None:
         if not 1 <= len(ae_title) <= 16:
             raise ValueError(f"ae_title must have 1 to 16 characters, got {ae_title!r}.")
@@ -81,6 +141,10 @@ class DicomNode:
             raise ValueError(f"series_timeout must be > 0 seconds, got {series_timeout!r}.")
         if not 0 < retry_initial <= retry_max:
             raise ValueError(f"need 0 < retry_initial <= retry_max, got {retry_initial!r} and {retry_max!r}.")
+        if not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ValueError(f"max_attempts must be an int >= 1, got {max_attempts!r}.")
+        if keep_days is not None and not keep_days >= 0:
+            raise ValueError(f"keep_days must be >= 0 (or None: keep everything), got {keep_days!r}.")
         self.destination = destination if isinstance(destination, Destination) else Destination.parse(destination)
         bundle_dir = bundle_path(bundle_dir)
         if work_dir is None and bundle_dir.parent == bundles_dir():
@@ -88,15 +152,17 @@ class DicomNode:
                 f"work_dir: the shipped bundle {bundle_dir.name} is not a folder to write to; pass --work-dir, or "
                 f"copy the bundle out (python -m monai_unet2015 bundle init {bundle_dir.name} DIR) and use that."
             )
-        self.segmenter = BundleSegmenter(bundle_dir, overrides)
+        self.segmenter = BundleSegmenter(bundle_dir, overrides, config_files, args_file)
         self.journal = SeriesJournal(work_dir if work_dir is not None else bundle_dir / "dicom_node")
-        self.ae_title, self.port, self.host = ae_title, int(port), host
+        self.allowed = [p if isinstance(p, AllowedPeer) else AllowedPeer.parse(p) for p in allowed]
+        self.ae_title, self.port, self.host, self.tls = ae_title, int(port), host, tls
         self.series_timeout, self.poll_interval = float(series_timeout), float(poll_interval)
-        self.retry_initial, self.retry_max = float(retry_initial), float(retry_max)
+        self.retry_initial, self.retry_max, self.max_attempts = float(retry_initial), float(retry_max), max_attempts
+        self.keep_days = keep_days
         self._stopping = threading.Event()
         self._server = None
         self._worker: threading.Thread | None = None
-        self._released_series: dict[int, set[str]] = {}
+        self._last_error = ""
 
     # -- receiving ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -105,22 +171,27 @@ class DicomNode:
         ae.supported_contexts = AllStoragePresentationContexts
         ae.add_supported_context(Verification)
         handlers = [
+            (evt.EVT_REQUESTED, self._on_requested),
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_C_ECHO, lambda event: _SUCCESS),
-            (evt.EVT_RELEASED, self._on_released),
         ]
-        self._server = ae.start_server((self.host, self.port), block=False, evt_handlers=handlers)
+        self.journal.restart_quiet_clocks()  # from when senders can reach the node again
+        self._server = ae.start_server((self.host, self.port), block=False, evt_handlers=handlers, ssl_context=self.tls)
         self._worker = threading.Thread(target=self._work, name="dicom-node-worker", daemon=True)
         self._worker.start()
         logger.info(
-            "DICOM node %s listening on port %d; segments %s series; results to %s@%s:%d",
+            "DICOM node %s listening on %s:%d%s; segments %s series; results to %s@%s:%d",
             self.ae_title,
+            self.host,
             self.port,
+            " (TLS)" if self.tls is not None else "",
             self.segmenter.modality,
             self.destination.ae_title,
             self.destination.host,
             self.destination.port,
         )
+        if not self.allowed:
+            logger.warning("no --allowed-ae given: any calling AE that reaches %s:%d may store", self.host, self.port)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -140,31 +211,53 @@ class DicomNode:
         finally:
             self.stop()
 
+    def _on_requested(self, event) -> None:
+        """Reject, before any negotiation, an association for another AE title or from a peer not allowed."""
+        assoc = event.assoc
+        primitive = assoc.requestor.primitive
+        calling, called = primitive.calling_ae_title.strip(), primitive.called_ae_title.strip()
+        address = assoc.requestor.address
+        if called != self.ae_title:
+            reason, rejection = f"it called AE {called!r}, not {self.ae_title!r}", _REJECT_CALLED
+        elif self.allowed and not any(peer.admits(calling, address) for peer in self.allowed):
+            reason, rejection = "the calling AE and host are not in --allowed-ae", _REJECT_CALLING
+        else:
+            return
+        logger.warning("rejected an association from %s@%s: %s", calling, address, reason)
+        assoc.acse.send_reject(*rejection)
+        assoc.is_rejected = True
+        assoc.kill()
+
     def _on_store(self, event) -> int:
         ds = event.dataset
         ds.file_meta = event.file_meta
+        peer = f"{event.assoc.requestor.ae_title.strip()}@{event.assoc.requestor.address}"
         try:
             uid = self.journal.store(ds)
-        except Exception as error:  # not stored: say so, the sender keeps the instance
-            logger.error("could not store an instance: %s", error_line(error))
+        except IdentifierError as error:
+            logger.error("refused an instance from %s: %s", peer, error)
+            return _CANNOT_UNDERSTAND
+        except ValueError as error:
+            logger.error("refused an instance from %s: %s", peer, error)
+            return _DOES_NOT_MATCH
+        except Exception as error:  # not stored (a full disk): say so, the sender keeps the instance
+            logger.error("could not store an instance from %s: %s", peer, error_line(error))
             return _OUT_OF_RESOURCES
         if uid is not None:
-            self._released_series.setdefault(id(event.assoc), set()).add(uid)
+            logger.debug("stored an instance of series %s from %s", uid, peer)
         return _SUCCESS
-
-    def _on_released(self, event) -> None:
-        for uid in self._released_series.pop(id(event.assoc), set()):
-            record = self.journal.records.get(uid)
-            if record is not None and record.state == "receiving":
-                self._complete(record)
 
     # -- the worker --------------------------------------------------------------------------
     def _work(self) -> None:
         while not self._stopping.is_set():
             try:
                 self.work_once()
-            except Exception:  # the worker must not die: log and go on
-                logger.exception("the DICOM node's worker failed; going on")
+                self._last_error = ""
+            except Exception as error:  # the worker must not die: log (once while it repeats) and go on
+                message = error_line(error)
+                if message != self._last_error:
+                    logger.exception("the DICOM node's worker failed; going on")
+                    self._last_error = message
             self._stopping.wait(self.poll_interval)
 
     def work_once(self, now: float | None = None) -> None:
@@ -179,15 +272,22 @@ class DicomNode:
         for record in self.journal.in_state("segmented"):
             if record.next_try <= now:
                 self._send(record)
+        if self.keep_days is not None:
+            for record in self.journal.in_state("sent"):
+                if not record.purged and now - record.updated >= self.keep_days * 86400:
+                    self.journal.purge(record.uid)
+                    logger.info(
+                        "series %s: instances and results removed (sent %g day(s) ago)", record.uid, self.keep_days
+                    )
 
     def _complete(self, record: SeriesRecord) -> None:
         if record.modality != self.segmenter.modality:
             reason = f"modality {record.modality}; this node's bundle segments {self.segmenter.modality}"
-            self.journal.update(record.uid, state="kept", reason=reason)
-            logger.warning("series %s kept, not segmented: %s", record.uid, reason)
+            if self.journal.update_if(record.uid, record.revision, "receiving", state="kept", reason=reason):
+                logger.warning("series %s kept, not segmented: %s", record.uid, reason)
             return
-        self.journal.update(record.uid, state="complete")
-        logger.info("series %s complete: %d instance(s)", record.uid, record.instances)
+        if self.journal.update_if(record.uid, record.revision, "receiving", state="complete"):
+            logger.info("series %s complete: %d instance(s)", record.uid, record.instances)
 
     def _segment(self, record: SeriesRecord) -> None:
         began = time.perf_counter()
@@ -195,18 +295,29 @@ class DicomNode:
             seg = self.segmenter.segment(self.journal.series_dir(record.uid), self.journal.result_dir(record.uid))
         except Exception as error:  # the bundle refused the series: keep it, with its reason
             reason = error_line(error)
-            self.journal.update(record.uid, state="kept", reason=reason)
-            logger.error("series %s kept, not segmented: %s", record.uid, reason)
+            if self.journal.update_if(record.uid, record.revision, "complete", state="kept", reason=reason):
+                logger.error("series %s kept, not segmented: %s", record.uid, reason)
             return
-        self.journal.update(record.uid, state="segmented", result=str(seg))
-        logger.info("series %s segmented in %.1f s: %s", record.uid, time.perf_counter() - began, seg)
+        if self.journal.update_if(record.uid, record.revision, "complete", state="segmented", result=str(seg)):
+            logger.info("series %s segmented in %.1f s: %s", record.uid, time.perf_counter() - began, seg)
+        else:
+            logger.warning("series %s: instances came during segmentation; it is segmented again", record.uid)
 
     def _send(self, record: SeriesRecord) -> None:
-        if send_file(record.result, self.destination, calling_ae=self.ae_title):
-            self.journal.update(record.uid, state="sent")
-            logger.info("series %s: SEG sent to %s", record.uid, self.destination.ae_title)
-            return
+        outcome = send_file(record.result, self.destination, calling_ae=self.ae_title)
         attempts = record.attempts + 1
+        if outcome.stored:
+            if self.journal.update_if(record.uid, record.revision, "segmented", state="sent", attempts=attempts):
+                logger.info("series %s: SEG sent to %s %s", record.uid, self.destination.ae_title, outcome.detail)
+            return
+        if attempts >= self.max_attempts:
+            reason = f"not stored after {attempts} attempt(s): {outcome.detail}"
+            if self.journal.update_if(
+                record.uid, record.revision, "segmented", state="failed", reason=reason, attempts=attempts
+            ):
+                logger.error("series %s failed: %s", record.uid, reason)
+            return
         delay = min(self.retry_max, self.retry_initial * 2 ** (attempts - 1))
-        self.journal.update(record.uid, attempts=attempts, next_try=time.time() + delay)
-        logger.warning("series %s: sending failed (attempt %d); next try in %.0f s", record.uid, attempts, delay)
+        changes = {"attempts": attempts, "next_try": time.time() + delay, "reason": outcome.detail}
+        self.journal.update_if(record.uid, record.revision, "segmented", **changes)
+        logger.warning("series %s: %s (attempt %d); next try in %.0f s", record.uid, outcome.detail, attempts, delay)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pydicom
 from pynetdicom import AE
 
-__all__ = ["Destination", "send_file"]
+__all__ = ["Destination", "SendOutcome", "WARNING_STATUSES", "send_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,25 +39,52 @@ class Destination:
         return cls(match["ae"], match["host"], int(match["port"]))
 
 
-def send_file(path: str | Path, destination: Destination, calling_ae: str = "MONAI_UNET2015") -> bool:
-    """C-STORE one DICOM file to ``destination``; True when it answered success (0x0000).
+@dataclasses.dataclass(frozen=True)
+class SendOutcome:
+    """What the destination made of one C-STORE: ``stored`` (success or a warning status), and why not."""
 
-    A destination that is down, refuses the association or answers a failure gives False
-    and a log line; the caller retries.
+    stored: bool
+    detail: str = ""
+
+
+# C-STORE warning statuses (PS3.4 B.2.3): the object *was* stored.
+WARNING_STATUSES = {
+    0xB000: "coercion of data elements",
+    0xB006: "elements discarded",
+    0xB007: "data set does not match SOP class",
+}
+
+
+def send_file(
+    path: str | Path, destination: Destination, calling_ae: str = "MONAI_UNET2015", ssl_context=None
+) -> SendOutcome:
+    """C-STORE one DICOM file to ``destination``.
+
+    Success (0x0000) and the warning statuses (0xB000, 0xB006, 0xB007: stored, with a warning)
+    are ``stored``; a destination that is down, refuses the association, does not accept the
+    file's SOP class, or answers a failure status is not, with the reason in ``detail``.
     """
     ds = pydicom.dcmread(path)
     ae = AE(ae_title=calling_ae)
     ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
-    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title)
+    tls = (ssl_context, destination.host) if ssl_context is not None else None
+    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title, tls_args=tls)
     if not assoc.is_established:
-        logger.warning("could not reach %s at %s:%d", destination.ae_title, destination.host, destination.port)
-        return False
+        if assoc.rejected_contexts and not assoc.accepted_contexts:  # accepted, then aborted: no common context
+            name = pydicom.uid.UID(str(ds.SOPClassUID)).name
+            return SendOutcome(
+                False, f"{destination.ae_title} does not accept {name} objects (presentation context refused)"
+            )
+        how = "rejected the association" if assoc.is_rejected else "could not be reached"
+        return SendOutcome(False, f"{destination.ae_title} at {destination.host}:{destination.port} {how}")
     try:
         status = assoc.send_c_store(ds)
     finally:
         assoc.release()
     code = getattr(status, "Status", None)
-    if code != 0x0000:
-        logger.warning("%s answered the C-STORE of %s with status %s", destination.ae_title, path, code)
-        return False
-    return True
+    if code == 0x0000:
+        return SendOutcome(True)
+    if code in WARNING_STATUSES:
+        return SendOutcome(True, f"stored with warning 0x{code:04X} ({WARNING_STATUSES[code]})")
+    shown = "no answer" if code is None else f"failure status 0x{code:04X}"
+    return SendOutcome(False, f"{destination.ae_title} answered {shown}")

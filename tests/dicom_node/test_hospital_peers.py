@@ -1,0 +1,157 @@
+"""The DICOM node between real hospital software: dcmtk's storescu as the sender, Orthanc as the PACS.
+
+Debian's ``dcmtk`` and ``orthanc`` packages (``.ci/run`` and ``make test`` install them where
+they are missing). Each test starts its own Orthanc on 127.0.0.1 with a configuration of its
+own, and a node in this process that sends its SEGs there; Orthanc's REST API shows what it
+stored. Without the programs these tests skip and say so.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.request
+
+import pydicom
+import pytest
+
+from monai_unet2015.dicom_node import DicomNode
+from tests.dicom_node.test_network_rules import ct_series, uid_of
+from tests.dicom_node.test_node import OVERRIDES, SERIES_TIMEOUT, free_port, tiny_bundle, wait_for
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("Orthanc") is None, reason="Orthanc is not installed (apt-get install orthanc)"),
+    pytest.mark.skipif(shutil.which("storescu") is None, reason="dcmtk is not installed (apt-get install dcmtk)"),
+]
+
+
+class Orthanc:
+    """An Orthanc server of this test's own on loopback, knowing the node as the modality ``node``."""
+
+    def __init__(self, root, node_port: int) -> None:
+        self.http, self.dicom = free_port(), free_port()
+        config = {
+            "Name": "test",
+            "StorageDirectory": str(root / "storage"),
+            "IndexDirectory": str(root / "index"),
+            "HttpPort": self.http,
+            "DicomPort": self.dicom,
+            "DicomAet": "ORTHANC",
+            "RemoteAccessAllowed": False,
+            "AuthenticationEnabled": False,
+            "Plugins": [],
+            "DicomModalities": {"node": ["UNET_NODE", "127.0.0.1", node_port]},
+        }
+        (root / "orthanc.json").write_text(json.dumps(config))
+        self.log = open(root / "orthanc.log", "w")  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(
+            ["Orthanc", str(root / "orthanc.json")], stdout=self.log, stderr=subprocess.STDOUT
+        )
+        wait_for(lambda: self.process.poll() is not None or self._answers(), 60, "Orthanc's REST API")
+        assert self.process.poll() is None, (root / "orthanc.log").read_text()[-2000:]
+
+    def _answers(self) -> bool:
+        try:
+            self.get("/system")
+            return True
+        except OSError:
+            return False
+
+    def get(self, path: str):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http}{path}", timeout=10) as answer:
+            return json.loads(answer.read())
+
+    def post(self, path: str, body: bytes, content_type: str = "application/octet-stream"):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.http}{path}", data=body, headers={"Content-Type": content_type}, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            return json.loads(answer.read())
+
+    def instances_of_modality(self, modality: str) -> list[dict]:
+        found = []
+        for series in self.get("/series?expand"):
+            if series["MainDicomTags"].get("Modality") == modality:
+                found += [self.get(f"/instances/{i}/simplified-tags") for i in series["Instances"]]
+        return found
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return tiny_bundle(tmp_path_factory.mktemp("bundle"))
+
+
+@pytest.fixture
+def peers(bundle, tmp_path):
+    """(orthanc, node) with the node sending its SEGs to Orthanc."""
+    node_port = free_port()
+    orthanc = Orthanc(tmp_path, node_port)
+    node = DicomNode(
+        bundle,
+        "UNET_NODE",
+        node_port,
+        f"ORTHANC@127.0.0.1:{orthanc.dicom}",
+        work_dir=tmp_path / "work",
+        series_timeout=SERIES_TIMEOUT,
+        overrides=OVERRIDES,
+        retry_initial=0.5,
+        host="127.0.0.1",
+        poll_interval=0.2,
+        allowed=["STORESCU", "ORTHANC"],
+    )
+    node.start()
+    yield orthanc, node
+    node.stop()
+    orthanc.stop()
+
+
+def storescu(port: int, files, calling: str = "STORESCU") -> None:
+    command = ["storescu", "-aet", calling, "-aec", "UNET_NODE", "127.0.0.1", str(port), *map(str, files)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def the_seg(orthanc: Orthanc, study_uid: str, series_uid: str) -> dict:
+    (seg,) = wait_for(lambda: orthanc.instances_of_modality("SEG"), 240, "the SEG in Orthanc")
+    assert seg["StudyInstanceUID"] == study_uid
+    assert seg["SOPClassUID"] == "1.2.840.10008.5.1.4.1.1.66.4"
+    assert seg["ReferencedSeriesSequence"][0]["SeriesInstanceUID"] == series_uid
+    return seg
+
+
+@pytest.mark.parametrize("per_instance", [False, True], ids=["one association", "one association per instance"])
+def test_storescu_to_the_node_and_the_seg_stored_in_orthanc_in_the_same_study(peers, tmp_path, per_instance):
+    orthanc, node = peers
+    files = ct_series(tmp_path / "series")
+    if per_instance:
+        for path in files:
+            storescu(node.port, [path])
+    else:
+        storescu(node.port, files)
+    study = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
+    seg = the_seg(orthanc, study, uid_of(files[0]))
+    referenced = {
+        i["ReferencedSOPInstanceUID"] for i in seg["ReferencedSeriesSequence"][0]["ReferencedInstanceSequence"]
+    }
+    assert referenced == {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in files}
+
+
+def test_orthanc_sends_a_study_to_the_node_and_gets_the_seg_back(peers, tmp_path):
+    orthanc, node = peers
+    files = ct_series(tmp_path / "series")
+    for path in files:
+        orthanc.post("/instances", path.read_bytes())
+    (study,) = orthanc.get("/studies")
+    orthanc.post("/modalities/node/store", json.dumps({"Resources": [study]}).encode(), "application/json")
+    study_uid = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
+    the_seg(orthanc, study_uid, uid_of(files[0]))
+    time.sleep(1.0)
+    assert len(orthanc.get(f"/studies/{study}")["Series"]) == 2  # the CT and its SEG, one study
