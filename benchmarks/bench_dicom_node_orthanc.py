@@ -1,7 +1,8 @@
 """The DICOM node between a real Orthanc and itself: latency, instances per second, memory.
 
 Orthanc (Debian's package, started on loopback with a configuration of this script's own)
-holds the sample CT series (``write_sample_data``: 128x128x40 voxels, 40 slices each). For
+holds 5 CT series, one study each: the sample CT volumes (``write_sample_data``: 128x128x40
+voxels) written as DICOM (40 slices each). For
 each of 5 series back to back, Orthanc sends it to the node (``/modalities/node/store``, one
 C-STORE association) and the clock stops when the node's DICOM SEG is in Orthanc. The node is
 ``python -m monai_unet2015 dicom-node`` in its own process (the CT bundle's default network
@@ -22,13 +23,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import nibabel as nib
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 from bench_dicom_node import bundle_with_weights, free_port  # noqa: E402
 from common import write_results  # noqa: E402
 
-from monai_unet2015.data import write_sample_data  # noqa: E402
+from monai_unet2015.data import write_dicom_series, write_sample_data  # noqa: E402
 from tests.dicom_node.test_hospital_peers import Orthanc  # noqa: E402
 from tests.dicom_node.test_node import echo, wait_for  # noqa: E402
 
@@ -47,7 +51,12 @@ def seg_count(orthanc: Orthanc) -> int:
 
 def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench_node_orthanc_"))
-    write_sample_data(root / "sample", num_ct=SERIES, num_mri=0, num_cells=0)
+    write_sample_data(root / "sample", num_ct=SERIES, num_mri=0, num_cells=0, dicom=False)
+    volumes = sorted((root / "sample" / "ct").rglob("ct_*.nii.gz"))
+    volumes = [v for v in volumes if "labels" not in v.parent.name][:SERIES]
+    for index, path in enumerate(volumes):
+        image = nib.load(path)
+        write_dicom_series(np.asarray(image.dataobj, np.float32), image.affine, root / "series" / f"s{index}")
     bundle = bundle_with_weights(root / "bundle")
     node_port = free_port()
     orthanc = Orthanc(root, node_port)
@@ -62,7 +71,7 @@ def main() -> None:
         time.sleep(2.0)
         idle = memory_kib(node.pid)
         studies = []
-        for folder in sorted((root / "sample" / "ct_dicom").iterdir())[:SERIES]:
+        for folder in sorted((root / "series").iterdir()):
             for path in sorted(folder.iterdir()):
                 orthanc.post("/instances", path.read_bytes())
         studies = orthanc.get("/studies")
@@ -83,7 +92,7 @@ def main() -> None:
         orthanc.stop()
     results = {
         "series": SERIES,
-        "slices_per_series": 40,
+        "slices_per_series": [len(list(f.iterdir())) for f in sorted((root / "series").iterdir())],
         "series_timeout_seconds": SERIES_TIMEOUT,
         "latency_seconds": [round(v, 2) for v in latencies],
         "latency_median_seconds": round(statistics.median(latencies), 2),

@@ -23,6 +23,7 @@ def describe_machine() -> dict:
         "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "platform": platform.platform(),
         "processor": _cpu_model(),
+        "cpu_flags": _cpu_flags(),
         "cpu_cores_visible": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
@@ -36,6 +37,15 @@ def describe_machine() -> dict:
     except ImportError:  # pragma: no cover
         pass
     return info
+
+
+def _cpu_flags() -> list[str]:
+    """The vector and matrix extensions that decide CPU speed here (AVX2-only vs native bf16 machines)."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return []
+    return [flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if flag in flags]
 
 
 def _cpu_model() -> str:

@@ -17,9 +17,8 @@ import urllib.request
 import pydicom
 import pytest
 
-from monai_unet2015.dicom_node import DicomNode
-from tests.dicom_node.test_network_rules import ct_series, uid_of
-from tests.dicom_node.test_node import OVERRIDES, SERIES_TIMEOUT, free_port, tiny_bundle, wait_for
+from tests.dicom_node.test_network_rules import InProcessNode, ct_series, uid_of
+from tests.dicom_node.test_node import free_port, tiny_bundle, wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -94,22 +93,16 @@ def peers(bundle, tmp_path):
     """(orthanc, node) with the node sending its SEGs to Orthanc."""
     node_port = free_port()
     orthanc = Orthanc(tmp_path, node_port)
-    node = DicomNode(
+    running = InProcessNode(
         bundle,
-        "UNET_NODE",
-        node_port,
-        f"ORTHANC@127.0.0.1:{orthanc.dicom}",
-        work_dir=tmp_path / "work",
-        series_timeout=SERIES_TIMEOUT,
-        overrides=OVERRIDES,
-        retry_initial=0.5,
-        host="127.0.0.1",
-        poll_interval=0.2,
+        tmp_path / "work",
+        destination=f"ORTHANC@127.0.0.1:{orthanc.dicom}",
+        port=node_port,
         allowed=["STORESCU", "ORTHANC"],
     )
-    node.start()
+    node = running.node
     yield orthanc, node
-    node.stop()
+    running.close()
     orthanc.stop()
 
 

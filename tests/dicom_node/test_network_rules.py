@@ -39,16 +39,16 @@ def uid_of(path) -> str:
 
 
 class InProcessNode:
-    """A :class:`DicomNode` on loopback with a PACS stand-in; stopped by ``close``."""
+    """A :class:`DicomNode` on loopback, sending to a PACS stand-in (or to ``destination``); stopped by ``close``."""
 
-    def __init__(self, bundle, work, pacs: Pacs | None = None, **options) -> None:
-        self.pacs = pacs or Pacs(free_port()).start()
-        self.port, self.work = free_port(), work
+    def __init__(self, bundle, work, pacs: Pacs | None = None, destination: str | None = None, port=None, **options):
+        self.pacs = None if destination else (pacs or Pacs(free_port()).start())
+        self.port, self.work = port or free_port(), work
         self.node = DicomNode(
             bundle,
             "UNET_NODE",
             self.port,
-            f"PACS@127.0.0.1:{self.pacs.port}",
+            destination or f"PACS@127.0.0.1:{self.pacs.port}",
             work_dir=work,
             series_timeout=SERIES_TIMEOUT,
             overrides=OVERRIDES,
@@ -66,7 +66,8 @@ class InProcessNode:
 
     def close(self) -> None:
         self.node.stop()
-        self.pacs.stop()
+        if self.pacs is not None:
+            self.pacs.stop()
 
 
 @pytest.fixture(scope="module")
@@ -79,15 +80,6 @@ def node(bundle, tmp_path):
     running = InProcessNode(bundle, tmp_path / "work")
     yield running
     running.close()
-
-
-def segmented_frames(seg: pydicom.Dataset) -> set[str]:
-    """The SOP instances a SEG's frames come from."""
-    return {
-        item.SourceImageSequence[0].ReferencedSOPInstanceUID
-        for frame in seg.PerFrameFunctionalGroupsSequence
-        for item in frame.DerivationImageSequence
-    }
 
 
 def referenced_instances(seg: pydicom.Dataset) -> set[str]:
