@@ -18,7 +18,7 @@ import pydicom
 import pytest
 
 from tests.dicom_node.test_network_rules import InProcessNode, ct_series, uid_of
-from tests.dicom_node.test_node import free_port, tiny_bundle, wait_for
+from tests.dicom_node.test_node import free_port, wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -81,11 +81,6 @@ class Orthanc:
         self.process.terminate()
         self.process.wait(timeout=30)
         self.log.close()
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    return tiny_bundle(tmp_path_factory.mktemp("bundle"))
 
 
 @pytest.fixture

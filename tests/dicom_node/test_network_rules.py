@@ -20,7 +20,7 @@ from pynetdicom.sop_class import Verification
 
 from monai_unet2015.data import write_dicom_series
 from monai_unet2015.dicom_node import AllowedPeer, DicomNode, SeriesJournal, series_status
-from tests.dicom_node.test_node import OVERRIDES, SERIES_TIMEOUT, Pacs, free_port, send, tiny_bundle, wait_for
+from tests.dicom_node.test_node import OVERRIDES, SERIES_TIMEOUT, Pacs, free_port, send, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -68,11 +68,6 @@ class InProcessNode:
         self.node.stop()
         if self.pacs is not None:
             self.pacs.stop()
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    return tiny_bundle(tmp_path_factory.mktemp("bundle"))
 
 
 @pytest.fixture

@@ -137,11 +137,6 @@ def tiny_bundle(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory) -> Path:
-    return tiny_bundle(tmp_path_factory.mktemp("bundle"))
-
-
-@pytest.fixture(scope="module")
 def series(tmp_path_factory) -> Path:
     """A generated CT series (one folder of slices)."""
     root = tmp_path_factory.mktemp("sample")
