@@ -71,7 +71,7 @@ class SeriesRecord:
     revision: int = 0
     first_received: float = 0.0
     updated: float = 0.0
-    rows_columns: tuple[int, int] | None = None
+    geometry: dict | None = None
     purged: bool = False
 
 
@@ -150,9 +150,8 @@ class SeriesJournal:
         self.records: dict[str, SeriesRecord] = {}
         for path in sorted(self.journal_dir.glob("*.json")):
             fields = json.loads(path.read_text())
-            if fields.get("rows_columns") is not None:
-                fields["rows_columns"] = tuple(fields["rows_columns"])
-            record = SeriesRecord(**fields)
+            known = {field.name for field in dataclasses.fields(SeriesRecord)}
+            record = SeriesRecord(**{key: value for key, value in fields.items() if key in known})
             self.records[record.uid] = record
         self.restart_quiet_clocks()
 
@@ -179,8 +178,8 @@ class SeriesJournal:
         Samples per Pixel, Bits Allocated and Number of Frames (uncompressed transfer syntaxes).
         Kept aside under ``kept/`` with a log line, not segmented: objects whose SOP class is
         not CT / MR image storage (DICOM SEG, structured reports, enhanced multi-frame
-        images...), and images whose SOP class, Modality or Rows / Columns differ from the
-        rest of their series.
+        images...), and images whose SOP class, Modality or slice geometry (Rows, Columns,
+        orientation, pixel spacing) differ from the rest of their series.
         """
         check_identifiers(ds)
         check_pixel_buffer(ds)
@@ -215,7 +214,7 @@ class SeriesJournal:
                 )
             record.instances += 0 if sent_again else 1
             record.last_received = time.time()
-            record.rows_columns = record.rows_columns or (int(ds.Rows), int(ds.Columns))
+            record.geometry = record.geometry or slice_geometry(ds)
             self._save(record)
         return uid
 
@@ -272,10 +271,36 @@ def _mixed_reason(ds: pydicom.Dataset, record: SeriesRecord, modality: str) -> s
         return f"SOP class {modality} image with Modality {declared}"
     if record.instances and modality != record.modality:
         return f"a {modality} image in a {record.modality} series {record.uid}"
-    size = (int(getattr(ds, "Rows", 0)), int(getattr(ds, "Columns", 0)))
-    if record.rows_columns is not None and size != tuple(record.rows_columns):
-        return f"Rows x Columns {size} in a series of {tuple(record.rows_columns)}"
+    if record.geometry is not None:
+        geometry = slice_geometry(ds)
+        differing = [name for name, value in geometry.items() if not _same(value, record.geometry.get(name))]
+        if differing:
+            shown = ", ".join(
+                f"{name} {geometry[name]} (the series: {record.geometry.get(name)})" for name in differing
+            )
+            return f"its slice geometry differs from the series': {shown}"
     return ""
+
+
+def slice_geometry(ds: pydicom.Dataset) -> dict:
+    """What every slice of one series shares: Rows, Columns, orientation, pixel spacing (JSON-ready)."""
+
+    def numbers(name: str) -> list[float] | None:
+        value = getattr(ds, name, None)
+        return None if value is None else [round(float(v), 4) for v in value]
+
+    return {
+        "Rows": int(getattr(ds, "Rows", 0)),
+        "Columns": int(getattr(ds, "Columns", 0)),
+        "ImageOrientationPatient": numbers("ImageOrientationPatient"),
+        "PixelSpacing": numbers("PixelSpacing"),
+    }
+
+
+def _same(value, other) -> bool:
+    if isinstance(value, list) and isinstance(other, list) and len(value) == len(other):
+        return all(abs(a - b) <= 1e-3 for a, b in zip(value, other))
+    return value == other
 
 
 def check_pixel_buffer(ds: pydicom.Dataset) -> None:

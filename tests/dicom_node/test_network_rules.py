@@ -233,18 +233,21 @@ def test_an_instance_after_the_seg_was_sent_gives_a_new_seg_of_the_whole_series(
     assert node.node.journal.records[uid].revision == 1
 
 
-def test_an_mr_instance_in_a_ct_series_is_kept_aside_and_not_referenced(node, tmp_path):
+def test_an_mr_instance_or_another_geometry_in_a_ct_series_is_kept_aside_and_not_referenced(node, tmp_path):
     files = ct_series(tmp_path / "series", slices=6)
     stranger = pydicom.dcmread(files[-1])
     stranger.SOPClassUID = "1.2.840.10008.5.1.4.1.1.4"  # MR Image Storage, same series
     stranger.file_meta.MediaStorageSOPClassUID = stranger.SOPClassUID
     stranger.Modality = "MR"
     stranger.SOPInstanceUID = pydicom.uid.generate_uid()
-    assert set(send([*files, stranger], node.port)) == {0x0000}
+    other_spacing = pydicom.dcmread(files[-1])
+    other_spacing.PixelSpacing = [0.5, 0.5]
+    other_spacing.SOPInstanceUID = pydicom.uid.generate_uid()
+    assert set(send([*files, stranger, other_spacing], node.port)) == {0x0000}
     wait_for(lambda: node.pacs.received, 180, "the SEG")
     assert referenced_instances(node.pacs.received[0]) == sop_uids(files)
-    kept = list((node.work / "kept").rglob("*.dcm"))
-    assert [p.stem for p in kept] == [str(stranger.SOPInstanceUID)]
+    kept = sorted(p.stem for p in (node.work / "kept").rglob("*.dcm"))
+    assert kept == sorted([str(stranger.SOPInstanceUID), str(other_spacing.SOPInstanceUID)])
 
 
 def test_an_instance_whose_pixel_data_disagrees_with_its_header_is_refused(node, tmp_path):
