@@ -191,9 +191,11 @@ def test_killed_before_sending_and_pacs_down_the_seg_arrives_once_after_restart(
 
     def tried_to_send() -> bool:
         record = json.loads(entry.read_text()) if entry.is_file() else {}
-        return record.get("state") == "segmented" and record.get("attempts", 0) >= 1
+        tried = record.get("state") == "segmented" and record.get("attempts", 0) >= 1
+        # the log line comes after the journal's entry: wait for both before the kill
+        return tried and "could not be reached (attempt 1); next try" in node.log.read_text()
 
-    wait_for(tried_to_send, 120, "the series segmented and one failed send")
+    wait_for(tried_to_send, 120, "the series segmented, one failed send, and its log line")
     node.stop(signal.SIGKILL)  # acknowledged, segmented, not sent: the PACS was down
     pacs = Pacs(pacs_port).start()
     node = NodeProcess(bundle, work, port, pacs_port)
@@ -205,7 +207,8 @@ def test_killed_before_sending_and_pacs_down_the_seg_arrives_once_after_restart(
         pacs.stop()
     assert len(pacs.received) == 1
     assert pacs.received[0].ReferencedSeriesSequence[0].SeriesInstanceUID == series_uid(series)
-    assert "could not be reached (attempt 1); next try" in node.log.read_text()  # the first node (a log per port)
+    log = node.log.read_text()  # both nodes' (one log per port)
+    assert log.count("could not be reached (attempt 1)") == 1 and "SEG sent to PACS" in log
 
 
 @pytest.mark.slow
@@ -223,9 +226,9 @@ def test_non_image_objects_and_other_modalities_are_kept_with_the_reason(running
     assert len(list((work / "incoming" / series_uid(mr)).glob("*.dcm"))) == 8  # the MR slices, kept
     assert [p.parent.name for p in (work / "kept").rglob("*.dcm")] == ["Segmentation_Storage"]
     assert len(pacs.received) == received  # nothing sent for them
-    log = wait_for(lambda: node.log.read_text(), 5, "the log")
+    kept_line = f"series {series_uid(mr)} kept, not segmented"  # logged just after the journal's "kept"
+    log = wait_for(lambda: kept_line in node.log.read_text() and node.log.read_text(), 30, "the log line")
     assert "Segmentation Storage, modality SEG: not a CT or MR image to segment" in log
-    assert f"series {series_uid(mr)} kept, not segmented" in log
 
 
 def test_destination_is_parsed_or_named_in_the_error():
