@@ -22,6 +22,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -247,8 +248,6 @@ class SeriesJournal:
 
     def purge(self, uid: str) -> None:
         """Remove a series' received instances and results (the journal entry stays, marked ``purged``)."""
-        import shutil
-
         shutil.rmtree(self.series_dir(uid), ignore_errors=True)
         shutil.rmtree(self.results / uid_file_name(uid), ignore_errors=True)
         self.update(uid, purged=True)
