@@ -21,6 +21,7 @@ from monai_unet2015.engines.handlers import (
     loss_from_output,
 )
 from monai_unet2015.engines.prepare_batch import PrepareBatchWeightMap
+from monai_unet2015.engines.time_budget import TimePolyLR, TrainingTimeBudget
 from monai_unet2015.engines.workflows import (
     AMP_DTYPE,
     GRAD_CLIP_NORM,
@@ -40,6 +41,8 @@ __all__ = [
     "channel_mismatch",
     "LoadNetworkWeights",
     "SeedEveryEpoch",
+    "TrainingTimeBudget",
+    "TimePolyLR",
     "StopOnNonFiniteLoss",
     "NonFiniteLossError",
     "latest_checkpoint",

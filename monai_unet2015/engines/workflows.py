@@ -47,6 +47,7 @@ from monai_unet2015.engines.handlers import (
     loss_from_output,
 )
 from monai_unet2015.engines.prepare_batch import PrepareBatchWeightMap
+from monai_unet2015.engines.time_budget import TimePolyLR, TrainingTimeBudget
 from monai_unet2015.losses import PixelWeightedCrossEntropyLoss
 from monai_unet2015.options import option
 from monai_unet2015.transforms.crop import CenterCropToReferenced
@@ -291,6 +292,7 @@ def create_trainer(
     epoch_length: int | None = None,
     use_weight_map: bool = True,
     in_channels: int | None = None,
+    time_budget_s: float | None = None,
     train_handlers: Sequence = (),
     image_key: str = "image",
     label_key: str = "label",
@@ -322,13 +324,16 @@ def create_trainer(
     Args:
         network: the net, moved to ``device`` here; may be wrapped in DDP.
         train_loader: batches of dicts with image, label and (``use_weight_map``) weight.
-        max_epochs: epochs to train in all (a resumed run stops there too).
+        max_epochs: epochs to train in all (a resumed run stops there too); with
+            ``time_budget_s``, the most epochs.
         optimizer: default ``paper_optimizer(network.parameters())``.
         loss_function: default ``PixelWeightedCrossEntropyLoss()``; called as
             ``loss(pred, {"label": ..., "weight": ...})`` with the weight map, or
             ``loss(pred, label)`` when ``use_weight_map`` is False.
-        lr_scheduler: stepped once per epoch; ``"poly"`` (default): :func:`poly_lr_scheduler`;
-            None: a constant learning rate, as in the paper.
+        lr_scheduler: stepped once per epoch; ``"poly"`` (default): :func:`poly_lr_scheduler`,
+            or with ``time_budget_s`` the same decay over the budget's time
+            (:class:`~monai_unet2015.engines.time_budget.TimePolyLR`, stepped every
+            iteration); None: a constant learning rate, as in the paper.
         grad_clip_norm: the largest total gradient norm (nnU-Net's 12 by default); None: no
             clipping, as in the paper.
         evaluator: run every ``val_interval`` epochs (see :func:`create_evaluator`).
@@ -345,6 +350,10 @@ def create_trainer(
         use_weight_map: feed ``weight_key`` to the loss.
         in_channels: the channels the network takes; a batch with others stops the run with a
             ``ValueError`` naming the file (None: not checked).
+        time_budget_s: train for this many seconds of wall-clock time, then stop at the end
+            of the epoch (:class:`~monai_unet2015.engines.time_budget.TrainingTimeBudget`,
+            which validates that last epoch and keeps the time spent in the checkpoint).
+            None (default): ``max_epochs`` decides alone.
         train_handlers: further handlers, attached last (a bundle's ``train#handlers``).
         image_key, label_key, weight_key: keys of the batch.
 
@@ -400,11 +409,13 @@ def create_trainer(
             handlers.append(
                 TensorBoardStatsHandler(log_dir=str(log_dir), tag_name="train_loss", output_transform=loss_from_output)
             )
+    budget = None if time_budget_s is None else TrainingTimeBudget(time_budget_s, evaluator)
     if isinstance(lr_scheduler, str):
         option("lr_scheduler", lr_scheduler, ("poly",))
-        lr_scheduler = poly_lr_scheduler(optimizer, max_epochs)
+        lr_scheduler = poly_lr_scheduler(optimizer, max_epochs) if budget is None else TimePolyLR(optimizer, budget)
     if lr_scheduler is not None:
-        handlers.append(LrScheduleHandler(lr_scheduler, print_lr=False, epoch_level=True))
+        per_iteration = isinstance(lr_scheduler, TimePolyLR)
+        handlers.append(LrScheduleHandler(lr_scheduler, print_lr=False, epoch_level=not per_iteration))
     if evaluator is not None:
         handlers.append(
             ValidationHandler(
@@ -417,7 +428,11 @@ def create_trainer(
             state["lr_scheduler"] = lr_scheduler
         if evaluator is not None:
             state["best_metric"] = BestMetricState(evaluator)
+        if budget is not None:
+            state["time_budget"] = budget
         handlers += _checkpoint_handlers(state, Path(ckpt_dir), resume, device)
+    if budget is not None:
+        handlers.append(budget)  # after validation and the checkpoint: the last epoch has both
     _attach(trainer, handlers + list(train_handlers))
     if progress and is_main_process():
         ProgressBar(desc="training", persist=True).attach(
