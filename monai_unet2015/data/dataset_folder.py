@@ -163,14 +163,20 @@ def _datalist_of(
 def split_datalist(datalist: Sequence[dict], val_fraction: float = 0.2, seed: int = 0) -> tuple[list, list]:
     """``(training, validation)``: at least one case in each; a single case serves as both.
 
+    ``val_fraction=0`` trains on every case and validates on the same cases (nnU-Net's fold
+    "all"): for a handful of images, where holding one out costs more than a validation score
+    that measures generalisation is worth; the validation then only follows training.
+
     Example::
 
         >>> train, val = split_datalist([{"image": str(i)} for i in range(10)], val_fraction=0.2)
         >>> len(train), len(val)
         (8, 2)
     """
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}.")
+    if not 0 <= val_fraction < 1 or isinstance(val_fraction, bool):
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}.")
+    if val_fraction == 0:
+        return list(datalist), list(datalist)
     if len(datalist) < 2:
         logger.warning("only %d case: it is used for training and for validation", len(datalist))
         return list(datalist), list(datalist)

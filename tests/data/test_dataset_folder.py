@@ -34,8 +34,13 @@ def test_split_keeps_one_case_for_validation():
     assert len(train) == 4 and len(val) == 1 and not {d["image"] for d in train} & {d["image"] for d in val}
     single = [{"image": "a"}]
     assert split_datalist(single) == (single, single)
-    with pytest.raises(ValueError, match="val_fraction must be between 0 and 1"):
+    with pytest.raises(ValueError, match=r"val_fraction must be in \[0, 1\), got 1.0"):
         split_datalist(single, val_fraction=1.0)
+
+
+def test_val_fraction_zero_trains_and_validates_on_every_case():
+    cases = [{"image": str(i)} for i in range(4)]
+    assert split_datalist(cases, val_fraction=0.0) == (cases, cases)
 
 
 def test_a_mixed_dicom_folder_is_split_without_being_asked(sample, tmp_path):

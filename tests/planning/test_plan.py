@@ -12,7 +12,7 @@ from monai_unet2015.__main__ import main
 from monai_unet2015.bundle.locations import bundles_dir
 from monai_unet2015.networks import UNet2015
 from monai_unet2015.planning import CPU_VOXELS, apply_plan, dataset_fingerprint, make_plan, write_plan
-from monai_unet2015.planning.plan import preset_settings
+from monai_unet2015.planning.plan import ITERATIONS, preset_settings
 from monai_unet2015.planning.write import fingerprint_path
 from tests.planning.conftest import write_volumes
 
@@ -81,7 +81,16 @@ def test_2d_plans_foreground_and_a_minimum_object_size(nuclei_dir):
     options = plan["options"]
     assert options["num_classes"] == 2
     assert 9 < options["min_object_size"] <= 113 // 2  # above the specks' 9 px, below half a nucleus
-    assert options["max_epochs"] * 2 >= 1500  # 3 cases: 2 train per epoch
+    assert options["val_fraction"] == 0.0  # 3 cases: none held out
+    assert options["max_epochs"] * 3 >= 1500  # so all 3 train in each epoch
+
+
+@pytest.mark.parametrize("num_cases, val_fraction, per_epoch", [(4, 0.0, 4), (5, None, 4), (10, None, 8)])
+def test_small_datasets_hold_no_case_out(num_cases, val_fraction, per_epoch):
+    fingerprint = {**_fingerprint_3d(0.0), "num_cases": num_cases}
+    options = make_plan(fingerprint, "cpu")["options"]
+    assert options.get("val_fraction") == val_fraction
+    assert options["max_epochs"] == max(10, -(-ITERATIONS["cpu"][3] // per_epoch))
 
 
 def test_an_unknown_device_is_an_error():

@@ -25,6 +25,7 @@ PYTHON_NAMES = {
     "roi_size": "OverlapTileInferer(roi_size=)",
     "num_classes": "UNet2015 / UNet3D out_channels, create_evaluator(num_classes=)",
     "in_channels": "UNet2015 / UNet3D in_channels, create_trainer(in_channels=)",
+    "val_fraction": "split_datalist(val_fraction=)",
     "max_epochs": "create_trainer(max_epochs=)",
     "val_interval": "create_trainer(val_interval=)",
     "min_object_size": "InstanceLabels(min_size=)",
