@@ -41,12 +41,24 @@ def server(studies, tmp_path_factory):
 
 
 def write_random_weights(bundle: Path) -> Path:
+    """Seeded random weights; the batch-norm statistics taken from one random tile (momentum 1).
+
+    With its initial statistics (mean 0, variance 1) each norm layer is the identity, and the
+    random net's output is nearly constant once the default test-time flips average it.
+    """
     parser = ConfigParser()
     parser.read_config(str(bundle / "configs" / "inference.json"))
     torch.manual_seed(0)
     network = parser.get_parsed_content("network_def")
+    norms = [m for m in network.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for norm in norms:
+        norm.momentum = 1.0
+    with torch.no_grad():
+        network.train()(torch.rand(1, 1, *network.input_size(20)))
+    for norm in norms:
+        norm.momentum = 0.1
     weights = bundle / "models" / "model.pt"
-    torch.save(network.state_dict(), weights)
+    torch.save(network.eval().state_dict(), weights)
     return weights
 
 

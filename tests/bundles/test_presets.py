@@ -1,0 +1,55 @@
+"""configs/paper.json: the papers' set-up one preset away from the bundles' default recipe."""
+
+from __future__ import annotations
+
+import pytest
+from monai.bundle import ConfigParser
+
+from monai_unet2015.bundle.locations import bundles_dir
+from monai_unet2015.losses import PixelWeightedDiceCELoss
+
+BUNDLES = ["unet3d_ct_organs", "unet2015_cells_2d"]
+PAPER_WIDTHS = {"unet2015_cells_2d": 64, "unet3d_ct_organs": 32}
+PAPER_TILES = {"unet2015_cells_2d": [572, 572], "unet3d_ct_organs": [132, 132, 116]}
+
+
+def merged(name: str, *files: str) -> ConfigParser:
+    folder = bundles_dir() / name / "configs"
+    parser = ConfigParser()
+    parser.read_config([str(folder / f) for f in files])
+    parser.update({"device": "$torch.device('cpu')", "dataset_dir": "unused", "bundle_root": "unused"})
+    return parser
+
+
+@pytest.mark.parametrize("name", BUNDLES)
+def test_the_paper_preset_trains_as_the_paper_did(name):
+    config = merged(name, "train.json", "paper.json")
+    loss = config.get_parsed_content("loss")
+    assert isinstance(loss, PixelWeightedDiceCELoss) and loss.dice_weight == 0.0  # the weighted CE alone
+    weight_map = next(t for t in config["train"]["deterministic"] if t["_target_"].endswith("BorderWeightMapd"))
+    assert config.get_parsed_content("class_weights") == "balanced" and weight_map["class_weights"] == "@class_weights"
+    assert config["batch_size"] == 1 and config["train"]["dataloader"]["batch_size"] == "@batch_size"
+    optimizer = config.get_parsed_content("optimizer")
+    assert type(optimizer).__name__ == "SGD" and optimizer.defaults["momentum"] == 0.99
+    assert config.get_parsed_content("lr_scheduler") is None and config["grad_clip_norm"] is None
+    assert config["roi_size"] == PAPER_TILES[name]
+    first_conv = next(p for p in config.get_parsed_content("network").parameters() if p.dim() > 2)
+    assert first_conv.shape[0] == PAPER_WIDTHS[name]
+    assert config["time_budget_s"] is None
+
+
+@pytest.mark.parametrize("name", BUNDLES)
+def test_the_paper_preset_infers_without_test_time_flips(name):
+    config = merged(name, "inference.json", "paper.json")
+    assert tuple(config.get_parsed_content("inferer").flip_axes) == ()
+    assert config["roi_size"] == PAPER_TILES[name]
+
+
+@pytest.mark.parametrize("name", BUNDLES)
+def test_every_paper_setting_is_a_setting_of_the_bundle(name):
+    folder = bundles_dir() / name / "configs"
+    paper = ConfigParser.load_config_file(str(folder / "paper.json"))
+    train = ConfigParser.load_config_file(str(folder / "train.json"))
+    inference = ConfigParser.load_config_file(str(folder / "inference.json"))
+    unknown = [key for key in paper if key.split("#")[0] not in set(train) | set(inference)]
+    assert not unknown, f"{name}/configs/paper.json sets what neither config has: {unknown}"
