@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 OUTPUT_DIR ?= demo_output
 PYTEST_ARGS ?=
 
-.PHONY: install label-install label-server hospital-peers demo smoke test docs lint bench notebooks clean
+.PHONY: install label-install label-server hospital-peers demo smoke test docs lint bench peer-install peer notebooks clean
 
 install: $(STAMP)
 
@@ -90,6 +90,30 @@ bench: $(BENCH_STAMP)
 	$(PY) benchmarks/bench_dicom_node_orthanc.py
 	$(PY) benchmarks/bench_compile.py
 
+# The peer benchmark (benchmarks/peer_nnunet.py): nnU-Net v2 in its own venv, on the same torch
+# pin as .venv (installed first, so no CUDA build is pulled). PyPI's torchvision, which timm pulls,
+# does not import beside the CPU torch 2.13.0 ('operator torchvision::nms does not exist'); nnU-Net's
+# default networks never import timm (only its Primus / EVA architectures do), so torchvision is
+# removed rather than replaced by a 5.5 GB CUDA pair. Takes about two hours on 2 CPU cores.
+PEER_VENV ?= .venv-nnunet
+PEER_STAMP := $(PEER_VENV)/.installed
+NNUNET ?= nnunetv2==2.8.1
+PEER_ARGS ?=
+
+peer-install: $(PEER_STAMP)
+
+$(PEER_STAMP): constraints.txt
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install --upgrade pip
+	$(PEER_VENV)/bin/python -m pip install -c constraints.txt torch
+	$(PEER_VENV)/bin/python -m pip install -c constraints.txt $(NNUNET)
+	$(PEER_VENV)/bin/python -m pip uninstall -y torchvision
+	$(PEER_VENV)/bin/python -c "import nnunetv2.training.nnUNetTrainer.nnUNetTrainer, nnunetv2.inference.predict_from_raw_data"
+	touch $(PEER_STAMP)
+
+peer: $(BENCH_STAMP) $(PEER_STAMP)
+	$(PY) benchmarks/peer_nnunet.py $(PEER_ARGS)
+
 NOTEBOOK_STAMP := $(VENV)/.installed-notebooks
 
 $(NOTEBOOK_STAMP): $(STAMP)
@@ -108,4 +132,4 @@ notebooks: $(NOTEBOOK_STAMP) $(LABEL_STAMP)
 	done
 
 clean:
-	rm -rf $(VENV) $(LABEL_VENV) $(OUTPUT_DIR) .pytest_cache docs/_build
+	rm -rf $(VENV) $(LABEL_VENV) $(PEER_VENV) $(OUTPUT_DIR) .pytest_cache docs/_build

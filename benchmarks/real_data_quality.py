@@ -50,10 +50,17 @@ def run_bundle(bundle: Path, config_files: list[str], overrides: dict, args_file
     if args_file is not None:
         command += ["--args_file", str(args_file)]
     for key, value in overrides.items():
-        command += [f"--{key}", json.dumps(value) if not isinstance(value, str) else value]
+        command += [f"--{key}", _cli_value(value)]
     began = time.perf_counter()
     subprocess.run(command, check=True, cwd=bundle)
     return time.perf_counter() - began
+
+
+def _cli_value(value) -> str:
+    """A setting as ``monai.bundle run`` (fire) reads it back: JSON, but ``None`` for null."""
+    if isinstance(value, str):
+        return value
+    return "None" if value is None else json.dumps(value)
 
 
 def make_plan(dataset: Path, output: Path, device: str) -> Path:

@@ -1,0 +1,421 @@
+"""The bundles beside nnU-Net v2 on the same real images, at the same wall-clock training budget.
+
+For each dataset (:mod:`benchmarks.real_data`: StarDist nuclei, 2D; the MNI T1 brain, 3D),
+each budget (``--budgets``, seconds of training) and each seed:
+
+- **the bundle**: its plan (``python -m monai_unet2015 plan``) and CPU preset, trained with
+  ``time_budget_s`` = the budget through ``python -m monai.bundle run``, exactly as a user
+  would; its ``inference.json`` segments the held-out image (with its default test-time
+  flips);
+- **nnU-Net v2.8.1** in its own venv (``make peer-install``): the same training images
+  written in its raw format (2D through its natural-image reader with binary labels, 3D as
+  NIfTI), its own planner and preprocessing (``nnUNetv2_plan_and_preprocess``, once per
+  dataset), its own trainer for the same budget (:mod:`benchmarks.nnunet_driver`, which
+  says what it changes: the budget only) on all training cases (fold ``all``), its
+  predictor with and without its test-time mirroring;
+- the classical baseline of :mod:`benchmarks.real_data_quality`.
+
+All are scored here with this project's metrics on the same held-out images: object F1 at
+IoU 0.5 / 0.75, SEG, foreground Dice (nuclei; nnU-Net's instances are the connected
+components of its mask, as it has no instance step), Dice per class (MRI).
+
+Results: ``benchmarks/results/peer_nnunet_cpu.json`` (``_cuda`` on a GPU) with the machine.
+
+Example::
+
+    make peer                                   # everything, as in the docs
+    python benchmarks/peer_nnunet.py --only nuclei --budgets 240 --seeds 0
+    python benchmarks/peer_nnunet.py --table benchmarks/results/peer_nnunet_cpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS_DIR, describe_machine  # noqa: E402
+from real_data import write_brain_mri, write_nuclei  # noqa: E402
+from real_data_quality import (  # noqa: E402
+    instance_scores,
+    kmeans_tissue,
+    make_plan,
+    otsu_watershed,
+    run_bundle,
+    tissue_dice,
+)
+
+from monai_unet2015.bundle.locations import bundle_path  # noqa: E402
+from monai_unet2015.metrics import label_instances  # noqa: E402
+from monai_unet2015.planning.write import read_plan_record  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PEER_PYTHON = ROOT / ".venv-nnunet" / "bin" / "python"
+DRIVER = Path(__file__).resolve().parent / "nnunet_driver.py"
+NNUNET_VERSION = "2.8.1"
+RESULT = "peer-result: "  # nnunet_driver.RESULT (that module runs in the other venv)
+DATASETS = {
+    "nuclei": {"id": 501, "name": "Dataset501_Nuclei", "configuration": "2d", "bundle": "unet2015_cells_2d"},
+    "brain_mri": {"id": 502, "name": "Dataset502_BrainT1", "configuration": "3d_fullres", "bundle": "unet3d_ct_organs"},
+}
+
+
+# --- nnU-Net's raw format --------------------------------------------------------------------
+
+
+def write_nnunet_raw_2d(dataset: Path, test_images: Path, folder: Path) -> None:
+    """PNG images (``case_0000.png``) and binary PNG labels, for nnU-Net's ``NaturalImage2DIO``."""
+    for sub in ("imagesTr", "labelsTr", "imagesTs"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    cases = sorted((dataset / "imagesTr").glob("*.tif"))
+    for image_file in cases:
+        case = image_file.stem
+        _save_png(np.array(Image.open(image_file)), folder / "imagesTr" / f"{case}_0000.png")
+        label = np.array(Image.open(dataset / "labelsTr" / image_file.name)) > 0
+        Image.fromarray(label.astype(np.uint8)).save(folder / "labelsTr" / f"{case}.png")
+    for image_file in sorted(test_images.glob("*.tif")):
+        _save_png(np.array(Image.open(image_file)), folder / "imagesTs" / f"{image_file.stem}_0000.png")
+    _dataset_json(
+        folder, {"0": "fluorescence"}, {"background": 0, "nucleus": 1}, len(cases), ".png", "NaturalImage2DIO"
+    )
+
+
+def _save_png(image: np.ndarray, path: Path) -> None:
+    dtype = np.uint8 if image.max() < 256 else np.uint16
+    Image.fromarray(image.astype(dtype)).save(path)
+
+
+def write_nnunet_raw_3d(dataset: Path, test_images: Path, folder: Path, labels: dict) -> None:
+    """NIfTI images and labels as they are (nnU-Net reads the spacing from the header)."""
+    for sub in ("imagesTr", "labelsTr", "imagesTs"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    cases = sorted((dataset / "imagesTr").glob("*.nii.gz"))
+    for image_file in cases:
+        case = image_file.name.removesuffix(".nii.gz")
+        shutil.copy(image_file, folder / "imagesTr" / f"{case}_0000.nii.gz")
+        shutil.copy(dataset / "labelsTr" / image_file.name, folder / "labelsTr" / f"{case}.nii.gz")
+    for image_file in sorted(test_images.glob("*.nii.gz")):
+        shutil.copy(image_file, folder / "imagesTs" / f"{image_file.name.removesuffix('.nii.gz')}_0000.nii.gz")
+    _dataset_json(folder, {"0": "T1"}, labels, len(cases), ".nii.gz", None)
+
+
+def _dataset_json(folder: Path, channels: dict, labels: dict, count: int, ending: str, reader: str | None) -> None:
+    description = {"channel_names": channels, "labels": labels, "numTraining": count, "file_ending": ending}
+    if reader is not None:
+        description["overwrite_image_reader_writer"] = reader
+    (folder / "dataset.json").write_text(json.dumps(description, indent=2))
+
+
+# --- running both tools ------------------------------------------------------------------------
+
+
+def nnunet_environment(work: Path) -> dict:
+    env = dict(os.environ)
+    env.update(
+        nnUNet_raw=str(work / "nnUNet_raw"),
+        nnUNet_preprocessed=str(work / "nnUNet_preprocessed"),
+        nnUNet_results=str(work / "nnUNet_results"),
+        # data augmentation workers: one per core (nnU-Net's default is min(12, cores))
+        nnUNet_n_proc_DA=str(os.cpu_count()),
+    )
+    return env
+
+
+def run_nnunet(arguments: list[str], env: dict) -> dict:
+    if not PEER_PYTHON.exists():
+        raise FileNotFoundError(f"{PEER_PYTHON} does not exist: run `make peer-install` first.")
+    result = subprocess.run([str(PEER_PYTHON), str(DRIVER), *arguments], env=env, check=True, stdout=subprocess.PIPE)
+    answers = [line for line in result.stdout.decode().splitlines() if line.startswith(RESULT)]
+    return json.loads(answers[-1][len(RESULT) :]) if answers else {}
+
+
+def nnunet_train_and_predict(spec: dict, work: Path, budget_s: float, seed: int, env: dict) -> dict:
+    """nnU-Net trained for ``budget_s`` into its own results folder, predictions with and without mirroring."""
+    run_dir = work / f"nnunet_{spec['id']}_b{budget_s:g}_s{seed}"
+    env = {**env, "nnUNet_results": str(run_dir / "results")}
+    began = time.perf_counter()
+    trained = run_nnunet(
+        ["train", str(spec["id"]), spec["configuration"], "--budget-s", str(budget_s), "--seed", str(seed)]
+        + ["--output-dir", str(run_dir)],
+        env,
+    )
+    trained["process_s"] = round(time.perf_counter() - began, 1)
+    images = Path(env["nnUNet_raw"]) / spec["name"] / "imagesTs"
+    predictions = {}
+    for mirroring in (True, False):
+        out = run_dir / ("pred_mirrored" if mirroring else "pred_plain")
+        arguments = ["predict", trained["model_folder"], str(images), str(out)] + (["--mirroring"] if mirroring else [])
+        predictions[mirroring] = {**run_nnunet(arguments, env), "folder": out}
+    return {"train": trained, "predictions": predictions}
+
+
+def bundle_train(
+    spec: dict, dataset: Path, work: Path, plan: Path, budget_s: float, seed: int, overrides: dict
+) -> dict:
+    """The bundle copied out and trained with its plan, preset and ``time_budget_s``."""
+    bundle = work / f"{spec['bundle']}_b{budget_s:g}_s{seed}"
+    shutil.rmtree(bundle, ignore_errors=True)
+    shutil.copytree(bundle_path(spec["bundle"]), bundle)
+    preset = [f"configs/{read_plan_record(plan)['preset']}.json"]
+    # The budget alone decides when training ends (the plan's epoch count would stop it first on a fast machine).
+    settings = {"dataset_dir": str(dataset), "progress": "false", "seed": seed, "time_budget_s": budget_s}
+    settings["max_epochs"] = UNCAPPED_EPOCHS
+    training = {k: v for k, v in overrides.items() if k != "flip_axes"}
+    train_s = run_bundle(bundle, ["configs/train.json", *preset], {**settings, **training}, plan)
+    return {"bundle": bundle, "preset": preset, "train_process_s": round(train_s, 1)}
+
+
+def bundle_segment(trained: dict, test_images: Path, plan: Path, overrides: dict, name: str = "out") -> dict:
+    """The trained bundle's ``inference.json`` on ``test_images`` (the inference settings of ``overrides``)."""
+    output = trained["bundle"].parent / f"{trained['bundle'].name}_{name}"
+    settings = {"dataset_dir": str(test_images), "output_dir": str(output), "overwrite": "true", "progress": "false"}
+    settings.update({k: v for k, v in overrides.items() if k in INFERENCE_OVERRIDES})
+    began = time.perf_counter()
+    run_bundle(trained["bundle"], ["configs/inference.json", *trained["preset"]], settings, plan)
+    return {"output": output, "infer_process_s": round(time.perf_counter() - began, 1)}
+
+
+def bundle_train_and_segment(
+    spec: dict, dataset: Path, test_images: Path, work: Path, plan: Path, budget_s: float, seed: int, overrides: dict
+) -> dict:
+    trained = bundle_train(spec, dataset, work, plan, budget_s, seed, overrides)
+    segmented = bundle_segment(trained, test_images, plan, overrides)
+    return {"process_s": trained["train_process_s"], **segmented}
+
+
+UNCAPPED_EPOCHS = 1_000_000
+# Overrides that inference.json shares with train.json (the rest are training's only).
+INFERENCE_OVERRIDES = ("features", "norm", "roi_size", "flip_axes", "network_def#norm", "intensity_percentiles")
+
+
+# --- the experiments -------------------------------------------------------------------------
+
+
+def nuclei(root: Path, work: Path, budgets: list[float], seeds: list[int], overrides: dict, env: dict) -> dict:
+    spec = DATASETS["nuclei"]
+    dataset, test = write_nuclei(root), root / "nuclei_test"
+    truth = np.array(Image.open(test / "labelsTr" / "nuclei_test.tif"))
+    plan = make_plan(dataset, work / "nuclei_plan.json", "cpu")
+    plan_record = json.loads(plan.read_text())
+    write_nnunet_raw_2d(dataset, test / "imagesTr", Path(env["nnUNet_raw"]) / spec["name"])
+    run_nnunet(["plan", str(spec["id"]), spec["configuration"]], env)
+    runs = []
+    for budget in budgets:
+        for seed in seeds:
+            ours = bundle_train_and_segment(spec, dataset, test / "imagesTr", work, plan, budget, seed, overrides)
+            (instances_file,) = ours["output"].rglob("*_instances.*")
+            peer = nnunet_train_and_predict(spec, work, budget, seed, env)
+            run = {
+                "budget_s": budget,
+                "seed": seed,
+                "bundle": {**_times(ours), **instance_scores(truth, np.array(Image.open(instances_file)))},
+                "nnunet_train": {k: v for k, v in peer["train"].items() if k != "model_folder"},
+            }
+            for mirroring, prediction in peer["predictions"].items():
+                mask = np.array(Image.open(prediction["folder"] / "nuclei_test.png")) > 0
+                components = label_instances(mask, min_size=plan_record["min_object_size"])
+                key = "nnunet_mirrored" if mirroring else "nnunet_plain"
+                run[key] = {"infer_s": prediction["infer_s"], **instance_scores(truth, components)}
+            runs.append(run)
+            _log(run)
+    image = np.array(Image.open(test / "imagesTr" / "nuclei_test.tif"))
+    return {
+        "data": "stardist 0.9.2 img2d/mask2d (DSB 2018, BSD-3-Clause): train rows 0..319 (4 crops), test rows 320..511",
+        "plan": plan_record,
+        "nnunet_components_min_size": plan_record["min_object_size"],
+        "runs": runs,
+        "otsu_watershed": instance_scores(truth, otsu_watershed(image)),
+    }
+
+
+def brain_mri(root: Path, work: Path, budgets: list[float], seeds: list[int], overrides: dict, env: dict) -> dict:
+    spec = DATASETS["brain_mri"]
+    dataset, test = write_brain_mri(root), root / "brain_mri_test"
+    (image_file,) = (test / "imagesTr").glob("*.nii.gz")
+    truth = np.asarray(nib.load(test / "labelsTr" / image_file.name).dataobj)
+    plan = make_plan(dataset, work / "mri_plan.json", "cpu")
+    labels = {"background": 0, "grey matter": 1, "white matter": 2}
+    write_nnunet_raw_3d(dataset, test / "imagesTr", Path(env["nnUNet_raw"]) / spec["name"], labels)
+    run_nnunet(["plan", str(spec["id"]), spec["configuration"]], env)
+    runs = []
+    for budget in budgets:
+        for seed in seeds:
+            ours = bundle_train_and_segment(spec, dataset, test / "imagesTr", work, plan, budget, seed, overrides)
+            (mask_file,) = ours["output"].rglob("*_seg.nii.gz")
+            peer = nnunet_train_and_predict(spec, work, budget, seed, env)
+            run = {
+                "budget_s": budget,
+                "seed": seed,
+                "bundle": {**_times(ours), "dice": tissue_dice(truth, np.asarray(nib.load(mask_file).dataobj))},
+                "nnunet_train": {k: v for k, v in peer["train"].items() if k != "model_folder"},
+            }
+            for mirroring, prediction in peer["predictions"].items():
+                mask = np.asarray(nib.load(prediction["folder"] / image_file.name).dataobj)
+                key = "nnunet_mirrored" if mirroring else "nnunet_plain"
+                run[key] = {"infer_s": prediction["infer_s"], "dice": tissue_dice(truth, mask)}
+            runs.append(run)
+            _log(run)
+    image = np.asarray(nib.load(image_file).dataobj, np.float32)
+    return {
+        "data": "nilearn 0.14.1 MNI ICBM152 2009a T1 + GM/WM maps: 5 blocks train, block y1_z1 test",
+        "plan": json.loads(plan.read_text()),
+        "runs": runs,
+        "kmeans_in_true_tissue": tissue_dice(truth, kmeans_tissue(image, truth > 0)),
+    }
+
+
+# The recipe changes, one added at a time on top of the previous, from the paper's training
+# choices (configs/paper.json's, on the CPU preset's network and tile) to the default recipe.
+# Every setting is explicit, so a step means the same whatever the bundle's defaults are.
+_PAPER_STEP = {"class_weights": "balanced", "dice_weight": 0.0, "val_fraction": 0.2, "norm": None}
+RECIPE_LADDER = {
+    "paper: class-balanced weighted CE": _PAPER_STEP,
+    "+ no class balancing (border term kept)": {**_PAPER_STEP, "class_weights": None},
+    "+ Dice term": {**_PAPER_STEP, "class_weights": None, "dice_weight": 1.0},
+    "+ every case trains (val_fraction 0)": {
+        **_PAPER_STEP,
+        "class_weights": None,
+        "dice_weight": 1.0,
+        "val_fraction": 0.0,
+    },
+    "+ batch norm (the default)": {"class_weights": None, "dice_weight": 1.0, "val_fraction": 0.0, "norm": "batch"},
+}
+
+
+def nuclei_ablation(root: Path, work: Path, budgets: list[float], seeds: list[int], overrides: dict) -> dict:
+    """The cells bundle alone through :data:`RECIPE_LADDER`; each trained net segments with and without flips."""
+    spec = DATASETS["nuclei"]
+    dataset, test = write_nuclei(root), root / "nuclei_test"
+    truth = np.array(Image.open(test / "labelsTr" / "nuclei_test.tif"))
+    plan = make_plan(dataset, work / "nuclei_plan.json", "cpu")
+    runs = []
+    for budget in budgets:
+        for seed in seeds:
+            for step, (name, settings) in enumerate(RECIPE_LADDER.items()):
+                folder = work / f"ablation_{step}"
+                folder.mkdir(parents=True, exist_ok=True)
+                trained = bundle_train(spec, dataset, folder, plan, budget, seed, {**settings, **overrides})
+                for flips in (None, [0, 1]):
+                    chosen = {**settings, **overrides, "flip_axes": flips}
+                    segmented = bundle_segment(trained, test / "imagesTr", plan, chosen, "flips" if flips else "plain")
+                    (instances_file,) = segmented["output"].rglob("*_instances.*")
+                    (mask_file,) = segmented["output"].rglob("*_seg.*")
+                    scores = instance_scores(truth, np.array(Image.open(instances_file)))
+                    share = float((np.array(Image.open(mask_file)) > 0).mean())
+                    run = {"step": name, "flip_axes": flips, "budget_s": budget, "seed": seed, **scores}
+                    runs.append(
+                        {**run, "foreground_share": round(share, 4), "true_share": round(float((truth > 0).mean()), 4)}
+                    )
+                    _log(runs[-1])
+    return {"plan": json.loads(plan.read_text()), "ladder": RECIPE_LADDER, "runs": runs}
+
+
+def _times(ours: dict) -> dict:
+    return {"train_process_s": ours["process_s"], "infer_process_s": ours["infer_process_s"]}
+
+
+def _log(run: dict) -> None:
+    print(json.dumps(run), flush=True)
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+
+def _spread(values: list[float], digits: int = 3) -> str:
+    """The median and (min..max) over seeds; one value alone where there is one seed."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{np.median(values):.{digits}f} ({min(values):.{digits}f}..{max(values):.{digits}f})"
+
+
+def markdown_table(results: dict) -> str:
+    """Per dataset and budget: median (min..max) over seeds for the bundle and nnU-Net."""
+    rows = ["| data | budget | measure | bundle | nnU-Net, mirroring | nnU-Net, no mirroring | classical |"]
+    rows.append("|---|---|---|---|---|---|---|")
+    tools = ("bundle", "nnunet_mirrored", "nnunet_plain")
+    if "nuclei" in results:
+        base = results["nuclei"]["otsu_watershed"]
+        for budget in sorted({run["budget_s"] for run in results["nuclei"]["runs"]}):
+            runs = [run for run in results["nuclei"]["runs"] if run["budget_s"] == budget]
+            for key, label in (
+                ("f1_iou0.5", "object F1 @ IoU 0.5"),
+                ("f1_iou0.75", "object F1 @ IoU 0.75"),
+                ("seg", "SEG"),
+                ("foreground_dice", "foreground Dice"),
+                ("objects", f"objects (truth {base['true_objects']})"),
+            ):
+                digits = 0 if key == "objects" else 3
+                cells = [_spread([float(run[tool][key]) for run in runs], digits) for tool in tools]
+                rows.append(f"| nuclei | {budget:g} s | {label} | {' | '.join(cells)} | {base[key]:.{digits}f} |")
+    if "brain_mri" in results:
+        base = results["brain_mri"]["kmeans_in_true_tissue"]
+        for budget in sorted({run["budget_s"] for run in results["brain_mri"]["runs"]}):
+            runs = [run for run in results["brain_mri"]["runs"] if run["budget_s"] == budget]
+            for key, label in (("grey", "grey-matter Dice"), ("white", "white-matter Dice")):
+                cells = [_spread([run[tool]["dice"][key] for run in runs]) for tool in tools]
+                rows.append(f"| T1 brain | {budget:g} s | {label} | {' | '.join(cells)} | {base[key]:.3f} |")
+    return "\n".join(rows)
+
+
+def merge_results(results: list[dict]) -> dict:
+    """Several result files as one: the runs of each dataset put together (other entries: the first file's)."""
+    merged: dict = {}
+    for result in results:
+        for name in DATASETS:
+            if name not in result:
+                continue
+            if name in merged:
+                merged[name] = {**merged[name], "runs": merged[name]["runs"] + result[name]["runs"]}
+            else:
+                merged[name] = result[name]
+    return merged
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(DATASETS), default=None)
+    parser.add_argument("--budgets", type=float, nargs="+", default=None, help="seconds (default: per dataset)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=JSON", help="bundle settings")
+    parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--table", type=Path, nargs="+", default=None, help="print the table of result files")
+    parser.add_argument("--ablation", action="store_true", help="the cells bundle's recipe steps alone (no nnU-Net)")
+    args = parser.parse_args()
+    if args.table:
+        print(markdown_table(merge_results([json.loads(path.read_text()) for path in args.table])))
+        return
+    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.override)}
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="peer_nnunet_"))
+    env = nnunet_environment(work)
+    machine = describe_machine()
+    if args.ablation:
+        output = args.output or RESULTS_DIR / f"peer_recipe_ablation_{'cuda' if machine.get('cuda') else 'cpu'}.json"
+        ablation = nuclei_ablation(work / "data", work, args.budgets or [240.0], args.seeds, overrides)
+        output.write_text(json.dumps({"machine": machine, "nuclei": ablation}, indent=2, default=str) + "\n")
+        return
+    suffix = "cuda" if machine.get("cuda") else "cpu"
+    output = args.output or RESULTS_DIR / f"peer_nnunet_{suffix}.json"
+    results: dict = {"machine": machine, "nnunet": NNUNET_VERSION, "seeds": args.seeds, "overrides": overrides}
+    experiments = {"nuclei": (nuclei, [240.0, 720.0]), "brain_mri": (brain_mri, [330.0, 990.0])}
+    for name, (experiment, default_budgets) in experiments.items():
+        if args.only in (None, name):
+            results[name] = experiment(work / "data", work, args.budgets or default_budgets, args.seeds, overrides, env)
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(markdown_table(results))
+
+
+if __name__ == "__main__":
+    main()
