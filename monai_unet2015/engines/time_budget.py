@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 import torch
+import torch.distributed as dist
 from ignite.engine import Engine, Events
 
 __all__ = ["TrainingTimeBudget", "TimePolyLR"]
@@ -28,7 +29,8 @@ class TrainingTimeBudget:
     it, so the last epoch is validated and checkpointed as usual; where the last epoch was not
     a validation epoch, it is validated here (``evaluator``), so ``model.pt``'s choice sees the
     network that the budget ended on. The time spent is part of the trainer's checkpoint
-    (``state_dict``), so a resumed run spends only what is left.
+    (``state_dict``), so a resumed run spends only what is left. Under torch.distributed
+    (torchrun) rank 0's clock decides for every rank, so none waits for a rank that stopped.
 
     Args:
         seconds: the budget, > 0.
@@ -82,7 +84,7 @@ class TrainingTimeBudget:
         self._validated_epoch = trainer.state.epoch
 
     def _check(self, engine: Engine) -> None:
-        if self.elapsed < self.seconds:
+        if not _agreed(self.elapsed >= self.seconds):
             return
         if self.evaluator is not None and self._validated_epoch != engine.state.epoch:
             self.evaluator.run(engine.state.epoch)
@@ -101,6 +103,16 @@ class TrainingTimeBudget:
         self._spent_before = float(state_dict["elapsed"])
         if self._started is not None:
             self._started = self.clock()
+
+
+def _agreed(spent: bool) -> bool:
+    """Under torch.distributed rank 0's clock decides, so every rank stops after the same epoch."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return spent
+    on_gpu = dist.get_backend() == "nccl"
+    flag = torch.tensor([float(spent)], device=torch.device("cuda", torch.cuda.current_device()) if on_gpu else "cpu")
+    dist.broadcast(flag, src=0)
+    return bool(flag.item())
 
 
 class TimePolyLR(torch.optim.lr_scheduler.LRScheduler):

@@ -135,3 +135,21 @@ def test_create_trainer_with_a_budget_stops_early_and_checkpoints_the_time(tiny_
     checkpoint = torch.load(latest_checkpoint(tmp_path), weights_only=False)
     assert checkpoint["time_budget"]["elapsed"] > 0
     assert (tmp_path / "model.pt").exists()
+
+
+def test_under_torch_distributed_rank_0s_clock_decides(monkeypatch):
+    import torch.distributed as dist
+
+    from monai_unet2015.engines import time_budget
+
+    broadcasts = []
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_backend", lambda: "gloo")
+
+    def rank_0_says_spent(tensor, src):
+        broadcasts.append(src)
+        tensor.fill_(1.0)
+
+    monkeypatch.setattr(dist, "broadcast", rank_0_says_spent)
+    assert time_budget._agreed(False) is True  # this rank's clock says go on; rank 0's says stop
+    assert broadcasts == [0]
