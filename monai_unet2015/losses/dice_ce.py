@@ -80,11 +80,11 @@ class PixelWeightedDiceCELoss(_Loss):
         weight: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The combined loss of ``input`` logits against ``target`` (see the class docstring)."""
+        label, weight = PixelWeightedCrossEntropyLoss._unpack(target, weight)
         loss = input.new_zeros((), dtype=torch.float32)
         if self.ce_weight:
-            loss = loss + self.ce_weight * self.ce(input, target, weight)
+            loss = loss + self.ce_weight * self.ce(input, label, weight)
         if self.dice_weight:
-            label = target["label"] if isinstance(target, Mapping) else target
             loss = loss + self.dice_weight * (1.0 - self.soft_dice(input, label))
         return loss
 
