@@ -202,6 +202,31 @@ INFERENCE_OVERRIDES = ("features", "norm", "roi_size", "flip_axes", "network_def
 # --- the experiments -------------------------------------------------------------------------
 
 
+def side_by_side(spec, dataset, test, work, plan, budgets, seeds, overrides, env, score_bundle, score_peer) -> list:
+    """Per budget and seed: the bundle and nnU-Net trained and predicting, each scored.
+
+    ``score_bundle(output_dir)`` scores the bundle's inference folder, ``score_peer(folder)``
+    one nnU-Net prediction folder; both return a dict of scores.
+    """
+    runs = []
+    for budget in budgets:
+        for seed in seeds:
+            ours = bundle_train_and_segment(spec, dataset, test / "imagesTr", work, plan, budget, seed, overrides)
+            peer = nnunet_train_and_predict(spec, work, budget, seed, env)
+            run = {
+                "budget_s": budget,
+                "seed": seed,
+                "bundle": {**_times(ours), **score_bundle(ours["output"])},
+                "nnunet_train": {k: v for k, v in peer["train"].items() if k != "model_folder"},
+            }
+            for mirroring, prediction in peer["predictions"].items():
+                key = "nnunet_mirrored" if mirroring else "nnunet_plain"
+                run[key] = {"infer_s": prediction["infer_s"], **score_peer(prediction["folder"])}
+            runs.append(run)
+            _log(run)
+    return runs
+
+
 def nuclei(root: Path, work: Path, budgets: list[float], seeds: list[int], overrides: dict, env: dict) -> dict:
     spec = DATASETS["nuclei"]
     dataset, test = write_nuclei(root), root / "nuclei_test"
@@ -210,25 +235,16 @@ def nuclei(root: Path, work: Path, budgets: list[float], seeds: list[int], overr
     plan_record = json.loads(plan.read_text())
     write_nnunet_raw_2d(dataset, test / "imagesTr", Path(env["nnUNet_raw"]) / spec["name"])
     run_nnunet(["plan", str(spec["id"]), spec["configuration"]], env)
-    runs = []
-    for budget in budgets:
-        for seed in seeds:
-            ours = bundle_train_and_segment(spec, dataset, test / "imagesTr", work, plan, budget, seed, overrides)
-            (instances_file,) = ours["output"].rglob("*_instances.*")
-            peer = nnunet_train_and_predict(spec, work, budget, seed, env)
-            run = {
-                "budget_s": budget,
-                "seed": seed,
-                "bundle": {**_times(ours), **instance_scores(truth, np.array(Image.open(instances_file)))},
-                "nnunet_train": {k: v for k, v in peer["train"].items() if k != "model_folder"},
-            }
-            for mirroring, prediction in peer["predictions"].items():
-                mask = np.array(Image.open(prediction["folder"] / "nuclei_test.png")) > 0
-                components = label_instances(mask, min_size=plan_record["min_object_size"])
-                key = "nnunet_mirrored" if mirroring else "nnunet_plain"
-                run[key] = {"infer_s": prediction["infer_s"], **instance_scores(truth, components)}
-            runs.append(run)
-            _log(run)
+
+    def score_bundle(output: Path) -> dict:
+        (instances_file,) = output.rglob("*_instances.*")
+        return instance_scores(truth, np.array(Image.open(instances_file)))
+
+    def score_peer(folder: Path) -> dict:
+        mask = np.array(Image.open(folder / "nuclei_test.png")) > 0
+        return instance_scores(truth, label_instances(mask, min_size=plan_record["min_object_size"]))
+
+    runs = side_by_side(spec, dataset, test, work, plan, budgets, seeds, overrides, env, score_bundle, score_peer)
     image = np.array(Image.open(test / "imagesTr" / "nuclei_test.tif"))
     return {
         "data": "stardist 0.9.2 img2d/mask2d (DSB 2018, BSD-3-Clause): train rows 0..319 (4 crops), test rows 320..511",
@@ -248,24 +264,15 @@ def brain_mri(root: Path, work: Path, budgets: list[float], seeds: list[int], ov
     labels = {"background": 0, "grey matter": 1, "white matter": 2}
     write_nnunet_raw_3d(dataset, test / "imagesTr", Path(env["nnUNet_raw"]) / spec["name"], labels)
     run_nnunet(["plan", str(spec["id"]), spec["configuration"]], env)
-    runs = []
-    for budget in budgets:
-        for seed in seeds:
-            ours = bundle_train_and_segment(spec, dataset, test / "imagesTr", work, plan, budget, seed, overrides)
-            (mask_file,) = ours["output"].rglob("*_seg.nii.gz")
-            peer = nnunet_train_and_predict(spec, work, budget, seed, env)
-            run = {
-                "budget_s": budget,
-                "seed": seed,
-                "bundle": {**_times(ours), "dice": tissue_dice(truth, np.asarray(nib.load(mask_file).dataobj))},
-                "nnunet_train": {k: v for k, v in peer["train"].items() if k != "model_folder"},
-            }
-            for mirroring, prediction in peer["predictions"].items():
-                mask = np.asarray(nib.load(prediction["folder"] / image_file.name).dataobj)
-                key = "nnunet_mirrored" if mirroring else "nnunet_plain"
-                run[key] = {"infer_s": prediction["infer_s"], "dice": tissue_dice(truth, mask)}
-            runs.append(run)
-            _log(run)
+
+    def score_bundle(output: Path) -> dict:
+        (mask_file,) = output.rglob("*_seg.nii.gz")
+        return {"dice": tissue_dice(truth, np.asarray(nib.load(mask_file).dataobj))}
+
+    def score_peer(folder: Path) -> dict:
+        return {"dice": tissue_dice(truth, np.asarray(nib.load(folder / image_file.name).dataobj))}
+
+    runs = side_by_side(spec, dataset, test, work, plan, budgets, seeds, overrides, env, score_bundle, score_peer)
     image = np.asarray(nib.load(image_file).dataobj, np.float32)
     return {
         "data": "nilearn 0.14.1 MNI ICBM152 2009a T1 + GM/WM maps: 5 blocks train, block y1_z1 test",
