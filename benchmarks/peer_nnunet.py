@@ -58,6 +58,7 @@ from real_data_quality import (  # noqa: E402
 
 from monai_unet2015.bundle.locations import bundle_path  # noqa: E402
 from monai_unet2015.metrics import label_instances  # noqa: E402
+from monai_unet2015.planning import UNCAPPED_EPOCHS  # noqa: E402
 from monai_unet2015.planning.write import read_plan_record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,7 +169,8 @@ def bundle_train(
     shutil.rmtree(bundle, ignore_errors=True)
     shutil.copytree(bundle_path(spec["bundle"]), bundle)
     preset = [f"configs/{read_plan_record(plan)['preset']}.json"]
-    # The budget alone decides when training ends (the plan's epoch count would stop it first on a fast machine).
+    # The budget alone decides when training ends, as `plan --time-budget` sets it (the plan's epoch count would
+    # stop it first on a fast machine).
     settings = {"dataset_dir": str(dataset), "progress": "false", "seed": seed, "time_budget_s": budget_s}
     settings["max_epochs"] = UNCAPPED_EPOCHS
     training = {k: v for k, v in overrides.items() if k != "flip_axes"}
@@ -194,7 +196,6 @@ def bundle_train_and_segment(
     return {"process_s": trained["train_process_s"], **segmented}
 
 
-UNCAPPED_EPOCHS = 1_000_000
 # Overrides that inference.json shares with train.json (the rest are training's only).
 INFERENCE_OVERRIDES = ("features", "norm", "roi_size", "flip_axes", "network_def#norm", "intensity_percentiles")
 

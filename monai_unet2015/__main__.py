@@ -45,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--output", default="plan.json", help="the plan file to write (default plan.json)")
     plan.add_argument("--device", default="cpu", help="cpu or gpu: the preset, training length, 3D spacing")
     plan.add_argument("--overwrite", action="store_true", help="replace an existing plan file")
+    plan.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="train for this many seconds instead of the plan's iteration count",
+    )
     bundle = commands.add_parser("bundle", help="the shipped bundles: list them, or copy one out to work in")
     bundle_commands = bundle.add_subparsers(dest="bundle_command", required=True)
     bundle_commands.add_parser("list", help="the names of the shipped bundles")
@@ -229,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         from monai_unet2015.planning import write_plan
 
         try:
-            report = write_plan(args.dataset_dir, args.output, args.device, overwrite=args.overwrite)
+            report = write_plan(
+                args.dataset_dir, args.output, args.device, overwrite=args.overwrite, time_budget_s=args.time_budget
+            )
         except (ValueError, FileNotFoundError, FileExistsError) as error:
             sys.stderr.write(f"error: {error}\n")
             return 2

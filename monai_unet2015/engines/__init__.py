@@ -30,6 +30,7 @@ from monai_unet2015.engines.workflows import (
     create_trainer,
     evaluation_postprocessing,
     paper_optimizer,
+    plateau_stop,
     poly_lr_scheduler,
 )
 
@@ -54,6 +55,7 @@ __all__ = [
     "interval_checkpoints",
     "loss_from_output",
     "paper_optimizer",
+    "plateau_stop",
     "poly_lr_scheduler",
     "evaluation_postprocessing",
     "create_trainer",

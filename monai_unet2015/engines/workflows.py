@@ -21,7 +21,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
-from ignite.handlers import ProgressBar
+from ignite.engine import Events
+from ignite.handlers import EarlyStopping, ProgressBar
 from monai.engines import SupervisedEvaluator, SupervisedTrainer
 from monai.handlers import (
     CheckpointSaver,
@@ -59,6 +60,7 @@ __all__ = [
     "evaluation_postprocessing",
     "create_evaluator",
     "create_trainer",
+    "plateau_stop",
     "MODEL_KEY",
     "AMP_DTYPE",
     "GRAD_CLIP_NORM",
@@ -293,6 +295,7 @@ def create_trainer(
     use_weight_map: bool = True,
     in_channels: int | None = None,
     time_budget_s: float | None = None,
+    early_stop_patience: int | None = None,
     train_handlers: Sequence = (),
     image_key: str = "image",
     label_key: str = "label",
@@ -315,7 +318,8 @@ def create_trainer(
     (:class:`~monai_unet2015.engines.handlers.NonFiniteLossError`), loss logging
     (``StatsHandler``), a progress bar, TensorBoard (``log_dir``), the LR schedule
     (``LrScheduleHandler``, stepped per epoch), validation every ``val_interval`` epochs
-    (``ValidationHandler``), an epoch checkpoint of network (key ``"model"``), optimizer,
+    (``ValidationHandler``; with ``early_stop_patience``, a stop when its Dice plateaus,
+    :func:`plateau_stop`), an epoch checkpoint of network (key ``"model"``), optimizer,
     scheduler and trainer state (``CheckpointSaver``, last 2 kept) and, with ``resume``,
     :class:`ResumeFromLatest`, which continues from the newest of them: same epoch,
     iteration, optimizer momentum and LR. Then ``train_handlers``. With ``seed``, every
@@ -354,6 +358,10 @@ def create_trainer(
             of the epoch (:class:`~monai_unet2015.engines.time_budget.TrainingTimeBudget`,
             which validates that last epoch and keeps the time spent in the checkpoint).
             None (default): ``max_epochs`` decides alone.
+        early_stop_patience: stop once this many validations in a row have not raised the
+            evaluator's best Dice (Ignite's ``EarlyStopping`` on the key metric, its counter
+            kept in the checkpoint, so a resumed run counts on). ``model.pt`` is the best
+            network either way. None (default): no plateau stop.
         train_handlers: further handlers, attached last (a bundle's ``train#handlers``).
         image_key, label_key, weight_key: keys of the batch.
 
@@ -372,6 +380,7 @@ def create_trainer(
         raise ValueError(f"max_epochs must be an int >= 1, got {max_epochs!r}.")
     if not isinstance(val_interval, int) or isinstance(val_interval, bool) or val_interval < 1:
         raise ValueError(f"val_interval must be an int >= 1, got {val_interval!r}.")
+    _check_early_stop(early_stop_patience, evaluator)
     device = as_device(device)
     network = network.to(device)
     optimizer = optimizer if optimizer is not None else paper_optimizer(network.parameters())
@@ -416,6 +425,7 @@ def create_trainer(
     if lr_scheduler is not None:
         per_iteration = isinstance(lr_scheduler, TimePolyLR)
         handlers.append(LrScheduleHandler(lr_scheduler, print_lr=False, epoch_level=not per_iteration))
+    stopper = None if early_stop_patience is None else plateau_stop(evaluator, trainer, early_stop_patience)
     if evaluator is not None:
         handlers.append(
             ValidationHandler(
@@ -430,6 +440,8 @@ def create_trainer(
             state["best_metric"] = BestMetricState(evaluator)
         if budget is not None:
             state["time_budget"] = budget
+        if stopper is not None:
+            state["early_stop"] = stopper
         handlers += _checkpoint_handlers(state, Path(ckpt_dir), resume, device)
     if budget is not None:
         handlers.append(budget)  # after validation and the checkpoint: the last epoch has both
@@ -439,6 +451,30 @@ def create_trainer(
             trainer, output_transform=lambda output: {"loss": loss_from_output(output)}
         )
     return trainer
+
+
+def _check_early_stop(patience, evaluator) -> None:
+    if patience is None:
+        return
+    if not isinstance(patience, int) or isinstance(patience, bool) or patience < 1:
+        raise ValueError(f"early_stop_patience must be an int >= 1 or None, got {patience!r}.")
+    if evaluator is None:
+        raise ValueError(f"early_stop_patience={patience} needs an evaluator: the plateau is the validation Dice's.")
+
+
+def plateau_stop(evaluator: SupervisedEvaluator, trainer: SupervisedTrainer, patience: int) -> EarlyStopping:
+    """Ignite's ``EarlyStopping`` on ``evaluator``'s key metric, stopping ``trainer``; attached to ``evaluator``.
+
+    Checked when a validation completes. Under torchrun every rank sees the same gathered
+    Dice, so every rank stops after the same epoch.
+    """
+    stopper = EarlyStopping(patience=patience, score_function=_key_metric, trainer=trainer)
+    evaluator.add_event_handler(Events.COMPLETED, stopper)
+    return stopper
+
+
+def _key_metric(evaluator: SupervisedEvaluator) -> float:
+    return float(evaluator.state.metrics[evaluator.state.key_metric_name])
 
 
 def _checkpoint_handlers(state: dict, ckpt_dir: Path, resume: bool, device) -> list:

@@ -2,7 +2,14 @@
 
 from monai_unet2015.planning.apply import apply_plan
 from monai_unet2015.planning.fingerprint import INTENSITY_SAMPLES_PER_CASE, dataset_fingerprint
-from monai_unet2015.planning.plan import BUNDLE_FOR_DIMS, CPU_VOXELS, ITERATIONS, make_plan, plan_report
+from monai_unet2015.planning.plan import (
+    BUNDLE_FOR_DIMS,
+    CPU_VOXELS,
+    ITERATIONS,
+    UNCAPPED_EPOCHS,
+    make_plan,
+    plan_report,
+)
 from monai_unet2015.planning.write import write_plan
 
 __all__ = [
@@ -14,5 +21,6 @@ __all__ = [
     "BUNDLE_FOR_DIMS",
     "CPU_VOXELS",
     "ITERATIONS",
+    "UNCAPPED_EPOCHS",
     "INTENSITY_SAMPLES_PER_CASE",
 ]

@@ -30,6 +30,12 @@ A plan is a flat JSON object of bundle options, the file MONAI's bundle runner t
   image; the peer benchmark's recipe was measured so (docs, "Beside nnU-Net").
 - **max_epochs**, **val_interval**: about :data:`ITERATIONS` training iterations for the
   device (batch size 1, one iteration per training case per epoch), ten validations.
+- **time_budget_s** (only with ``time_budget_s=``, ``plan --time-budget SECONDS``): the
+  user's time cap instead of an iteration count, which is right only for the machine and the
+  data it was chosen on. Training stops at the first epoch end after that many seconds, the
+  poly learning rate decays over them, and ``max_epochs`` is lifted to :data:`UNCAPPED_EPOCHS`
+  so that the cap alone ends the run (how the peer benchmark trains both tools). The
+  validations keep the spacing of the iteration rule above.
 - **roi_size** (3D): the preset's tile volume, its sides in proportion to 1 / pixdim so
   that a tile covers about as many mm on every axis (the bundle default, 76x76x44, suits
   2.5 mm CT slices, not 1 mm MRI), each side the nearest valid size at or below.
@@ -48,25 +54,39 @@ from monai_unet2015.bundle.locations import bundle_path
 from monai_unet2015.networks import UNet2015
 from monai_unet2015.options import option
 
-__all__ = ["make_plan", "plan_report", "CPU_VOXELS", "ITERATIONS", "BUNDLE_FOR_DIMS", "SHARED_SCALE"]
+__all__ = [
+    "make_plan",
+    "plan_report",
+    "CPU_VOXELS",
+    "ITERATIONS",
+    "UNCAPPED_EPOCHS",
+    "BUNDLE_FOR_DIMS",
+    "SHARED_SCALE",
+]
 
 BUNDLE_FOR_DIMS = {2: "unet2015_cells_2d", 3: "unet3d_ct_organs"}
 CPU_VOXELS = 400_000
 SHARED_SCALE = 0.1
 ITERATIONS = {"cpu": {2: 1500, 3: 500}, "gpu": {2: 10_000, 3: 4000}}
+# max_epochs under a time budget: a cap no run reaches, so the budget alone ends training.
+UNCAPPED_EPOCHS = 1_000_000
 # Fewer labelled cases than this: no case is held out for validation (see val_fraction above).
 MIN_CASES_TO_HOLD_OUT = 5
 _DEVICES = ("cpu", "gpu")
 _CT_AIR = -500.0
 
 
-def make_plan(fingerprint: dict, device: str = "cpu", val_fraction: float = 0.2) -> dict:
+def make_plan(
+    fingerprint: dict, device: str = "cpu", val_fraction: float = 0.2, time_budget_s: float | None = None
+) -> dict:
     """The bundle options for a dataset with this fingerprint (:func:`dataset_fingerprint`).
 
     Args:
         fingerprint: from :func:`~monai_unet2015.planning.dataset_fingerprint`.
         device: ``"cpu"`` or ``"gpu"``: the preset, the training length and (3D) the spacing.
         val_fraction: the bundles' validation share, for the iterations per epoch.
+        time_budget_s: train for this many seconds (the bundles' ``time_budget_s``) instead of
+            :data:`ITERATIONS` iterations; None (default): the iteration count.
 
     Returns:
         ``{"bundle": ..., "preset": ..., "options": {...}}``; ``options`` is the ``--args_file``.
@@ -81,6 +101,10 @@ def make_plan(fingerprint: dict, device: str = "cpu", val_fraction: float = 0.2)
         ('ct', [0.8, 0.8, 2.5], [-90.0, 210.0])
     """
     device = option("device", device, _DEVICES)
+    if time_budget_s is not None and (
+        not isinstance(time_budget_s, (int, float)) or isinstance(time_budget_s, bool) or not time_budget_s > 0
+    ):
+        raise ValueError(f"time_budget_s must be a number of seconds > 0 or None, got {time_budget_s!r}.")
     dims = fingerprint["spatial_dims"]
     if dims not in BUNDLE_FOR_DIMS:
         raise ValueError(f"fingerprint spatial_dims must be 2 or 3, got {dims!r}.")
@@ -91,6 +115,8 @@ def make_plan(fingerprint: dict, device: str = "cpu", val_fraction: float = 0.2)
     num_train = max(1, fingerprint["num_cases"] - held_out)
     max_epochs = max(10, math.ceil(ITERATIONS[device][dims] / num_train))
     options.update(max_epochs=max_epochs, val_interval=max(1, max_epochs // 10))
+    if time_budget_s is not None:
+        options.update(max_epochs=UNCAPPED_EPOCHS, time_budget_s=float(time_budget_s))
     labels = [int(value) for value in fingerprint["classes"]]
     if fingerprint.get("channels", [1]) != [1]:
         options["in_channels"] = fingerprint["channels"][0]

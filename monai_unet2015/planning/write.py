@@ -26,8 +26,17 @@ def read_plan_record(plan_file: str | Path) -> dict:
     return json.loads(fingerprint_path(plan_file).read_text())
 
 
-def write_plan(dataset_dir: str | Path, plan_file: str | Path, device: str = "cpu", overwrite: bool = False) -> str:
+def write_plan(
+    dataset_dir: str | Path,
+    plan_file: str | Path,
+    device: str = "cpu",
+    overwrite: bool = False,
+    time_budget_s: float | None = None,
+) -> str:
     """Fingerprint ``dataset_dir``, write the plan's options to ``plan_file``; returns the report.
+
+    ``time_budget_s``: train for that many seconds instead of the plan's iteration count
+    (:func:`~monai_unet2015.planning.make_plan`).
 
     ``plan_file`` holds only bundle options (MONAI's ``--args_file``); the fingerprint, the
     bundle and the preset go to :func:`fingerprint_path`. An existing plan is kept unless
@@ -37,7 +46,7 @@ def write_plan(dataset_dir: str | Path, plan_file: str | Path, device: str = "cp
     if plan_file.exists() and not overwrite:
         raise FileExistsError(f"plan file {plan_file} exists: pass --overwrite to replace it.")
     fingerprint = dataset_fingerprint(dataset_dir)
-    plan = make_plan(fingerprint, device)
+    plan = make_plan(fingerprint, device, time_budget_s=time_budget_s)
     plan_file.parent.mkdir(parents=True, exist_ok=True)
     plan_file.write_text(json.dumps(plan["options"], indent=4) + "\n")
     record = {"bundle": plan["bundle"], "preset": plan["preset"], "fingerprint": fingerprint}

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from ignite.engine import Events
+from ignite.handlers import EarlyStopping
 from monai.bundle import ConfigParser
 from monai.transforms import RandSpatialCropd
 
@@ -131,6 +133,17 @@ def test_bundle_checkpoints_hold_the_model_under_the_recipe_key(sample, tmp_path
     assert checkpoint["best_metric"]["best_metric_epoch"] == 1  # the score model.pt has to beat on resume
     best = torch.load(tmp_path / "models" / "model.pt", weights_only=True)
     assert set(best) == set(config.get_parsed_content("network").state_dict())  # a plain state dict
+
+
+@pytest.mark.parametrize("name", BUNDLES)
+def test_early_stop_patience_reaches_the_trainer_and_its_checkpoint(name, sample, tmp_path):
+    config = parser(name, sample, tmp_path, max_epochs=1, val_interval=1, early_stop_patience=2)
+    config.get_parsed_content("train#trainer").run()
+    evaluator = config.get_parsed_content("validate#evaluator")
+    stoppers = [h for h, *_ in evaluator._event_handlers[Events.COMPLETED] if isinstance(h, EarlyStopping)]
+    assert [stopper.patience for stopper in stoppers] == [2]
+    checkpoint = torch.load(tmp_path / "models" / "checkpoint_epoch=1.pt", weights_only=True)
+    assert checkpoint["early_stop"]["counter"] == 0  # the first validation is the best so far
 
 
 def test_one_transform_is_overridden_by_its_id(sample, tmp_path):

@@ -11,7 +11,14 @@ import pytest
 from monai_unet2015.__main__ import main
 from monai_unet2015.bundle.locations import bundles_dir
 from monai_unet2015.networks import UNet2015
-from monai_unet2015.planning import CPU_VOXELS, apply_plan, dataset_fingerprint, make_plan, write_plan
+from monai_unet2015.planning import (
+    CPU_VOXELS,
+    UNCAPPED_EPOCHS,
+    apply_plan,
+    dataset_fingerprint,
+    make_plan,
+    write_plan,
+)
 from monai_unet2015.planning.plan import ITERATIONS, preset_settings
 from monai_unet2015.planning.write import fingerprint_path
 from tests.planning.conftest import write_volumes
@@ -91,6 +98,33 @@ def test_small_datasets_hold_no_case_out(num_cases, val_fraction, per_epoch):
     options = make_plan(fingerprint, "cpu")["options"]
     assert options.get("val_fraction") == val_fraction
     assert options["max_epochs"] == max(10, -(-ITERATIONS["cpu"][3] // per_epoch))
+
+
+def test_a_time_budget_replaces_the_iteration_count_and_keeps_the_validation_spacing():
+    fingerprint = _fingerprint_3d(0.0)
+    counted = make_plan(fingerprint, "cpu")["options"]
+    timed = make_plan(fingerprint, "cpu", time_budget_s=600)["options"]
+    assert timed["time_budget_s"] == 600.0 and timed["max_epochs"] == UNCAPPED_EPOCHS
+    assert "time_budget_s" not in counted
+    assert {k: v for k, v in timed.items() if k not in ("time_budget_s", "max_epochs")} == {
+        k: v for k, v in counted.items() if k != "max_epochs"
+    }
+
+
+@pytest.mark.parametrize("seconds", [0, -10.0, "600", True])
+def test_the_time_budget_must_be_positive_seconds(seconds):
+    with pytest.raises(ValueError, match=f"time_budget_s must be a number of seconds > 0 or None, got {seconds!r}"):
+        make_plan(_fingerprint_3d(0.0), "cpu", time_budget_s=seconds)
+
+
+def test_the_plan_command_takes_a_time_budget(nuclei_dir, tmp_path, capsys):
+    plan_file = tmp_path / "p.json"
+    assert main(["plan", str(nuclei_dir), "--output", str(plan_file), "--time-budget", "240"]) == 0
+    assert "time_budget_s=240.0" in capsys.readouterr().out
+    options = json.loads(plan_file.read_text())
+    assert options["time_budget_s"] == 240.0 and options["max_epochs"] == UNCAPPED_EPOCHS
+    assert main(["plan", str(nuclei_dir), "--output", str(tmp_path / "q.json"), "--time-budget", "-1"]) == 2
+    assert "time_budget_s must be a number of seconds > 0" in capsys.readouterr().err
 
 
 def test_an_unknown_device_is_an_error():

@@ -28,6 +28,7 @@ PYTHON_NAMES = {
     "val_fraction": "split_datalist(val_fraction=)",
     "max_epochs": "create_trainer(max_epochs=)",
     "val_interval": "create_trainer(val_interval=)",
+    "time_budget_s": "create_trainer(time_budget_s=)",
     "min_object_size": "InstanceLabels(min_size=)",
     "split_distance": "InstanceLabels(split_distance=)",
 }
