@@ -57,6 +57,7 @@ from real_data_quality import (  # noqa: E402
 )
 
 from monai_unet2015.bundle.locations import bundle_path  # noqa: E402
+from monai_unet2015.engines import latest_checkpoint  # noqa: E402
 from monai_unet2015.metrics import label_instances  # noqa: E402
 from monai_unet2015.planning import UNCAPPED_EPOCHS  # noqa: E402
 from monai_unet2015.planning.write import read_plan_record  # noqa: E402
@@ -66,9 +67,24 @@ PEER_PYTHON = ROOT / ".venv-nnunet" / "bin" / "python"
 DRIVER = Path(__file__).resolve().parent / "nnunet_driver.py"
 NNUNET_VERSION = "2.8.1"
 RESULT = "peer-result: "  # nnunet_driver.RESULT (that module runs in the other venv)
+# "other_flips": the bundle's trained network also segments with the test-time flips its
+# inference.json does not use by default (the cells bundle flips, the 3D bundle does not), so
+# each run says what the flips give on that dataset.
 DATASETS = {
-    "nuclei": {"id": 501, "name": "Dataset501_Nuclei", "configuration": "2d", "bundle": "unet2015_cells_2d"},
-    "brain_mri": {"id": 502, "name": "Dataset502_BrainT1", "configuration": "3d_fullres", "bundle": "unet3d_ct_organs"},
+    "nuclei": {
+        "id": 501,
+        "name": "Dataset501_Nuclei",
+        "configuration": "2d",
+        "bundle": "unet2015_cells_2d",
+        "other_flips": ("bundle_flips_off", None),
+    },
+    "brain_mri": {
+        "id": 502,
+        "name": "Dataset502_BrainT1",
+        "configuration": "3d_fullres",
+        "bundle": "unet3d_ct_organs",
+        "other_flips": ("bundle_flips_on", [0, 1, 2]),
+    },
 }
 
 
@@ -175,7 +191,12 @@ def bundle_train(
     settings["max_epochs"] = UNCAPPED_EPOCHS
     training = {k: v for k, v in overrides.items() if k != "flip_axes"}
     train_s = run_bundle(bundle, ["configs/train.json", *preset], {**settings, **training}, plan)
-    return {"bundle": bundle, "preset": preset, "train_process_s": round(train_s, 1)}
+    return {"bundle": bundle, "preset": preset, "train_process_s": round(train_s, 1), "epochs": trained_epochs(bundle)}
+
+
+def trained_epochs(bundle: Path) -> int:
+    """The epochs a bundle run trained: the N of its newest ``models/checkpoint_epoch=N.pt``."""
+    return int(latest_checkpoint(bundle / "models").stem.split("=")[1])
 
 
 def bundle_segment(trained: dict, test_images: Path, plan: Path, overrides: dict, name: str = "out") -> dict:
@@ -193,7 +214,15 @@ def bundle_train_and_segment(
 ) -> dict:
     trained = bundle_train(spec, dataset, work, plan, budget_s, seed, overrides)
     segmented = bundle_segment(trained, test_images, plan, overrides)
-    return {"process_s": trained["train_process_s"], **segmented}
+    return {"process_s": trained["train_process_s"], "epochs": trained["epochs"], "trained": trained, **segmented}
+
+
+def bundle_other_flips(spec: dict, ours: dict, test_images: Path, plan: Path, overrides: dict, score_bundle) -> dict:
+    """The trained bundle segmenting again with ``spec["other_flips"]``'s flip axes, scored."""
+    _, flip_axes = spec["other_flips"]
+    segmented = bundle_segment(ours["trained"], test_images, plan, {**overrides, "flip_axes": flip_axes}, "other_flips")
+    scores = score_bundle(segmented["output"])
+    return {"flip_axes": flip_axes, "infer_process_s": segmented["infer_process_s"], **scores}
 
 
 # Overrides that inference.json shares with train.json (the rest are training's only).
@@ -203,10 +232,13 @@ INFERENCE_OVERRIDES = ("features", "norm", "roi_size", "flip_axes", "network_def
 # --- the experiments -------------------------------------------------------------------------
 
 
-def side_by_side(spec, dataset, test, work, plan, budgets, seeds, overrides, env, score_bundle, score_peer) -> list:
+def side_by_side(spec, dataset, test, work, plan, budgets, seeds, overrides, env, scorer, score_peer) -> list:
     """Per budget and seed: the bundle and nnU-Net trained and predicting, each scored.
 
-    ``score_bundle(output_dir)`` scores the bundle's inference folder, ``score_peer(folder)``
+    The bundle segments with its default test-time flips and with the other setting
+    (``spec["other_flips"]``), nnU-Net with and without its mirroring.
+
+    ``scorer(output_dir)`` scores the bundle's inference folder, ``score_peer(folder)``
     one nnU-Net prediction folder; both return a dict of scores.
     """
     runs = []
@@ -217,7 +249,8 @@ def side_by_side(spec, dataset, test, work, plan, budgets, seeds, overrides, env
             run = {
                 "budget_s": budget,
                 "seed": seed,
-                "bundle": {**_times(ours), **score_bundle(ours["output"])},
+                "bundle": {**_times(ours), **scorer(ours["output"])},
+                spec["other_flips"][0]: bundle_other_flips(spec, ours, test / "imagesTr", plan, overrides, scorer),
                 "nnunet_train": {k: v for k, v in peer["train"].items() if k != "model_folder"},
             }
             for mirroring, prediction in peer["predictions"].items():
@@ -330,7 +363,7 @@ def nuclei_ablation(root: Path, work: Path, budgets: list[float], seeds: list[in
 
 
 def _times(ours: dict) -> dict:
-    return {"train_process_s": ours["process_s"], "infer_process_s": ours["infer_process_s"]}
+    return {"train_process_s": ours["process_s"], "epochs": ours["epochs"], "infer_process_s": ours["infer_process_s"]}
 
 
 def _log(run: dict) -> None:
