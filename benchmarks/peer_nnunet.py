@@ -214,7 +214,7 @@ def bundle_train_and_segment(
 ) -> dict:
     trained = bundle_train(spec, dataset, work, plan, budget_s, seed, overrides)
     segmented = bundle_segment(trained, test_images, plan, overrides)
-    return {"process_s": trained["train_process_s"], "epochs": trained["epochs"], "trained": trained, **segmented}
+    return {"trained": trained, **segmented}
 
 
 def bundle_other_flips(spec: dict, ours: dict, test_images: Path, plan: Path, overrides: dict, score_bundle) -> dict:
@@ -363,7 +363,12 @@ def nuclei_ablation(root: Path, work: Path, budgets: list[float], seeds: list[in
 
 
 def _times(ours: dict) -> dict:
-    return {"train_process_s": ours["process_s"], "epochs": ours["epochs"], "infer_process_s": ours["infer_process_s"]}
+    trained = ours["trained"]
+    return {
+        "train_process_s": trained["train_process_s"],
+        "epochs": trained["epochs"],
+        "infer_process_s": ours["infer_process_s"],
+    }
 
 
 def _log(run: dict) -> None:
