@@ -466,7 +466,33 @@ def plateau_stop(evaluator: SupervisedEvaluator, trainer: SupervisedTrainer, pat
     """Ignite's ``EarlyStopping`` on ``evaluator``'s key metric, stopping ``trainer``; attached to ``evaluator``.
 
     Checked when a validation completes. Under torchrun every rank sees the same gathered
-    Dice, so every rank stops after the same epoch.
+    Dice, so every rank stops after the same epoch. Not in the paper, which trains for a
+    fixed number of iterations: it is how ``create_trainer(early_stop_patience=...)`` trains
+    "until the validation Dice plateaus" within the plan's time cap.
+
+    Args:
+        evaluator: the validation engine; its ``key_metric`` (mean Dice) is the score.
+        trainer: the engine to stop.
+        patience: validations without a better score before ``trainer`` stops, >= 1
+            (checked by ``create_trainer``).
+
+    Returns:
+        The handler; its ``state_dict()`` (the counter and best score) goes into the
+        checkpoint, so a resumed run keeps counting.
+
+    Example::
+
+        >>> import torch
+        >>> from monai.engines import SupervisedTrainer
+        >>> from monai_unet2015.networks import UNet2015
+        >>> net = UNet2015(2, 1, 2, features=(4, 8, 16))
+        >>> batch = {"image": torch.rand(1, 1, 44, 44), "label": torch.ones(1, 1, 44, 44)}
+        >>> evaluator = create_evaluator(net, [batch], num_classes=2, device="cpu")
+        >>> optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
+        >>> trainer = SupervisedTrainer("cpu", 1, [batch], net, optimizer, lambda pred, label: pred.mean())
+        >>> stopper = plateau_stop(evaluator, trainer, patience=3)
+        >>> stopper.patience, evaluator.has_event_handler(stopper, Events.COMPLETED)
+        (3, True)
     """
     stopper = EarlyStopping(patience=patience, score_function=_key_metric, trainer=trainer)
     evaluator.add_event_handler(Events.COMPLETED, stopper)
