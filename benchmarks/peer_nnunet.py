@@ -57,7 +57,7 @@ from real_data_quality import (  # noqa: E402
 )
 
 from monai_unet2015.bundle.locations import bundle_path  # noqa: E402
-from monai_unet2015.engines import latest_checkpoint  # noqa: E402
+from monai_unet2015.engines import checkpoint_count, latest_checkpoint  # noqa: E402
 from monai_unet2015.metrics import label_instances  # noqa: E402
 from monai_unet2015.planning import UNCAPPED_EPOCHS  # noqa: E402
 from monai_unet2015.planning.write import read_plan_record  # noqa: E402
@@ -196,7 +196,7 @@ def bundle_train(
 
 def trained_epochs(bundle: Path) -> int:
     """The epochs a bundle run trained: the N of its newest ``models/checkpoint_epoch=N.pt``."""
-    return int(latest_checkpoint(bundle / "models").stem.split("=")[1])
+    return checkpoint_count(latest_checkpoint(bundle / "models"))
 
 
 def bundle_segment(trained: dict, test_images: Path, plan: Path, overrides: dict, name: str = "out") -> dict:
@@ -334,8 +334,21 @@ RECIPE_LADDER = {
 }
 
 
-def nuclei_ablation(root: Path, work: Path, budgets: list[float], seeds: list[int], overrides: dict) -> dict:
-    """The cells bundle alone through :data:`RECIPE_LADDER`; each trained net segments with and without flips."""
+# The border term of the weight map, w0 * exp(-(d1 + d2)^2 / (2 sigma^2)), around the default
+# recipe: the paper's w0 = 10 and sigma = 5 px against a lower weight and a narrower term.
+BORDER_TERM_STEPS = {
+    "w0 10, sigma 5 px (the paper's)": {"w0": 10.0, "sigma": 5.0},
+    "w0 5, sigma 5 px": {"w0": 5.0, "sigma": 5.0},
+    "w0 10, sigma 3 px (the default)": {"w0": 10.0, "sigma": 3.0},
+}
+# --ablation NAME: (result file stem, steps)
+ABLATIONS = {"recipe": ("peer_recipe_ablation", RECIPE_LADDER), "border": ("peer_border_term", BORDER_TERM_STEPS)}
+
+
+def nuclei_ablation(
+    root: Path, work: Path, budgets: list[float], seeds: list[int], overrides: dict, ladder: dict = RECIPE_LADDER
+) -> dict:
+    """The cells bundle alone through ``ladder``'s settings; each trained net segments with and without flips."""
     spec = DATASETS["nuclei"]
     dataset, test = write_nuclei(root), root / "nuclei_test"
     truth = np.array(Image.open(test / "labelsTr" / "nuclei_test.tif"))
@@ -343,7 +356,7 @@ def nuclei_ablation(root: Path, work: Path, budgets: list[float], seeds: list[in
     runs = []
     for budget in budgets:
         for seed in seeds:
-            for step, (name, settings) in enumerate(RECIPE_LADDER.items()):
+            for step, (name, settings) in enumerate(ladder.items()):
                 folder = work / f"ablation_{step}"
                 folder.mkdir(parents=True, exist_ok=True)
                 trained = bundle_train(spec, dataset, folder, plan, budget, seed, {**settings, **overrides})
@@ -359,7 +372,7 @@ def nuclei_ablation(root: Path, work: Path, budgets: list[float], seeds: list[in
                         {**run, "foreground_share": round(share, 4), "true_share": round(float((truth > 0).mean()), 4)}
                     )
                     _log(runs[-1])
-    return {"plan": json.loads(plan.read_text()), "ladder": RECIPE_LADDER, "runs": runs}
+    return {"plan": json.loads(plan.read_text()), "ladder": ladder, "runs": runs}
 
 
 def _times(ours: dict) -> dict:
@@ -437,7 +450,14 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--table", type=Path, nargs="+", default=None, help="print the table of result files")
-    parser.add_argument("--ablation", action="store_true", help="the cells bundle's recipe steps alone (no nnU-Net)")
+    parser.add_argument(
+        "--ablation",
+        nargs="?",
+        const="recipe",
+        choices=sorted(ABLATIONS),
+        default=None,
+        help="the cells bundle alone (no nnU-Net) through its recipe steps or border-term settings",
+    )
     args = parser.parse_args()
     if args.table:
         print(markdown_table(merge_results([json.loads(path.read_text()) for path in args.table])))
@@ -447,8 +467,9 @@ def main() -> None:
     env = nnunet_environment(work)
     machine = describe_machine()
     if args.ablation:
-        output = args.output or RESULTS_DIR / f"peer_recipe_ablation_{'cuda' if machine.get('cuda') else 'cpu'}.json"
-        ablation = nuclei_ablation(work / "data", work, args.budgets or [240.0], args.seeds, overrides)
+        stem, ladder = ABLATIONS[args.ablation]
+        output = args.output or RESULTS_DIR / f"{stem}_{'cuda' if machine.get('cuda') else 'cpu'}.json"
+        ablation = nuclei_ablation(work / "data", work, args.budgets or [240.0], args.seeds, overrides, ladder)
         output.write_text(json.dumps({"machine": machine, "nuclei": ablation}, indent=2, default=str) + "\n")
         return
     suffix = "cuda" if machine.get("cuda") else "cpu"

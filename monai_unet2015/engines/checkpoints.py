@@ -17,6 +17,7 @@ from monai_unet2015.paths import check_not_mangled
 __all__ = [
     "latest_checkpoint",
     "interval_checkpoints",
+    "checkpoint_count",
     "ResumeFromLatest",
     "TrainingFinishedError",
     "describe_state_mismatch",
@@ -54,12 +55,32 @@ def describe_state_mismatch(network: torch.nn.Module, state: dict) -> str:
     return "; ".join(parts)
 
 
+def checkpoint_count(path: str | Path) -> int:
+    """The epochs (or iterations) an interval checkpoint was saved after: the N of ``..._epoch=<N>.pt``.
+
+    Read from the file name that MONAI's ``CheckpointSaver(save_interval=...)`` writes, without
+    loading the file.
+
+    Raises:
+        ValueError: ``path`` is not named as an interval checkpoint.
+
+    Example::
+
+        >>> checkpoint_count("models/checkpoint_epoch=120.pt")
+        120
+    """
+    found = _INTERVAL_NAME.search(Path(path).name)
+    if found is None:
+        raise ValueError(f"{path} is not an interval checkpoint (a name ending in _epoch=<N>.pt or _iteration=<N>.pt).")
+    return int(found.group(2))
+
+
 def interval_checkpoints(ckpt_dir: str | Path) -> list[Path]:
     """The interval checkpoints in ``ckpt_dir``, newest first (by the N in ``..._epoch=<N>.pt``)."""
     folder = Path(ckpt_dir)
     if not folder.is_dir():
         return []
-    found = [(int(m.group(2)), path) for path in folder.glob("*.pt") if (m := _INTERVAL_NAME.search(path.name))]
+    found = [(checkpoint_count(path), path) for path in folder.glob("*.pt") if _INTERVAL_NAME.search(path.name)]
     return [path for _, path in sorted(found, reverse=True)]
 
 

@@ -3,12 +3,15 @@ best model survives a resume."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
 from monai_unet2015.engines import (
     ResumeFromLatest,
     TrainingFinishedError,
+    checkpoint_count,
     create_trainer,
     interval_checkpoints,
     paper_optimizer,
@@ -56,6 +59,29 @@ def test_a_checkpoint_of_another_network_is_a_one_line_error(tiny_samples, tmp_p
             ckpt_dir=tmp_path,
             progress=False,
         )
+
+
+@pytest.mark.parametrize(
+    "name, count",
+    [("checkpoint_epoch=7.pt", 7), ("net_checkpoint_iteration=1200.pt", 1200), ("models/checkpoint_epoch=0.pt", 0)],
+)
+def test_checkpoint_count_reads_the_n_of_the_name(name, count):
+    assert checkpoint_count(name) == count
+
+
+@pytest.mark.parametrize("name", ["model.pt", "checkpoint_epoch=7.pth", "checkpoint_epoch=.pt", "best_metric=0.9.pt"])
+def test_checkpoint_count_of_another_file_names_it(name):
+    with pytest.raises(
+        ValueError, match=re.escape(f"{name} is not an interval checkpoint (a name ending in _epoch=<N>.pt")
+    ):
+        checkpoint_count(name)
+
+
+def test_interval_checkpoints_are_ordered_by_their_count_not_their_name(tmp_path):
+    for epochs in (9, 10, 2):
+        (tmp_path / f"checkpoint_epoch={epochs}.pt").touch()
+    (tmp_path / "model.pt").touch()
+    assert [checkpoint_count(path) for path in interval_checkpoints(tmp_path)] == [10, 9, 2]
 
 
 def test_nothing_to_resume_from_attaches_nothing(tmp_path):
