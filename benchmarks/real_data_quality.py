@@ -44,23 +44,31 @@ TRAIN_ONLY = ("max_epochs", "learning_rate", "val_interval", "grad_clip_norm", "
 
 
 def run_bundle(bundle: Path, config_files: list[str], overrides: dict, args_file: Path | None) -> float:
-    """``python -m monai.bundle run`` in a subprocess; returns its wall time in seconds."""
+    """``python -m monai.bundle run`` in a subprocess; returns its wall time in seconds.
+
+    ``monai.bundle run`` drops a command-line setting whose value is None (``--norm None``
+    leaves the config's value), so the null settings of ``overrides`` go into a config file
+    of their own, read after ``config_files``, as a user would write them (``configs/paper.json``
+    sets its nulls so).
+    """
+    nulls = {key: None for key, value in overrides.items() if value is None}
+    planned = set(json.loads(Path(args_file).read_text())) if args_file is not None else set()
+    if nulls.keys() & planned:
+        raise ValueError(f"null settings {sorted(nulls.keys() & planned)} are also in {args_file}, which wins.")
+    if nulls:
+        null_file = bundle / "configs" / "benchmark_nulls.json"
+        null_file.write_text(json.dumps(nulls, indent=4) + "\n")
+        config_files = [*config_files, str(null_file.relative_to(bundle))]
     command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", json.dumps(config_files)]
     command += ["--bundle_root", str(bundle)]
     if args_file is not None:
         command += ["--args_file", str(args_file)]
     for key, value in overrides.items():
-        command += [f"--{key}", _cli_value(value)]
+        if value is not None:
+            command += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
     began = time.perf_counter()
     subprocess.run(command, check=True, cwd=bundle)
     return time.perf_counter() - began
-
-
-def _cli_value(value) -> str:
-    """A setting as ``monai.bundle run`` (fire) reads it back: JSON, but ``None`` for null."""
-    if isinstance(value, str):
-        return value
-    return "None" if value is None else json.dumps(value)
 
 
 def make_plan(dataset: Path, output: Path, device: str) -> Path:
