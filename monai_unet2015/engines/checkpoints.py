@@ -69,10 +69,15 @@ def checkpoint_count(path: str | Path) -> int:
         >>> checkpoint_count("models/checkpoint_epoch=120.pt")
         120
     """
-    found = _INTERVAL_NAME.search(Path(path).name)
-    if found is None:
+    count = _interval_count(Path(path).name)
+    if count is None:
         raise ValueError(f"{path} is not an interval checkpoint (a name ending in _epoch=<N>.pt or _iteration=<N>.pt).")
-    return int(found.group(2))
+    return count
+
+
+def _interval_count(name: str) -> int | None:
+    found = _INTERVAL_NAME.search(name)
+    return None if found is None else int(found.group(2))
 
 
 def interval_checkpoints(ckpt_dir: str | Path) -> list[Path]:
@@ -80,7 +85,8 @@ def interval_checkpoints(ckpt_dir: str | Path) -> list[Path]:
     folder = Path(ckpt_dir)
     if not folder.is_dir():
         return []
-    found = [(checkpoint_count(path), path) for path in folder.glob("*.pt") if _INTERVAL_NAME.search(path.name)]
+    counted = ((_interval_count(path.name), path) for path in folder.glob("*.pt"))
+    found = [(count, path) for count, path in counted if count is not None]
     return [path for _, path in sorted(found, reverse=True)]
 
 
