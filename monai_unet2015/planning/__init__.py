@@ -6,6 +6,7 @@ from monai_unet2015.planning.plan import (
     BUNDLE_FOR_DIMS,
     CPU_VOXELS,
     ITERATIONS,
+    SMALL_CLASS_SHARE,
     UNCAPPED_EPOCHS,
     make_plan,
     plan_report,
@@ -21,6 +22,7 @@ __all__ = [
     "BUNDLE_FOR_DIMS",
     "CPU_VOXELS",
     "ITERATIONS",
+    "SMALL_CLASS_SHARE",
     "UNCAPPED_EPOCHS",
     "INTENSITY_SAMPLES_PER_CASE",
 ]

@@ -1,7 +1,14 @@
 """The paper's augmentation as MONAI transforms: coarse-grid elastic deformation, border weight map."""
 
 from monai_unet2015.transforms.checks import CheckImageLabeld
-from monai_unet2015.transforms.crop import CenterCropToReferenced, CenterCropToSize, PadToValidTiled
+from monai_unet2015.transforms.crop import (
+    CenterCropToReferenced,
+    CenterCropToSize,
+    PadToValidTiled,
+    ReachableClassIndices,
+    ReachableClassIndicesd,
+    training_tile_crop,
+)
 from monai_unet2015.transforms.elastic import CoarseElastic, RandCoarseElastic
 from monai_unet2015.transforms.elastic_dict import CoarseElasticd, RandCoarseElasticd
 from monai_unet2015.transforms.instances import InstanceLabels, InstanceLabelsd
@@ -19,6 +26,9 @@ __all__ = [
     "CenterCropToSize",
     "CenterCropToReferenced",
     "PadToValidTiled",
+    "ReachableClassIndices",
+    "ReachableClassIndicesd",
+    "training_tile_crop",
     "DiscretizeSparseLabeld",
     "CoarseElastic",
     "CoarseElasticd",

@@ -159,6 +159,20 @@ def type_names(transforms) -> list[str]:
     return [type(t).__name__ for t in transforms]
 
 
+@pytest.mark.parametrize(
+    "crop_ratios, crop_types",
+    [(None, ["RandSpatialCropd"]), ([0, 1, 1, 1], ["ReachableClassIndicesd", "RandCropByLabelClassesd"])],
+)
+def test_3d_training_tiles_are_uniform_or_class_centred_by_crop_ratios(crop_ratios, crop_types, sample, tmp_path):
+    config = parser("unet3d_ct_organs", sample, tmp_path, crop_ratios=crop_ratios)
+    crop = config.get_parsed_content("train#random#0")
+    assert type_names(getattr(crop, "transforms", [crop])) == crop_types
+    batch = next(iter(config.get_parsed_content("train#dataloader")))
+    roi = tuple(TINY["unet3d_ct_organs"]["roi_size"])
+    assert batch["image"].shape[2:] == batch["label"].shape[2:] == batch["weight"].shape[2:] == roi
+    assert batch["image"].shape[0] == config["batch_size"]
+
+
 def test_bundle_transforms_match_the_python_presets(sample, tmp_path):
     """The bundles spell their pipelines out in JSON; the Python presets must not drift from them."""
     ct = parser("unet3d_ct_organs", sample, tmp_path)

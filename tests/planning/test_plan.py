@@ -13,6 +13,7 @@ from monai_unet2015.bundle.locations import bundles_dir
 from monai_unet2015.networks import UNet2015
 from monai_unet2015.planning import (
     CPU_VOXELS,
+    SMALL_CLASS_SHARE,
     UNCAPPED_EPOCHS,
     apply_plan,
     dataset_fingerprint,
@@ -50,6 +51,26 @@ def test_mri_gets_no_window_and_num_classes_from_the_largest_label():
 
 def test_the_ignore_label_is_not_a_class():
     assert make_plan(_fingerprint_3d(0.0, classes=("0", "1", "255")), "gpu")["options"]["num_classes"] == 2
+
+
+@pytest.mark.parametrize(
+    "shares, ratios",
+    [
+        ({"0": 0.9, "1": 0.08, "2": 0.02}, [1.0, 1.0, 1.0]),
+        ({"0": 0.97, "2": 0.03}, [1.0, 0.0, 1.0]),
+        ({"0": 0.8, "1": 0.1, "2": 0.1}, None),
+        ({"0": 0.9, "1": 0.09, "255": 0.01}, None),
+    ],
+    ids=["small-class", "absent-class-gets-0", "no-small-class", "ignore-label-is-no-class"],
+)
+def test_a_small_3d_class_gets_class_centred_tiles(shares, ratios):
+    fingerprint = {**_fingerprint_3d(0.0), "classes": shares}
+    assert make_plan(fingerprint, "cpu")["options"].get("crop_ratios") == ratios
+
+
+def test_the_small_class_threshold_is_a_share_of_the_voxels():
+    fingerprint = {**_fingerprint_3d(0.0), "classes": {"0": 1 - SMALL_CLASS_SHARE, "1": SMALL_CLASS_SHARE}}
+    assert "crop_ratios" not in make_plan(fingerprint, "cpu")["options"]
 
 
 def test_the_gpu_keeps_the_median_spacing_and_the_cpu_coarsens_large_cases():
