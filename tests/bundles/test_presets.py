@@ -36,6 +36,7 @@ def test_the_paper_preset_trains_as_the_paper_did(name):
     first_conv = next(p for p in config.get_parsed_content("network").parameters() if p.dim() > 2)
     assert first_conv.shape[0] == PAPER_WIDTHS[name]
     assert config["time_budget_s"] is None
+    assert type(config.get_parsed_content("train#random#0")).__name__ == "RandSpatialCropd"  # uniform tiles
 
 
 @pytest.mark.parametrize("name", BUNDLES)
