@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
@@ -249,6 +250,8 @@ def training_tile_crop(
         keys: the image, label and weight map keys, each ``(C, H, W[, D])``.
         roi_size: the training tile.
         ratios: one weight >= 0 per class (background first), not all zero; None: uniform tiles.
+            A case with no voxel of a weighted class within reach stops MONAI's crop, so with a
+            background weight of 0 (warned) every training case must hold a weighted class.
         num_classes: the label's classes (``len(ratios)``); needed with ``ratios``.
         output_size: the net's output for ``roi_size``; needed with ``ratios``.
         label_key: the label key (class values ``0..num_classes-1``; other values, such as an
@@ -278,6 +281,13 @@ def training_tile_crop(
         raise ValueError(f"ratios must be finite weights >= 0, not all zero, got {list(ratios)!r}.")
     if output_size is None:
         raise ValueError("output_size (the net's output for roi_size) is needed with ratios, got None.")
+    if ratios[0] == 0:
+        warnings.warn(
+            f"ratios {list(ratios)!r} give the background no weight: a training case with none of the weighted "
+            "classes within reach of a tile's output stops MONAI's RandCropByLabelClassesd ('probabilities "
+            "contain NaN'). Give the background a small weight where some cases lack a class.",
+            stacklevel=2,
+        )
     postfix = "_reachable_indices"
     return Compose(
         [

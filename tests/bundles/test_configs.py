@@ -161,7 +161,7 @@ def type_names(transforms) -> list[str]:
 
 @pytest.mark.parametrize(
     "crop_ratios, crop_types",
-    [(None, ["RandSpatialCropd"]), ([0, 1, 1, 1], ["ReachableClassIndicesd", "RandCropByLabelClassesd"])],
+    [(None, ["RandSpatialCropd"]), ([1, 1, 1, 1], ["ReachableClassIndicesd", "RandCropByLabelClassesd"])],
 )
 def test_3d_training_tiles_are_uniform_or_class_centred_by_crop_ratios(crop_ratios, crop_types, sample, tmp_path):
     config = parser("unet3d_ct_organs", sample, tmp_path, crop_ratios=crop_ratios)

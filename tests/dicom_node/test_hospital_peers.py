@@ -49,7 +49,7 @@ class Orthanc:
         self.process = subprocess.Popen(
             ["Orthanc", str(root / "orthanc.json")], stdout=self.log, stderr=subprocess.STDOUT
         )
-        wait_for(lambda: self.process.poll() is not None or self._answers(), 60, "Orthanc's REST API")
+        wait_for(lambda: self.process.poll() is not None or self._answers(), 180, "Orthanc's REST API")
         assert self.process.poll() is None, (root / "orthanc.log").read_text()[-2000:]
 
     def _answers(self) -> bool:

@@ -203,7 +203,9 @@ def test_a_series_over_two_associations_gives_one_seg_of_every_slice(node, tmp_p
     wait_for(lambda: node.pacs.received, 180, "the SEG at the PACS")
     (seg,) = node.pacs.received
     assert referenced_instances(seg) == sop_uids(files)
-    assert node.state(uid_of(files[0])) == "sent" and node.node.journal.records[uid_of(files[0])].instances == 12
+    # the journal says "sent" only after the PACS's C-STORE response has come back to the node
+    wait_for(lambda: node.state(uid_of(files[0])) == "sent", 180, "sent")
+    assert node.node.journal.records[uid_of(files[0])].instances == 12
 
 
 def test_one_instance_per_association_gives_one_seg_of_every_slice(node, tmp_path):
@@ -211,7 +213,7 @@ def test_one_instance_per_association_gives_one_seg_of_every_slice(node, tmp_pat
     for path in files:  # as storescu-style senders do
         assert send([path], node.port) == [0x0000]
     wait_for(lambda: node.pacs.received, 180, "the SEG at the PACS")
-    wait_for(lambda: node.state(uid_of(files[0])) == "sent", 30, "sent")
+    wait_for(lambda: node.state(uid_of(files[0])) == "sent", 180, "sent")
     assert len(node.pacs.received) == 1 and referenced_instances(node.pacs.received[0]) == sop_uids(files)
 
 
@@ -220,7 +222,7 @@ def test_an_instance_after_the_seg_was_sent_gives_a_new_seg_of_the_whole_series(
     send(files[:12], node.port)
     wait_for(lambda: node.pacs.received, 180, "the first SEG")
     uid = uid_of(files[0])
-    wait_for(lambda: node.state(uid) == "sent", 30, "sent")
+    wait_for(lambda: node.state(uid) == "sent", 180, "sent")
     first = node.pacs.received[0]
     assert send(files[12:], node.port) == [0x0000]  # the late slice
     wait_for(lambda: len(node.pacs.received) == 2, 180, "the second SEG")
@@ -267,7 +269,7 @@ def test_a_warning_status_is_stored_once(bundle, tmp_path):
         files = ct_series(tmp_path / "series", slices=4)
         send(files, running.port)
         wait_for(lambda: running.state(uid_of(files[0])) == "sent", 180, "sent")
-        wait_for(lambda: running.pacs.attempts >= 1, 5, "the PACS's answer")
+        wait_for(lambda: running.pacs.attempts >= 1, 60, "the PACS's answer")
         assert running.pacs.attempts == 1 and len(running.pacs.received) == 1
     finally:
         running.close()

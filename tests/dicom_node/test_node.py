@@ -114,7 +114,7 @@ class NodeProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "monai_unet2015", "dicom-node", *arguments], stdout=log, stderr=subprocess.STDOUT
             )
-        wait_for(lambda: self.process.poll() is not None or echo(port), 60, "the node to answer C-ECHO")
+        wait_for(lambda: self.process.poll() is not None or echo(port), 180, "the node to answer C-ECHO")
         assert self.process.poll() is None, self.log.read_text()[-3000:]
 
     def stop(self, sig=signal.SIGTERM) -> None:
@@ -170,7 +170,7 @@ def test_a_series_comes_back_to_the_pacs_as_the_bundles_dicom_seg(running, serie
     pacs, node, work = running
     assert set(send(sorted(series.iterdir()), node.port)) == {0x0000}
     wait_for(lambda: pacs.received, 120, "the SEG at the PACS")
-    wait_for(lambda: journal_states(work).get(series_uid(series)) == "sent", 10, "the journal's 'sent'")
+    wait_for(lambda: journal_states(work).get(series_uid(series)) == "sent", 180, "the journal's 'sent'")
     (seg,) = pacs.received
     assert seg.SOPClassUID == SegmentationStorage
     assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == series_uid(series)
@@ -200,7 +200,7 @@ def test_killed_before_sending_and_pacs_down_the_seg_arrives_once_after_restart(
     pacs = Pacs(pacs_port).start()
     node = NodeProcess(bundle, work, port, pacs_port)
     try:
-        wait_for(lambda: journal_states(work).get(series_uid(series)) == "sent", 60, "the SEG sent after the restart")
+        wait_for(lambda: journal_states(work).get(series_uid(series)) == "sent", 180, "the SEG sent after the restart")
         time.sleep(2.0)  # anything sent twice would have arrived by now
     finally:
         node.stop()
@@ -219,7 +219,7 @@ def test_non_image_objects_and_other_modalities_are_kept_with_the_reason(running
     write_dicom_series(volume, np.diag([1.0, 1.0, 3.0, 1.0]), mr, modality="MR", rescale_intercept=0)
     received = len(pacs.received)
     assert set(send([*sorted(mr.iterdir()), own_seg], node.port)) == {0x0000}  # a DICOM SEG: not an image
-    wait_for(lambda: journal_states(work).get(series_uid(mr)) == "kept", 30, "the MR series kept")
+    wait_for(lambda: journal_states(work).get(series_uid(mr)) == "kept", 180, "the MR series kept")
     assert echo(node.port)  # still serving
     record = json.loads((work / "journal" / f"{series_uid(mr)}.json").read_text())
     assert record["reason"] == "modality MR; this node's bundle segments CT"
@@ -227,7 +227,7 @@ def test_non_image_objects_and_other_modalities_are_kept_with_the_reason(running
     assert [p.parent.name for p in (work / "kept").rglob("*.dcm")] == ["Segmentation_Storage"]
     assert len(pacs.received) == received  # nothing sent for them
     kept_line = f"series {series_uid(mr)} kept, not segmented"  # logged just after the journal's "kept"
-    log = wait_for(lambda: kept_line in node.log.read_text() and node.log.read_text(), 30, "the log line")
+    log = wait_for(lambda: kept_line in node.log.read_text() and node.log.read_text(), 180, "the log line")
     assert "Segmentation Storage, modality SEG: not a CT or MR image to segment" in log
 
 

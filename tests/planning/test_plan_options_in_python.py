@@ -12,7 +12,7 @@ from monai_unet2015.data import load_datalist, modality_preprocessing
 from monai_unet2015.engines import create_trainer
 from monai_unet2015.inferers import OverlapTileInferer
 from monai_unet2015.planning import dataset_fingerprint, make_plan
-from monai_unet2015.transforms import InstanceLabels
+from monai_unet2015.transforms import InstanceLabels, training_tile_crop
 from tests.planning.conftest import write_nuclei, write_volumes
 
 # Each option of a plan, and the Python argument that takes it (the name the Python API uses).
@@ -23,6 +23,7 @@ PYTHON_NAMES = {
     "mri_method": "modality_preprocessing(mri_method=)",
     "mri_stats": "modality_preprocessing(mri_stats=)",
     "roi_size": "OverlapTileInferer(roi_size=)",
+    "crop_ratios": "training_tile_crop(ratios=)",
     "num_classes": "UNet2015 / UNet3D out_channels, create_evaluator(num_classes=)",
     "in_channels": "UNet2015 / UNet3D in_channels, create_trainer(in_channels=)",
     "val_fraction": "split_datalist(val_fraction=)",
@@ -75,6 +76,27 @@ def test_planned_3d_preprocessing_is_the_same_from_python_and_from_the_bundle(ki
     ours, theirs = python(dict(case)), bundle(dict(case))
     torch.testing.assert_close(ours["image"].as_tensor(), theirs["image"].as_tensor(), rtol=0, atol=0)
     torch.testing.assert_close(ours["label"].as_tensor(), theirs["label"].as_tensor(), rtol=0, atol=0)
+
+
+def test_planned_crop_ratios_draw_the_same_tiles_from_python_and_from_the_bundle(tmp_path):
+    dataset, plan = plan_for("ct", tmp_path)
+    options = plan["options"]
+    assert len(options["crop_ratios"]) == options["num_classes"]  # the generated organs are small
+    config = bundle_config(plan, "train.json", dataset)
+    bundled = config.get_parsed_content("train#random#0")
+    output_size = config.get_parsed_content("network_def").output_size(options["roi_size"])
+    python = training_tile_crop(
+        ["image", "label", "weight"], options["roi_size"], options["crop_ratios"], options["num_classes"], output_size
+    )
+    deterministic = config.get_parsed_content("preprocessing") + config.get_parsed_content("train#deterministic")
+    case = Compose(deterministic)(dict(load_datalist(dataset)[0]))
+    for crop in (bundled, python):
+        crop.set_random_state(seed=7)
+    for _ in range(3):
+        (ours,) = python(dict(case))
+        (theirs,) = bundled(dict(case))
+        torch.testing.assert_close(ours["label"].as_tensor(), theirs["label"].as_tensor(), rtol=0, atol=0)
+        torch.testing.assert_close(ours["weight"].as_tensor(), theirs["weight"].as_tensor(), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("kind", ["ct", "nuclei"])

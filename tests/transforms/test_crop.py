@@ -83,7 +83,8 @@ def test_a_drawn_class_is_always_in_the_part_of_the_tile_the_loss_sees(shape, ro
         label[(0, *voxel)] = 1
     pad = PadToValidTiled(["image", "label"], roi_size=roi, output_size=output)
     padded = pad({"image": as_type(np.random.rand(1, *shape).astype(np.float32)), "label": as_type(label)})
-    crop = training_tile_crop(["image", "label"], roi, ratios=[0.0, 1.0], num_classes=2, output_size=output)
+    with pytest.warns(UserWarning, match=r"ratios \[0.0, 1.0\] give the background no weight"):
+        crop = training_tile_crop(["image", "label"], roi, ratios=[0.0, 1.0], num_classes=2, output_size=output)
     crop.set_random_state(0)
     for _ in range(20):
         tile = crop(padded)[0]
@@ -94,7 +95,8 @@ def test_a_drawn_class_is_always_in_the_part_of_the_tile_the_loss_sees(shape, ro
 def test_ratios_draw_the_classes_in_proportion():
     label = torch.zeros(1, 40, 40)
     label[0, 5, 5], label[0, 30, 30] = 1, 2
-    crop = training_tile_crop(["label"], (6, 6), ratios=[0.0, 3.0, 1.0], num_classes=3, output_size=(2, 2))
+    with pytest.warns(UserWarning, match="give the background no weight"):
+        crop = training_tile_crop(["label"], (6, 6), ratios=[0.0, 3.0, 1.0], num_classes=3, output_size=(2, 2))
     crop.set_random_state(0)
     centres = [int(crop({"label": label})[0]["label"][0, 3, 3]) for _ in range(400)]
     assert 0.65 < centres.count(1) / 400 < 0.85 and centres.count(1) + centres.count(2) == 400
@@ -116,6 +118,16 @@ def test_ratios_draw_the_classes_in_proportion():
 def test_invalid_ratios_are_errors_naming_the_argument(ratios, num_classes, message):
     with pytest.raises(ValueError, match=message):
         training_tile_crop(["image", "label"], (8, 8), ratios=ratios, num_classes=num_classes, output_size=(4, 4))
+
+
+def test_without_background_weight_a_case_lacking_the_weighted_classes_stops_the_crop():
+    """The warning's promise: MONAI's crop has no centre to draw for such a case."""
+    with pytest.warns(UserWarning, match="a training case with none of the weighted classes"):
+        crop = training_tile_crop(["label"], (6, 6), ratios=[0, 1], num_classes=2, output_size=(2, 2))
+    with pytest.raises(RuntimeError, match="RandCropByLabelClassesd"):
+        crop({"label": torch.zeros(1, 12, 12)})
+    weighted = training_tile_crop(["label"], (6, 6), ratios=[0.1, 1], num_classes=2, output_size=(2, 2))
+    assert weighted({"label": torch.zeros(1, 12, 12)})[0]["label"].shape == (1, 6, 6)
 
 
 def test_class_centred_tiles_need_the_output_size():
