@@ -341,8 +341,18 @@ BORDER_TERM_STEPS = {
     "w0 5, sigma 5 px": {"w0": 5.0, "sigma": 5.0},
     "w0 10, sigma 3 px (the default)": {"w0": 10.0, "sigma": 3.0},
 }
-# --ablation NAME: (result file stem, steps)
-ABLATIONS = {"recipe": ("peer_recipe_ablation", RECIPE_LADDER), "border": ("peer_border_term", BORDER_TERM_STEPS)}
+# The 3D bundle's training tiles: anywhere (the paper's sampling) or centred on each class equally
+# often (training_tile_crop's ratios, what the plan sets where a class is small).
+CROP_STEPS = {
+    "uniform tiles (the default)": {"crop_ratios": None},
+    "class-centred tiles, ratios 1:1:1": {"crop_ratios": [1.0, 1.0, 1.0]},
+}
+# --ablation NAME: (dataset, result file stem, steps)
+ABLATIONS = {
+    "recipe": ("nuclei", "peer_recipe_ablation", RECIPE_LADDER),
+    "border": ("nuclei", "peer_border_term", BORDER_TERM_STEPS),
+    "crops": ("brain_mri", "peer_crop_ratios", CROP_STEPS),
+}
 
 
 def nuclei_ablation(
@@ -372,6 +382,31 @@ def nuclei_ablation(
                         {**run, "foreground_share": round(share, 4), "true_share": round(float((truth > 0).mean()), 4)}
                     )
                     _log(runs[-1])
+    return {"plan": json.loads(plan.read_text()), "ladder": ladder, "runs": runs}
+
+
+def brain_mri_ablation(
+    root: Path, work: Path, budgets: list[float], seeds: list[int], overrides: dict, ladder: dict
+) -> dict:
+    """The 3D bundle alone through ``ladder``'s settings, each trained net segmenting with its defaults."""
+    spec = DATASETS["brain_mri"]
+    dataset, test = write_brain_mri(root), root / "brain_mri_test"
+    (image_file,) = (test / "imagesTr").glob("*.nii.gz")
+    truth = np.asarray(nib.load(test / "labelsTr" / image_file.name).dataobj)
+    plan = make_plan(dataset, work / "mri_plan.json", "cpu")
+    runs = []
+    for budget in budgets:
+        for seed in seeds:
+            for step, (name, settings) in enumerate(ladder.items()):
+                folder = work / f"ablation_{step}"
+                folder.mkdir(parents=True, exist_ok=True)
+                ours = bundle_train_and_segment(
+                    spec, dataset, test / "imagesTr", folder, plan, budget, seed, {**settings, **overrides}
+                )
+                (mask_file,) = ours["output"].rglob("*_seg.nii.gz")
+                dice = tissue_dice(truth, np.asarray(nib.load(mask_file).dataobj))
+                runs.append({"step": name, "budget_s": budget, "seed": seed, **_times(ours), "dice": dice})
+                _log(runs[-1])
     return {"plan": json.loads(plan.read_text()), "ladder": ladder, "runs": runs}
 
 
@@ -456,7 +491,8 @@ def main() -> None:
         const="recipe",
         choices=sorted(ABLATIONS),
         default=None,
-        help="the cells bundle alone (no nnU-Net) through its recipe steps or border-term settings",
+        help="one bundle alone (no nnU-Net): the cells bundle's recipe steps or border-term settings, "
+        "or the 3D bundle's training tiles (crops)",
     )
     args = parser.parse_args()
     if args.table:
@@ -467,10 +503,13 @@ def main() -> None:
     env = nnunet_environment(work)
     machine = describe_machine()
     if args.ablation:
-        stem, ladder = ABLATIONS[args.ablation]
+        dataset, stem, ladder = ABLATIONS[args.ablation]
         output = args.output or RESULTS_DIR / f"{stem}_{'cuda' if machine.get('cuda') else 'cpu'}.json"
-        ablation = nuclei_ablation(work / "data", work, args.budgets or [240.0], args.seeds, overrides, ladder)
-        output.write_text(json.dumps({"machine": machine, "nuclei": ablation}, indent=2, default=str) + "\n")
+        run_ablation, default_budget = {"nuclei": (nuclei_ablation, 240.0), "brain_mri": (brain_mri_ablation, 330.0)}[
+            dataset
+        ]
+        ablation = run_ablation(work / "data", work, args.budgets or [default_budget], args.seeds, overrides, ladder)
+        output.write_text(json.dumps({"machine": machine, dataset: ablation}, indent=2, default=str) + "\n")
         return
     suffix = "cuda" if machine.get("cuda") else "cpu"
     output = args.output or RESULTS_DIR / f"peer_nnunet_{suffix}.json"
