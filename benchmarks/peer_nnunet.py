@@ -1,6 +1,7 @@
 """The bundles beside nnU-Net v2 on the same real images, at the same wall-clock training budget.
 
-For each dataset (:mod:`benchmarks.real_data`: StarDist nuclei, 2D; the MNI T1 brain, 3D),
+For each dataset (:mod:`benchmarks.real_data`: StarDist nuclei, 2D; the MNI T1 brain with grey /
+white matter, 3D; the Colin27 T1 brain with the AAL atlas's cerebrum / cerebellum, 3D),
 each budget (``--budgets``, seconds of training) and each seed:
 
 - **the bundle**: its plan (``python -m monai_unet2015 plan``) and CPU preset, trained with
@@ -17,7 +18,8 @@ each budget (``--budgets``, seconds of training) and each seed:
 
 All are scored here with this project's metrics on the same held-out images: object F1 at
 IoU 0.5 / 0.75, SEG, foreground Dice (nuclei; nnU-Net's instances are the connected
-components of its mask, as it has no instance step), Dice per class (MRI).
+components of its mask, as it has no instance step), Dice per class (MRI). The AAL brain has
+no classical baseline: its two classes are both grey matter, so no intensity method separates them.
 
 Results: ``benchmarks/results/peer_nnunet_cpu.json`` (``_cuda`` on a GPU) with the machine.
 
@@ -25,6 +27,7 @@ Example::
 
     make peer                                   # everything, as in the docs
     python benchmarks/peer_nnunet.py --only nuclei --budgets 240 --seeds 0
+    python benchmarks/peer_nnunet.py --only brain_aal --budgets 330 --seeds 0 1 2
     python benchmarks/peer_nnunet.py --table benchmarks/results/peer_nnunet_cpu.json
 """
 
@@ -46,8 +49,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, describe_machine  # noqa: E402
-from real_data import write_brain_mri, write_nuclei  # noqa: E402
+from real_data import write_brain_aal, write_brain_mri, write_nuclei  # noqa: E402
 from real_data_quality import (  # noqa: E402
+    dice,
     instance_scores,
     kmeans_tissue,
     make_plan,
@@ -60,7 +64,7 @@ from monai_unet2015.bundle.locations import bundle_path  # noqa: E402
 from monai_unet2015.engines import checkpoint_count, latest_checkpoint  # noqa: E402
 from monai_unet2015.metrics import label_instances  # noqa: E402
 from monai_unet2015.planning import UNCAPPED_EPOCHS  # noqa: E402
-from monai_unet2015.planning.write import read_plan_record  # noqa: E402
+from monai_unet2015.planning.write import fingerprint_path, read_plan_record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER_PYTHON = ROOT / ".venv-nnunet" / "bin" / "python"
@@ -85,6 +89,27 @@ DATASETS = {
         "bundle": "unet3d_ct_organs",
         "other_flips": ("bundle_flips_on", [0, 1, 2]),
     },
+    "brain_aal": {
+        "id": 503,
+        "name": "Dataset503_ColinAAL",
+        "configuration": "3d_fullres",
+        "bundle": "unet3d_ct_organs",
+        "other_flips": ("bundle_flips_on", [0, 1, 2]),
+    },
+}
+# The 3D datasets: the writer of real_data, the label names (nnU-Net's dataset.json), the data line.
+VOLUMES = {
+    "brain_mri": (
+        write_brain_mri,
+        {"background": 0, "grey matter": 1, "white matter": 2},
+        "nilearn 0.14.1 MNI ICBM152 2009a T1 + GM/WM maps: 5 blocks train, block y1_z1 test",
+    ),
+    "brain_aal": (
+        write_brain_aal,
+        {"background": 0, "cerebrum": 1, "cerebellum": 2},
+        "Debian mricron-data 1.2.20211006 ch2 (Colin27 T1) + AAL: 1 AAL 1..90, 2 AAL 91..116; "
+        "5 blocks train, block x1_y0 (right posterior) test",
+    ),
 }
 
 
@@ -289,31 +314,35 @@ def nuclei(root: Path, work: Path, budgets: list[float], seeds: list[int], overr
     }
 
 
-def brain_mri(root: Path, work: Path, budgets: list[float], seeds: list[int], overrides: dict, env: dict) -> dict:
-    spec = DATASETS["brain_mri"]
-    dataset, test = write_brain_mri(root), root / "brain_mri_test"
+def class_dice(truth: np.ndarray, labels: np.ndarray, names: dict) -> dict:
+    """Dice per foreground class, keyed by the short names of ``names`` (``{"grey matter": 1}`` -> ``grey``)."""
+    return {name.split()[0]: round(dice(labels, truth, c), 4) for name, c in names.items() if c > 0}
+
+
+def volume(name: str, root: Path, work: Path, budgets: list[float], seeds: list[int], overrides: dict, env: dict):
+    """A 3D dataset of :data:`VOLUMES`: the bundle and nnU-Net side by side, Dice per class."""
+    spec = DATASETS[name]
+    write, labels, data = VOLUMES[name]
+    dataset, test = write(root), root / f"{name}_test"
     (image_file,) = (test / "imagesTr").glob("*.nii.gz")
     truth = np.asarray(nib.load(test / "labelsTr" / image_file.name).dataobj)
-    plan = make_plan(dataset, work / "mri_plan.json", "cpu")
-    labels = {"background": 0, "grey matter": 1, "white matter": 2}
+    plan = make_plan(dataset, work / f"{name}_plan.json", "cpu")
     write_nnunet_raw_3d(dataset, test / "imagesTr", Path(env["nnUNet_raw"]) / spec["name"], labels)
     run_nnunet(["plan", str(spec["id"]), spec["configuration"]], env)
 
     def score_bundle(output: Path) -> dict:
         (mask_file,) = output.rglob("*_seg.nii.gz")
-        return {"dice": tissue_dice(truth, np.asarray(nib.load(mask_file).dataobj))}
+        return {"dice": class_dice(truth, np.asarray(nib.load(mask_file).dataobj), labels)}
 
     def score_peer(folder: Path) -> dict:
-        return {"dice": tissue_dice(truth, np.asarray(nib.load(folder / image_file.name).dataobj))}
+        return {"dice": class_dice(truth, np.asarray(nib.load(folder / image_file.name).dataobj), labels)}
 
     runs = side_by_side(spec, dataset, test, work, plan, budgets, seeds, overrides, env, score_bundle, score_peer)
-    image = np.asarray(nib.load(image_file).dataobj, np.float32)
-    return {
-        "data": "nilearn 0.14.1 MNI ICBM152 2009a T1 + GM/WM maps: 5 blocks train, block y1_z1 test",
-        "plan": json.loads(plan.read_text()),
-        "runs": runs,
-        "kmeans_in_true_tissue": tissue_dice(truth, kmeans_tissue(image, truth > 0)),
-    }
+    result = {"data": data, "plan": json.loads(plan.read_text()), "runs": runs}
+    if name == "brain_mri":
+        image = np.asarray(nib.load(image_file).dataobj, np.float32)
+        result["kmeans_in_true_tissue"] = tissue_dice(truth, kmeans_tissue(image, truth > 0))
+    return result
 
 
 # The recipe changes, one added at a time on top of the previous, from the paper's training
@@ -344,14 +373,44 @@ BORDER_TERM_STEPS = {
 # The 3D bundle's training tiles: anywhere (the paper's sampling) or centred on each class equally
 # often (training_tile_crop's ratios, what the plan sets where a class is small).
 CROP_STEPS = {
-    "uniform tiles (the default)": {"crop_ratios": None},
-    "class-centred tiles, ratios 1:1:1": {"crop_ratios": [1.0, 1.0, 1.0]},
+    "uniform tiles (the paper's)": {"crop_ratios": None},
+    "class-centred tiles, ratios 1:1:1 (the plan's where a class is small)": {"crop_ratios": [1.0, 1.0, 1.0]},
+}
+# The 3D bundle's answer to a small class (the AAL brain's cerebellum, 2.2% of the training
+# voxels): tiles and loss. Every setting is explicit, so a step means the same whatever the plan
+# sets (3 classes; [1.0] * 3 class weights is unweighted CE).
+_CENTRED, _UNWEIGHTED = [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]
+SMALL_CLASS_STEPS = {
+    "class-centred tiles, class-balanced CE (the plan before bundle 0.3.0)": {
+        "crop_ratios": _CENTRED,
+        "class_weights": "balanced",
+        "dice_weight": 0.0,
+    },
+    "uniform tiles, class-balanced CE (the paper's)": {
+        "crop_ratios": None,
+        "class_weights": "balanced",
+        "dice_weight": 0.0,
+    },
+    "class-centred tiles, unweighted CE": {"crop_ratios": _CENTRED, "class_weights": _UNWEIGHTED, "dice_weight": 0.0},
+    "class-centred tiles, Dice + unweighted CE (the plan's)": {
+        "crop_ratios": _CENTRED,
+        "class_weights": _UNWEIGHTED,
+        "dice_weight": 1.0,
+    },
+    "class-centred tiles, Dice + unweighted CE, every case trains": {
+        "crop_ratios": _CENTRED,
+        "class_weights": _UNWEIGHTED,
+        "dice_weight": 1.0,
+        "val_fraction": 0.0,
+    },
 }
 # --ablation NAME: (dataset, result file stem, steps)
 ABLATIONS = {
     "recipe": ("nuclei", "peer_recipe_ablation", RECIPE_LADDER),
     "border": ("nuclei", "peer_border_term", BORDER_TERM_STEPS),
     "crops": ("brain_mri", "peer_crop_ratios", CROP_STEPS),
+    "crops_aal": ("brain_aal", "peer_crop_ratios_aal", CROP_STEPS),
+    "small_class": ("brain_aal", "peer_small_class", SMALL_CLASS_STEPS),
 }
 
 
@@ -385,29 +444,47 @@ def nuclei_ablation(
     return {"plan": json.loads(plan.read_text()), "ladder": ladder, "runs": runs}
 
 
-def brain_mri_ablation(
-    root: Path, work: Path, budgets: list[float], seeds: list[int], overrides: dict, ladder: dict
+def volume_ablation(
+    name: str, root: Path, work: Path, budgets: list[float], seeds: list[int], overrides: dict, ladder: dict
 ) -> dict:
-    """The 3D bundle alone through ``ladder``'s settings, each trained net segmenting with its defaults."""
-    spec = DATASETS["brain_mri"]
-    dataset, test = write_brain_mri(root), root / "brain_mri_test"
+    """The 3D bundle alone on dataset ``name`` through ``ladder``'s settings, each net segmenting with its defaults."""
+    spec = DATASETS[name]
+    write, labels, _ = VOLUMES[name]
+    dataset, test = write(root), root / f"{name}_test"
     (image_file,) = (test / "imagesTr").glob("*.nii.gz")
     truth = np.asarray(nib.load(test / "labelsTr" / image_file.name).dataobj)
-    plan = make_plan(dataset, work / "mri_plan.json", "cpu")
+    plan = make_plan(dataset, work / f"{name}_plan.json", "cpu")
     runs = []
     for budget in budgets:
         for seed in seeds:
-            for step, (name, settings) in enumerate(ladder.items()):
+            for step, (step_name, settings) in enumerate(ladder.items()):
                 folder = work / f"ablation_{step}"
                 folder.mkdir(parents=True, exist_ok=True)
+                step_plan = plan_without(plan, {key for key, value in settings.items() if value is None})
                 ours = bundle_train_and_segment(
-                    spec, dataset, test / "imagesTr", folder, plan, budget, seed, {**settings, **overrides}
+                    spec, dataset, test / "imagesTr", folder, step_plan, budget, seed, {**settings, **overrides}
                 )
                 (mask_file,) = ours["output"].rglob("*_seg.nii.gz")
-                dice = tissue_dice(truth, np.asarray(nib.load(mask_file).dataobj))
-                runs.append({"step": name, "budget_s": budget, "seed": seed, **_times(ours), "dice": dice})
+                scores = class_dice(truth, np.asarray(nib.load(mask_file).dataobj), labels)
+                runs.append({"step": step_name, "budget_s": budget, "seed": seed, **_times(ours), "dice": scores})
                 _log(runs[-1])
     return {"plan": json.loads(plan.read_text()), "ladder": ladder, "runs": runs}
+
+
+def plan_without(plan: Path, keys: set) -> Path:
+    """``plan``, or a copy without those of ``keys`` it sets, so that a step's null setting holds.
+
+    A null setting cannot override a plan's value on the command line (``run_bundle``), so a step
+    that sets ``crop_ratios`` to null trains from the plan without it (the bundle's null default).
+    """
+    options = json.loads(plan.read_text())
+    dropped = sorted(keys & options.keys())
+    if not dropped:
+        return plan
+    copy = plan.with_name(f"{plan.stem}_without_{'_'.join(dropped)}.json")
+    copy.write_text(json.dumps({k: v for k, v in options.items() if k not in dropped}, indent=4) + "\n")
+    shutil.copy(fingerprint_path(plan), fingerprint_path(copy))
+    return copy
 
 
 def _times(ours: dict) -> dict:
@@ -452,13 +529,19 @@ def markdown_table(results: dict) -> str:
                 digits = 0 if key == "objects" else 3
                 cells = [_spread([float(run[tool][key]) for run in runs], digits) for tool in tools]
                 rows.append(f"| nuclei | {budget:g} s | {label} | {' | '.join(cells)} | {base[key]:.{digits}f} |")
-    if "brain_mri" in results:
-        base = results["brain_mri"]["kmeans_in_true_tissue"]
-        for budget in sorted({run["budget_s"] for run in results["brain_mri"]["runs"]}):
-            runs = [run for run in results["brain_mri"]["runs"] if run["budget_s"] == budget]
-            for key, label in (("grey", "grey-matter Dice"), ("white", "white-matter Dice")):
+    for name, data, measures in (
+        ("brain_mri", "T1 brain", (("grey", "grey-matter Dice"), ("white", "white-matter Dice"))),
+        ("brain_aal", "Colin27 AAL", (("cerebrum", "cerebrum Dice"), ("cerebellum", "cerebellum Dice"))),
+    ):
+        if name not in results:
+            continue
+        base = results[name].get("kmeans_in_true_tissue", {})
+        for budget in sorted({run["budget_s"] for run in results[name]["runs"]}):
+            runs = [run for run in results[name]["runs"] if run["budget_s"] == budget]
+            for key, label in measures:
                 cells = [_spread([run[tool]["dice"][key] for run in runs]) for tool in tools]
-                rows.append(f"| T1 brain | {budget:g} s | {label} | {' | '.join(cells)} | {base[key]:.3f} |")
+                classical = f"{base[key]:.3f}" if key in base else "-"
+                rows.append(f"| {data} | {budget:g} s | {label} | {' | '.join(cells)} | {classical} |")
     return "\n".join(rows)
 
 
@@ -492,7 +575,7 @@ def main() -> None:
         choices=sorted(ABLATIONS),
         default=None,
         help="one bundle alone (no nnU-Net): the cells bundle's recipe steps or border-term settings, "
-        "or the 3D bundle's training tiles (crops)",
+        "or the 3D bundle's training tiles (crops: the MNI brain, crops_aal: the AAL brain)",
     )
     args = parser.parse_args()
     if args.table:
@@ -505,19 +588,23 @@ def main() -> None:
     if args.ablation:
         dataset, stem, ladder = ABLATIONS[args.ablation]
         output = args.output or RESULTS_DIR / f"{stem}_{'cuda' if machine.get('cuda') else 'cpu'}.json"
-        run_ablation, default_budget = {"nuclei": (nuclei_ablation, 240.0), "brain_mri": (brain_mri_ablation, 330.0)}[
-            dataset
-        ]
-        ablation = run_ablation(work / "data", work, args.budgets or [default_budget], args.seeds, overrides, ladder)
+        budgets = args.budgets or [240.0 if dataset == "nuclei" else 330.0]
+        if dataset == "nuclei":
+            ablation = nuclei_ablation(work / "data", work, budgets, args.seeds, overrides, ladder)
+        else:
+            ablation = volume_ablation(dataset, work / "data", work, budgets, args.seeds, overrides, ladder)
         output.write_text(json.dumps({"machine": machine, dataset: ablation}, indent=2, default=str) + "\n")
         return
     suffix = "cuda" if machine.get("cuda") else "cpu"
     output = args.output or RESULTS_DIR / f"peer_nnunet_{suffix}.json"
     results: dict = {"machine": machine, "nnunet": NNUNET_VERSION, "seeds": args.seeds, "overrides": overrides}
-    experiments = {"nuclei": (nuclei, [240.0, 720.0]), "brain_mri": (brain_mri, [330.0, 990.0])}
-    for name, (experiment, default_budgets) in experiments.items():
+    for name in DATASETS:
         if args.only in (None, name):
-            results[name] = experiment(work / "data", work, args.budgets or default_budgets, args.seeds, overrides, env)
+            budgets = args.budgets or ([240.0, 720.0] if name == "nuclei" else [330.0, 990.0])
+            if name == "nuclei":
+                results[name] = nuclei(work / "data", work, budgets, args.seeds, overrides, env)
+            else:
+                results[name] = volume(name, work / "data", work, budgets, args.seeds, overrides, env)
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(markdown_table(results))

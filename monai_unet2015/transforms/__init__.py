@@ -15,6 +15,7 @@ from monai_unet2015.transforms.instances import InstanceLabels, InstanceLabelsd
 from monai_unet2015.transforms.intensity import ScaleNonZeroPercentiles, ScaleNonZeroPercentilesd
 from monai_unet2015.transforms.paper_augmentation import paper_augmentation
 from monai_unet2015.transforms.sparse_labels import DiscretizeSparseLabeld
+from monai_unet2015.transforms.support import BackgroundOutsideSupportd
 from monai_unet2015.transforms.weight_map import BorderWeightMap, BorderWeightMapd
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "ReachableClassIndicesd",
     "training_tile_crop",
     "DiscretizeSparseLabeld",
+    "BackgroundOutsideSupportd",
     "CoarseElastic",
     "CoarseElasticd",
     "RandCoarseElastic",

@@ -173,6 +173,17 @@ def test_3d_training_tiles_are_uniform_or_class_centred_by_crop_ratios(crop_rati
     assert batch["image"].shape[0] == config["batch_size"]
 
 
+@pytest.mark.parametrize("modality, masked", [("mri", True), ("ct", False)])
+def test_3d_inference_labels_background_outside_an_mri_support_before_inverting(modality, masked, tmp_path):
+    config = ConfigParser()
+    config.read_config(str(bundles_dir() / "unet3d_ct_organs" / "configs" / "inference.json"))
+    config.update({"bundle_root": str(tmp_path), "modality": modality, "device": "$torch.device('cpu')"})
+    names = type_names(config.get_parsed_content("postprocessing").transforms)
+    assert ("BackgroundOutsideSupportd" in names) is masked
+    if masked:
+        assert names.index("AsDiscreted") < names.index("BackgroundOutsideSupportd") < names.index("Invertd")
+
+
 def test_bundle_transforms_match_the_python_presets(sample, tmp_path):
     """The bundles spell their pipelines out in JSON; the Python presets must not drift from them."""
     ct = parser("unet3d_ct_organs", sample, tmp_path)

@@ -68,6 +68,19 @@ def test_a_small_3d_class_gets_class_centred_tiles(shares, ratios):
     assert make_plan(fingerprint, "cpu")["options"].get("crop_ratios") == ratios
 
 
+@pytest.mark.parametrize(
+    "shares, loss",
+    [
+        ({"0": 0.9, "1": 0.08, "2": 0.02}, {"class_weights": [1.0, 1.0, 1.0], "dice_weight": 1.0}),
+        ({"0": 0.8, "1": 0.1, "2": 0.1}, {}),
+    ],
+    ids=["small-class", "no-small-class"],
+)
+def test_a_small_3d_class_trains_with_dice_and_unweighted_ce(shares, loss):
+    options = make_plan({**_fingerprint_3d(0.0), "classes": shares}, "cpu")["options"]
+    assert {key: options[key] for key in ("class_weights", "dice_weight") if key in options} == loss
+
+
 def test_the_small_class_threshold_is_a_share_of_the_voxels():
     fingerprint = {**_fingerprint_3d(0.0), "classes": {"0": 1 - SMALL_CLASS_SHARE, "1": SMALL_CLASS_SHARE}}
     assert "crop_ratios" not in make_plan(fingerprint, "cpu")["options"]
