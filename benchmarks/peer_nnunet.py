@@ -51,13 +51,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, describe_machine  # noqa: E402
 from real_data import write_brain_aal, write_brain_mri, write_nuclei  # noqa: E402
 from real_data_quality import (  # noqa: E402
-    dice,
+    class_dice,
     instance_scores,
     kmeans_tissue,
     make_plan,
     otsu_watershed,
     run_bundle,
-    tissue_dice,
 )
 
 from monai_unet2015.bundle.locations import bundle_path  # noqa: E402
@@ -314,19 +313,20 @@ def nuclei(root: Path, work: Path, budgets: list[float], seeds: list[int], overr
     }
 
 
-def class_dice(truth: np.ndarray, labels: np.ndarray, names: dict) -> dict:
-    """Dice per foreground class, keyed by the short names of ``names`` (``{"grey matter": 1}`` -> ``grey``)."""
-    return {name.split()[0]: round(dice(labels, truth, c), 4) for name, c in names.items() if c > 0}
+def volume_setup(name: str, root: Path, work: Path) -> tuple:
+    """Dataset ``name`` of :data:`VOLUMES` written and planned: train folder, test folder, test image, truth, plan."""
+    write = VOLUMES[name][0]
+    dataset, test = write(root), root / f"{name}_test"
+    (image_file,) = (test / "imagesTr").glob("*.nii.gz")
+    truth = np.asarray(nib.load(test / "labelsTr" / image_file.name).dataobj)
+    return dataset, test, image_file, truth, make_plan(dataset, work / f"{name}_plan.json", "cpu")
 
 
 def volume(name: str, root: Path, work: Path, budgets: list[float], seeds: list[int], overrides: dict, env: dict):
     """A 3D dataset of :data:`VOLUMES`: the bundle and nnU-Net side by side, Dice per class."""
     spec = DATASETS[name]
-    write, labels, data = VOLUMES[name]
-    dataset, test = write(root), root / f"{name}_test"
-    (image_file,) = (test / "imagesTr").glob("*.nii.gz")
-    truth = np.asarray(nib.load(test / "labelsTr" / image_file.name).dataobj)
-    plan = make_plan(dataset, work / f"{name}_plan.json", "cpu")
+    _, labels, data = VOLUMES[name]
+    dataset, test, image_file, truth, plan = volume_setup(name, root, work)
     write_nnunet_raw_3d(dataset, test / "imagesTr", Path(env["nnUNet_raw"]) / spec["name"], labels)
     run_nnunet(["plan", str(spec["id"]), spec["configuration"]], env)
 
@@ -341,7 +341,7 @@ def volume(name: str, root: Path, work: Path, budgets: list[float], seeds: list[
     result = {"data": data, "plan": json.loads(plan.read_text()), "runs": runs}
     if name == "brain_mri":
         image = np.asarray(nib.load(image_file).dataobj, np.float32)
-        result["kmeans_in_true_tissue"] = tissue_dice(truth, kmeans_tissue(image, truth > 0))
+        result["kmeans_in_true_tissue"] = class_dice(truth, kmeans_tissue(image, truth > 0), labels)
     return result
 
 
@@ -449,11 +449,8 @@ def volume_ablation(
 ) -> dict:
     """The 3D bundle alone on dataset ``name`` through ``ladder``'s settings, each net segmenting with its defaults."""
     spec = DATASETS[name]
-    write, labels, _ = VOLUMES[name]
-    dataset, test = write(root), root / f"{name}_test"
-    (image_file,) = (test / "imagesTr").glob("*.nii.gz")
-    truth = np.asarray(nib.load(test / "labelsTr" / image_file.name).dataobj)
-    plan = make_plan(dataset, work / f"{name}_plan.json", "cpu")
+    labels = VOLUMES[name][1]
+    dataset, test, _, truth, plan = volume_setup(name, root, work)
     runs = []
     for budget in budgets:
         for seed in seeds:

@@ -172,8 +172,13 @@ def kmeans_tissue(image: np.ndarray, tissue: np.ndarray, iterations: int = 50) -
     return labels
 
 
+def class_dice(truth: np.ndarray, labels: np.ndarray, names: dict) -> dict:
+    """Dice per foreground class, keyed by the short names of ``names`` (``{"grey matter": 1}`` -> ``grey``)."""
+    return {name.split()[0]: round(dice(labels, truth, c), 4) for name, c in names.items() if c > 0}
+
+
 def tissue_dice(truth: np.ndarray, labels: np.ndarray) -> dict:
-    return {name: round(dice(labels, truth, c), 4) for c, name in ((1, "grey"), (2, "white"))}
+    return class_dice(truth, labels, {"grey matter": 1, "white matter": 2})
 
 
 def mri_experiment(root: Path, work: Path, seeds: list[int], overrides: dict, use_plan: bool) -> dict:
