@@ -31,12 +31,20 @@ def test_the_paper_preset_trains_as_the_paper_did(name):
     assert config["batch_size"] == 1 and config["train"]["dataloader"]["batch_size"] == "@batch_size"
     optimizer = config.get_parsed_content("optimizer")
     assert type(optimizer).__name__ == "SGD" and optimizer.defaults["momentum"] == 0.99
+    assert optimizer.defaults["lr"] == 0.003
     assert config.get_parsed_content("lr_scheduler") is None and config["grad_clip_norm"] is None
     assert config["roi_size"] == PAPER_TILES[name]
     first_conv = next(p for p in config.get_parsed_content("network").parameters() if p.dim() > 2)
     assert first_conv.shape[0] == PAPER_WIDTHS[name]
     assert config["time_budget_s"] is None
     assert type(config.get_parsed_content("train#random#0")).__name__ == "RandSpatialCropd"  # uniform tiles
+
+
+def test_the_3d_default_trains_with_adam_and_the_cells_bundle_with_sgd():
+    adam = merged("unet3d_ct_organs", "train.json", "cpu.json").get_parsed_content("optimizer")
+    assert type(adam).__name__ == "Adam" and adam.defaults["lr"] == 0.001
+    sgd = merged("unet2015_cells_2d", "train.json", "cpu.json").get_parsed_content("optimizer")
+    assert type(sgd).__name__ == "SGD" and sgd.defaults["momentum"] == 0.99
 
 
 @pytest.mark.parametrize("name", BUNDLES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import numpy as np
@@ -20,7 +21,7 @@ from monai_unet2015.planning import (
     make_plan,
     write_plan,
 )
-from monai_unet2015.planning.plan import ITERATIONS, preset_settings
+from monai_unet2015.planning.plan import ITERATIONS, MAX_TILE_GROWTH, MIN_OUTPUT_SHARE, preset_settings
 from monai_unet2015.planning.write import fingerprint_path
 from tests.planning.conftest import write_volumes
 
@@ -107,13 +108,32 @@ def test_the_tile_is_valid_and_near_the_preset_volume(device, spacing):
     tile = options["roi_size"]
     assert UNet2015(3, 1, 1, features=preset["features"]).output_size(tile)  # raises for an invalid size
     volume, budget = tile[0] * tile[1] * tile[2], preset["roi_size"][0] * preset["roi_size"][1] * preset["roi_size"][2]
-    assert 0.4 * budget < volume <= budget
+    largest = MAX_TILE_GROWTH * budget if device == "cpu" else budget
+    assert 0.4 * budget < volume <= largest
 
 
-def test_an_isotropic_spacing_gets_a_cube_and_ct_slices_the_default_tile():
-    assert make_plan(_fingerprint_3d(0.0, shape=(60, 60, 60)), "cpu")["options"]["roi_size"] == [60, 60, 60]
+def _output_share(tile: list[int], device: str) -> float:
+    net = UNet2015(3, 1, 1, features=preset_settings("unet3d_ct_organs", device)["features"])
+    return math.prod(net.output_size(tile)) / math.prod(tile)
+
+
+def test_an_isotropic_cpu_tile_grows_until_a_tenth_of_it_reaches_the_loss():
+    tile = make_plan(_fingerprint_3d(0.0, shape=(60, 60, 60)), "cpu")["options"]["roi_size"]
+    assert tile == [76, 76, 76]  # the preset's volume as a cube, 60^3, has an output of 20^3: 3.7% of it
+    assert _output_share(tile, "cpu") >= MIN_OUTPUT_SHARE > _output_share([68, 68, 68], "cpu")
+
+
+def test_thin_ct_slices_grow_the_cpu_tile_only_up_to_the_cap():
     ct = make_plan(_fingerprint_3d(-1000.0, spacing=(0.8, 0.8, 2.5), shape=(60, 60, 60)), "cpu")["options"]
-    assert ct["roi_size"] == preset_settings("unet3d_ct_organs", "cpu")["roi_size"] == [76, 76, 44]
+    preset = preset_settings("unet3d_ct_organs", "cpu")["roi_size"]
+    assert preset == [76, 76, 44] and ct["roi_size"][2] == 44 and ct["roi_size"][0] == ct["roi_size"][1] > 76
+    assert _output_share(ct["roi_size"], "cpu") < MIN_OUTPUT_SHARE  # the cap stopped it
+    assert math.prod(ct["roi_size"]) <= MAX_TILE_GROWTH * math.prod(preset)
+
+
+def test_the_gpu_tile_keeps_the_preset_volume():
+    ct = make_plan(_fingerprint_3d(-1000.0, spacing=(0.8, 0.8, 2.5), shape=(60, 60, 60)), "gpu")["options"]
+    assert math.prod(ct["roi_size"]) <= math.prod(preset_settings("unet3d_ct_organs", "gpu")["roi_size"])
 
 
 def test_2d_plans_foreground_and_a_minimum_object_size(nuclei_dir):
