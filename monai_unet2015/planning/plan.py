@@ -222,7 +222,9 @@ def _planned_tile(preset: dict, pixdim: list[float], device: str) -> list[int]:
     net = UNet2015(3, 1, 1, features=preset["features"])
     volume = float(math.prod(preset["roi_size"]))
     tile = _isotropic_tile(net, volume, pixdim)
-    largest = MAX_TILE_GROWTH * volume if device == "cpu" else volume
+    if device != "cpu":
+        return tile
+    largest = MAX_TILE_GROWTH * volume
     while math.prod(net.output_size(tile)) < MIN_OUTPUT_SHARE * math.prod(tile):
         volume *= 1.1
         grown = _isotropic_tile(net, volume, pixdim)

@@ -134,6 +134,9 @@ def test_thin_ct_slices_grow_the_cpu_tile_only_up_to_the_cap():
 def test_the_gpu_tile_keeps_the_preset_volume():
     ct = make_plan(_fingerprint_3d(-1000.0, spacing=(0.8, 0.8, 2.5), shape=(60, 60, 60)), "gpu")["options"]
     assert math.prod(ct["roi_size"]) <= math.prod(preset_settings("unet3d_ct_organs", "gpu")["roi_size"])
+    # the proportional tile itself, not a re-rounded larger try that happens to fit the volume ([188, 116, 92])
+    mri = make_plan(_fingerprint_3d(0.0, spacing=(0.5, 0.8, 1.0), shape=(60, 60, 60)), "gpu")["options"]
+    assert mri["roi_size"] == [180, 116, 92]
 
 
 def test_2d_plans_foreground_and_a_minimum_object_size(nuclei_dir):
