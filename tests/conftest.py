@@ -8,8 +8,10 @@ import pytest
 import torch
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    # One thread per xdist worker: the workers already use every core.
+    # One thread per xdist worker: the workers already use every core. The variable carries it
+    # to the subprocesses the tests start (the demo, bundle runs, the DICOM node, tutorials).
     torch.set_num_threads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ needs no network: what it checks is the wheel's own content, with the checkout o
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -16,6 +17,7 @@ import sysconfig
 import venv
 from pathlib import Path
 
+import nibabel as nib
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,7 +77,15 @@ def test_the_installed_package_runs_outside_the_checkout(installed):
         root,
         env,
     )
-    assert "3D CT bundle: test Dice" in out and (root / "demo" / "figure.png").is_file()
+    # the README's main job with one epoch per bundle: every output is written and reported
+    assert "3D CT bundle: test Dice" in out
+    metrics = json.loads((root / "demo" / "metrics.json").read_text())
+    assert set(metrics["ct_3d"]["dice"]) == {"liver", "spleen", "kidney"}
+    assert len(metrics["cells_2d"]["test_images"]) == 2
+    assert (root / "demo" / "figure.png").stat().st_size > 10_000
+    assert re.search(r"^figure: \S*demo/figure\.png$", out, re.MULTILINE), out[-2000:]
+    assert nib.load(root / metrics["ct_3d"]["mask"]).shape == (128, 128, 40)
+    assert any(path.endswith("_seg.dcm") for path in metrics["ct_3d"]["dicom_outputs"])
 
     sample = root / "demo" / "sample"
     report = run([python, "-m", "monai_unet2015", "plan", str(sample / "cells"), "--output", "plan.json"], root, env)
