@@ -96,7 +96,7 @@ def test_training_from_scratch_then_inference_gives_a_mask_on_the_image_grid(
     truth = np.asarray(nib.load(sample / "labelsTs" / f"{TEST_CASE}.nii.gz").dataobj)
     # liver, the largest organ: 0.69 after these 30 epochs in our run, 0.66 after 40 (the best
     # validated net is kept, so more epochs need not score higher)
-    assert dice(values, truth, 1) > 0.5
+    assert dice(values, truth, 1) > 0.6
 
 
 def test_one_epoch_of_training_is_used_by_the_next_inference(server, first_training, studies, tmp_path):
