@@ -17,7 +17,10 @@ paper-width nets are then skipped (recorded as not run), the narrow nets show th
 one timed call each (``samples_s`` has one entry). On CUDA, peak GPU memory per option is
 recorded too.
 
-    python benchmarks/bench_precision.py [--repeats 3] [--device cpu|cuda]
+    python benchmarks/bench_precision.py [--repeats 3] [--device cpu|cuda] [--large]
+
+``--large``: GPU-sized inputs instead (a 2048x2048 field for the paper's 2D net, a
+192x192x96 volume for the bundle's 3D net, 176x176x112 for the paper's).
 """
 
 from __future__ import annotations
@@ -63,6 +66,18 @@ CASES = {
     ),
     "unet3d_paper_one_tile_132x132x116": (lambda: UNet3D(1, 3), (1, 1, 44, 44, 28), (132, 132, 116), True),
 }
+# GPU-sized inputs (``--large``): on a GPU the cases above are a few tiles, milliseconds a call,
+# where launch and cast overheads can decide; these are a whole microscopy field or CT region.
+LARGE_CASES = {
+    "unet2015_paper_2048x2048_tile572": (lambda: UNet2015(2, 1, 2), (1, 1, 2048, 2048), (572, 572), True),
+    "unet3d_bundle_192x192x96_tile76x76x48": (
+        lambda: UNet3D(1, 4, features=(8, 16, 32)),
+        (1, 1, 192, 192, 96),
+        (76, 76, 48),
+        False,
+    ),
+    "unet3d_paper_176x176x112_tile132x132x116": (lambda: UNet3D(1, 3), (1, 1, 176, 176, 112), (132, 132, 116), True),
+}
 
 
 def run_case(make_net, shape, roi, paper_width: bool, device: torch.device, repeats: int, emulated: bool) -> dict:
@@ -104,13 +119,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--cases", nargs="*", default=None, choices=[*CASES, *LARGE_CASES])
+    parser.add_argument("--large", action="store_true", help="the GPU-sized cases (results: precision_<device>_large)")
     args = parser.parse_args()
     device = torch.device(args.device)
     emulated = device.type == "cpu" and not cpu_has_native_bf16()
+    cases = {**CASES, **LARGE_CASES}
+    names = args.cases or list(LARGE_CASES if args.large else CASES)
     results = {}
-    for name in args.cases:
-        make_net, shape, roi, paper_width = CASES[name]
+    for name in names:
+        make_net, shape, roi, paper_width = cases[name]
         results[name] = run_case(make_net, shape, roi, paper_width, device, args.repeats, emulated)
         print(name, {k: v.get("median_s", "not run") for k, v in results[name].items()}, flush=True)
     payload = {
@@ -124,7 +142,7 @@ def main() -> None:
         "repeats": args.repeats,
         "cases": results,
     }
-    print(write_results(f"precision_{device.type}", payload))
+    print(write_results(f"precision_{device.type}{'_large' if args.large else ''}", payload))
 
 
 if __name__ == "__main__":

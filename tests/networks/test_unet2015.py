@@ -168,8 +168,11 @@ def test_onnx_export(tmp_path):
 
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])
-def test_cuda_matches_cpu(spatial_dims):
+def test_cuda_matches_cpu(spatial_dims, monkeypatch):
     device = cuda_or_skip()
+    # cuDNN computes fp32 convolutions in TF32 by default on Ampere and newer (10-bit mantissa):
+    # 3D outputs then differ from the CPU's by up to 3% (seen on an H200). Compared in full fp32.
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     net = UNet2015(spatial_dims, 1, 2, features=(4, 8, 16)).eval()
     x = torch.randn(1, 1, *[44] * spatial_dims)
     with torch.no_grad():

@@ -10,14 +10,21 @@ import pytest
 from PIL import Image
 
 
-def write_nuclei(root: Path, num_cases: int = 3, dtype=np.uint16, scale: float = 4000.0) -> Path:
-    """2D instance labels: 4 discs of radius 6 (113 px) per image, and a 3x3 speck (9 px) in the first."""
+def write_nuclei(
+    root: Path, num_cases: int = 3, dtype=np.uint16, scale: float = 4000.0, touching: bool = False
+) -> Path:
+    """2D instance labels: 4 discs of radius 6 (113 px) per image, and a 3x3 speck (9 px) in the first.
+
+    ``touching``: the first two discs' centres 11 px apart, so that their masks join (the
+    plan then splits them); else 28 px apart.
+    """
     yy, xx = np.mgrid[:48, :64]
     for sub in ("imagesTr", "labelsTr"):
         (root / sub).mkdir(parents=True, exist_ok=True)
+    centres = [(12, 12), (12, 23 if touching else 40), (34, 16), (34, 48)]
     for case in range(num_cases):
         labels = np.zeros((48, 64), np.uint16)
-        for index, (cy, cx) in enumerate([(12, 12), (12, 40), (34, 16), (34, 48)]):
+        for index, (cy, cx) in enumerate(centres):
             labels[(yy - cy) ** 2 + (xx - cx - case) ** 2 <= 36] = index + 1 + 10 * case
         if case == 0:
             labels[44:47, 58:61] = 99

@@ -309,9 +309,45 @@ def test_the_fingerprint_records_each_class_median_per_case(tmp_path):
 
 def test_2d_split_distance_is_the_best_at_recovering_the_training_instances_smaller_on_a_tie(nuclei_dir):
     fingerprint = dataset_fingerprint(nuclei_dir)
-    assert set(fingerprint["split_distance_f1"]) == {"3", "5", "7", "9", "11", "13", "15"}
-    fingerprint["split_distance_f1"] = {"3": 0.5, "5": 0.9, "7": 0.9, "9": 0.8}
+    assert set(fingerprint["split_distance_f1"]) == {"none", "3", "5", "7", "9", "11", "13", "15"}
+    fingerprint["split_distance_f1"] = {"none": 0.7, "3": 0.5, "5": 0.9, "7": 0.9, "9": 0.8}
     assert make_plan(fingerprint, "cpu")["options"]["split_distance"] == 5
+
+
+@pytest.mark.parametrize("no_split", [0.9, 0.95])
+def test_2d_no_split_wins_where_the_components_recover_the_instances_as_well(nuclei_dir, no_split):
+    fingerprint = dataset_fingerprint(nuclei_dir)
+    fingerprint["split_distance_f1"] = {"none": no_split, "3": 0.5, "5": 0.9, "7": 0.9}
+    assert "split_distance" not in make_plan(fingerprint, "cpu")["options"]
+
+
+def test_2d_split_distance_from_a_fingerprint_without_the_no_split_score(nuclei_dir):
+    # fingerprints written before the no-split candidate existed keep their plan
+    fingerprint = dataset_fingerprint(nuclei_dir)
+    fingerprint["split_distance_f1"] = {"3": 0.5, "5": 0.9, "7": 0.95}
+    assert make_plan(fingerprint, "cpu")["options"]["split_distance"] == 7
+
+
+def test_2d_rods_get_no_split(tmp_path):
+    # rod-shaped cells side by side, with a background gap as in bacteria masks: a
+    # distance-transform split cuts each rod into pieces, the components keep them whole
+    from PIL import Image
+
+    root = tmp_path / "rods"
+    for sub in ("imagesTr", "labelsTr"):
+        (root / sub).mkdir(parents=True)
+    for case in range(2):
+        labels = np.zeros((96, 96), np.uint16)
+        for rod in range(5):
+            column = 8 + rod * 16
+            labels[10 + case * 4 : 80 + case * 4, column : column + 10] = rod + 1
+        image = np.where(labels > 0, 200, 30).astype(np.uint8)
+        Image.fromarray(image).save(root / "imagesTr" / f"rods_{case}.png")
+        Image.fromarray(labels).save(root / "labelsTr" / f"rods_{case}.png")
+    fingerprint = dataset_fingerprint(root)
+    scores = fingerprint["split_distance_f1"]
+    assert scores["none"] == 1.0 and max(v for k, v in scores.items() if k != "none") < 1.0
+    assert "split_distance" not in make_plan(fingerprint, "cpu")["options"]
 
 
 def test_binary_2d_masks_get_no_split_distance(tmp_path):

@@ -39,7 +39,7 @@ PYTHON_NAMES = {
 
 def plan_for(kind: str, root):
     if kind == "nuclei":
-        dataset = write_nuclei(root / "nuclei")
+        dataset = write_nuclei(root / "nuclei", touching=True)
     else:  # the cases share their tissue intensities, so for MRI the plan picks mri_method "dataset"
         dataset = write_volumes(root / kind, ct=kind == "ct", spacing=(1.0, 1.0, 2.0), num_cases=3)
     return dataset, make_plan(dataset_fingerprint(dataset), "cpu")
