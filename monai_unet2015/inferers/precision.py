@@ -83,8 +83,9 @@ def fastest_memory_format(device: str | torch.device, precision: str, spatial_di
     layout; faster for every net measured in ``benchmarks/bench_precision.py``) and on CUDA
     (cuDNN's tensor-core layout: with fp32 / TF32 on an H200, 1.04x to 1.64x the contiguous
     speed on the GPU-sized inputs of ``--large``; a few-millisecond call of a handful of tiles
-    can be slower). ``precision`` and ``spatial_dims`` are part of the rule's signature for
-    layouts that differ by dtype or between 2D and 3D; today's rule is the same for all."""
+    can be slower). ``device``, ``precision`` and ``spatial_dims`` are part of the rule's
+    signature for layouts that differ by device, dtype or between 2D and 3D; today's rule is
+    the same for all."""
     return "channels_last"
 
 
