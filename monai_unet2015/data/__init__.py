@@ -1,4 +1,4 @@
-"""CT / MRI / microscopy data: datalists, loading presets, the device data path, outputs, sample data."""
+"""CT / MRI / microscopy data: datalists (DICOM labels too), presets, the device data path, outputs, sample data."""
 
 from monai_unet2015.data.datalists import (
     add_output_names,
@@ -7,8 +7,11 @@ from monai_unet2015.data.datalists import (
     nifti_folder_datalist,
 )
 from monai_unet2015.data.dataset_folder import load_datalist, release_series_links, split_datalist
+from monai_unet2015.data.dicom_geometry import SeriesGrid, series_grid
+from monai_unet2015.data.dicom_labels import dicom_case_datalist, dicom_label_map
 from monai_unet2015.data.dicom_reader import DicomSeries, dicom_series_datalist, find_dicom_series
 from monai_unet2015.data.dicom_writer import write_dicom_series
+from monai_unet2015.data.label_names import ClassNameMap
 from monai_unet2015.data.loaders import RaisingThreadDataLoader, device_data_loader, memory_cache_rate
 from monai_unet2015.data.outputs import (
     SaveDicomSegd,
@@ -48,6 +51,11 @@ __all__ = [
     "dicom_series_datalist",
     "find_dicom_series",
     "DicomSeries",
+    "SeriesGrid",
+    "series_grid",
+    "dicom_case_datalist",
+    "dicom_label_map",
+    "ClassNameMap",
     "add_output_names",
     "normalize_modality",
     "dicom_modality",

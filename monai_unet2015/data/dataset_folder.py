@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ from monai_unet2015.data.datalists import (
     msd_datalist,
     nifti_folder_datalist,
 )
+from monai_unet2015.data.dicom_labels import dicom_case_datalist, holds_case_folders
 from monai_unet2015.data.dicom_reader import dicom_series_datalist
 from monai_unet2015.data.presets import dicom_modality
 from monai_unet2015.paths import check_not_mangled
@@ -35,11 +37,15 @@ def load_datalist(
 ) -> list[dict]:
     """The datalist of ``dataset_dir``, whatever its layout; ``FileNotFoundError`` / ``ValueError`` if unusable.
 
-    Layouts, tried in this order: an MSD folder (``dataset.json``; ``section`` selects
-    ``"training"`` or ``"test"``); ``imagesTs/`` for ``section="test"`` without labels; a
-    folder with ``imagesTr``/``labelsTr`` (or ``images``/``labels``) NIfTI, PNG or TIFF files
-    paired by name; a folder of NIfTI, PNG or TIFF files (images only); a folder of DICOM
-    series (images only; labels in ``<dataset_dir>_labels`` if present).
+    Layouts, tried in this order: an MSD folder (``dataset.json`` listing the cases;
+    ``section`` selects ``"training"`` or ``"test"``); ``imagesTs/`` for ``section="test"``
+    without labels; a folder with ``imagesTr``/``labelsTr`` (or ``images``/``labels``) NIfTI,
+    PNG or TIFF files paired by name, or DICOM cases: one series folder per case,
+    ``imagesTr/<case>/``, labelled by ``labelsTr/<case>.dcm`` (an RTSTRUCT or a DICOM SEG,
+    whose ROI / segment names ``dataset.json``'s ``"labels"`` maps to class ids, see
+    :func:`~monai_unet2015.data.dicom_labels.dicom_case_datalist`) or a NIfTI label; a
+    folder of NIfTI, PNG or TIFF files (images only); a folder of DICOM series (images only;
+    labels in ``<dataset_dir>_labels`` if present).
 
     DICOM: only image series of ``modality`` (``"ct"``, ``"mri"``; None for any) are read,
     others are skipped with a warning, and a folder without any is an error; DICOM SEG, RTSTRUCT, SR, PR
@@ -90,14 +96,29 @@ def _single_file_datalist(path: Path, with_labels: bool) -> list[dict]:
     return datalist
 
 
-# The temporary folders of links that split mixed DICOM folders into one series each.
+# The temporary folders of links that split mixed DICOM folders into one series each, and of
+# labels read from RTSTRUCT / SEG files; all removed at exit by one callback.
 _LINK_DIRS: set[Path] = set()
+_LABEL_DIRS: set[Path] = set()
+
+
+def _remove_temporary_folders() -> None:
+    for folder in _LINK_DIRS | _LABEL_DIRS:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+atexit.register(_remove_temporary_folders)
 
 
 def _series_link_dir() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="monai_unet2015_series_"))
     _LINK_DIRS.add(folder)
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def _converted_label_dir() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="monai_unet2015_labels_"))
+    _LABEL_DIRS.add(folder)
     return folder
 
 
@@ -124,19 +145,52 @@ def release_series_links(image: str | Path) -> None:
             _drop_link_dir_if_empty(folder)
 
 
+def _lists_cases(dataset_json: Path) -> bool:
+    """Whether a ``dataset.json`` lists its cases (MSD) rather than only describing them (nnU-Net v2, DICOM labels)."""
+    try:
+        return "training" in json.loads(dataset_json.read_text())
+    except (OSError, json.JSONDecodeError, TypeError) as error:
+        raise ValueError(f"{dataset_json} is not readable JSON: {error}") from None
+
+
+def _dicom_cases(
+    images_dir: Path, labels_dir: Path | None, root: Path, modality: str | None, with_labels: bool
+) -> list[dict]:
+    link_dir = _series_link_dir()
+    try:
+        return dicom_case_datalist(
+            images_dir,
+            labels_dir if with_labels else None,
+            dataset_json=root / "dataset.json",
+            link_dir=link_dir,
+            label_dir=_converted_label_dir() if with_labels else None,
+            modality=dicom_modality(modality) if modality else None,
+        )
+    finally:
+        _drop_link_dir_if_empty(link_dir)
+
+
+def _image_folder_datalist(
+    images_dir: Path, labels_dir: Path | None, root: Path, modality: str | None, with_labels: bool
+) -> list[dict]:
+    if holds_case_folders(images_dir):
+        return _dicom_cases(images_dir, labels_dir, root, modality, with_labels)
+    if with_labels:
+        return nifti_folder_datalist(images_dir, labels_dir)
+    return nifti_folder_datalist(images_dir)
+
+
 def _datalist_of(
     root: Path, section: str, with_labels: bool, modality: str | None, exclude: Sequence[str | Path]
 ) -> list[dict]:
-    if (root / "dataset.json").is_file():
+    if (root / "dataset.json").is_file() and _lists_cases(root / "dataset.json"):
         datalist = msd_datalist(root, section)
         return datalist if with_labels else [{"image": item["image"]} for item in datalist]
     if section == "test" and not with_labels and (root / "imagesTs").is_dir():
-        return nifti_folder_datalist(root / "imagesTs")
+        return _image_folder_datalist(root / "imagesTs", None, root, modality, False)
     for images, labels in (("imagesTr", "labelsTr"), ("images", "labels")):
         if (root / images).is_dir():
-            if with_labels:
-                return nifti_folder_datalist(root / images, root / labels)
-            return nifti_folder_datalist(root / images)
+            return _image_folder_datalist(root / images, root / labels, root, modality, with_labels)
     if any(p.name.lower().endswith(IMAGE_SUFFIXES) for p in root.iterdir()):
         if with_labels:
             raise FileNotFoundError("training needs labels: use imagesTr/ and labelsTr/ (or an MSD dataset.json).")

@@ -60,3 +60,23 @@ def test_a_flat_folder_of_pngs_is_read_as_images(tmp_path):
     for name in ("a", "b"):
         Image.new("L", (8, 8)).save(tmp_path / f"{name}.png")
     assert [d["name"] for d in load_datalist(tmp_path, "test", with_labels=False)] == ["a", "b"]
+
+
+def test_a_dataset_json_that_lists_no_cases_pairs_images_and_labels_by_name(sample, tmp_path):
+    """nnU-Net v2's dataset.json (labels, channels, no case list) is not an MSD case list."""
+    import json
+
+    folder = tmp_path / "nnunet_style"
+    shutil.copytree(sample / "ct", folder)
+    (folder / "dataset.json").write_text(json.dumps({"channel_names": {"0": "CT"}, "labels": {"background": 0}}))
+    assert [Path(d["label"]).name for d in load_datalist(folder)] == ["ct_000.nii.gz", "ct_001.nii.gz"]
+
+
+def test_reading_dicom_folders_again_adds_no_exit_callbacks(sample):
+    import atexit
+
+    load_datalist(sample / "ct_dicom", with_labels=False)
+    before = atexit._ncallbacks()
+    for _ in range(3):
+        load_datalist(sample / "ct_dicom", with_labels=False)
+    assert atexit._ncallbacks() == before
