@@ -14,7 +14,7 @@ checkpoint). The same budget and schedule shape are what the bundle gets.
 
 Example (inside .venv-nnunet)::
 
-    python benchmarks/nnunet_driver.py plan 501 2d
+    python benchmarks/nnunet_driver.py plan 505 2d 3d_fullres 3d_lowres
     python benchmarks/nnunet_driver.py train 501 2d --budget-s 240 --seed 0 --output-dir OUT
     python benchmarks/nnunet_driver.py predict OUT IN_DIR PRED_DIR --mirroring
 """
@@ -37,11 +37,21 @@ import torch
 RESULT = "peer-result: "
 
 
-def plan(dataset_id: int, configuration: str) -> None:
-    """nnU-Net's own planner and preprocessing, with its dataset integrity check."""
-    command = ["nnUNetv2_plan_and_preprocess", "-d", str(dataset_id), "-c", configuration]
+def plan(dataset_id: int, configurations: list[str]) -> dict:
+    """nnU-Net's own planner and preprocessing, with its dataset integrity check.
+
+    Returns ``{"configurations": [...]}``: those of ``configurations`` that the planner made
+    (it makes ``3d_lowres`` only where the images are large against the ``3d_fullres`` patch).
+    """
+    from nnunetv2.paths import nnUNet_preprocessed
+    from nnunetv2.utilities.dataset_name_id_conversion import maybe_convert_to_dataset_name
+
+    command = ["nnUNetv2_plan_and_preprocess", "-d", str(dataset_id), "-c", *configurations]
     command += ["--verify_dataset_integrity", "-np", str(os.cpu_count())]
     subprocess.run([str(Path(sys.executable).parent / command[0]), *command[1:]], check=True)
+    plans_file = Path(nnUNet_preprocessed) / maybe_convert_to_dataset_name(dataset_id) / "nnUNetPlans.json"
+    planned = json.loads(plans_file.read_text())["configurations"]
+    return {"configurations": [name for name in configurations if name in planned]}
 
 
 def time_budget_trainer_class():
@@ -149,7 +159,7 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("plan")
     p.add_argument("dataset_id", type=int)
-    p.add_argument("configuration")
+    p.add_argument("configurations", nargs="+")
     t = commands.add_parser("train")
     t.add_argument("dataset_id", type=int)
     t.add_argument("configuration")
@@ -163,7 +173,7 @@ def main() -> None:
     r.add_argument("--mirroring", action="store_true")
     args = parser.parse_args()
     if args.command == "plan":
-        plan(args.dataset_id, args.configuration)
+        print(RESULT + json.dumps(plan(args.dataset_id, args.configurations)))
     elif args.command == "train":
         print(
             RESULT + json.dumps(train(args.dataset_id, args.configuration, args.budget_s, args.seed, args.output_dir))

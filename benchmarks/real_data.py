@@ -31,10 +31,19 @@ folder (default ``~/.cache/monai_unet2015/wheels``) and only the image files are
   x 3 (posterior-anterior) blocks; five train, the right-posterior one (cerebellum and
   occipital cortex) is held out, so both classes are in training and test while no test voxel
   is trained on.
+- **Abdominal CT** (3D, liver / spleen / stomach): ``tests/reference_files/`` of the
+  TotalSegmentator 2.18.0 **source** package on PyPI (Apache-2.0). Training: one patient,
+  ``example_ct_sm.nii.gz`` (122x101x30 at 3 mm) with ``example_seg.nii.gz``; held-out test:
+  another patient from another scanner, ``example_ct_dicom/`` (a SIEMENS DICOM series, 20
+  slices of 512x512 at 0.98 x 0.98 x 2 mm, read with MONAI's ITK reader) with
+  ``example_seg_dicom.nii.gz`` (stored flipped along y against the series; put on its grid
+  here). The labels are TotalSegmentator's own fast model's output, a **silver standard**, not
+  expert contours. Classes: 1 liver, 2 spleen, 3 stomach (TotalSegmentator's 5, 1, 6), all
+  present in both patients; its other classes are background here.
 
 Example::
 
-    python benchmarks/real_data.py /tmp/real   # writes /tmp/real/nuclei, bacteria, brain_mri and brain_aal
+    python benchmarks/real_data.py /tmp/real   # writes nuclei, bacteria, brain_mri, brain_aal and abdomen_ct
 """
 
 from __future__ import annotations
@@ -67,6 +76,9 @@ MRICRON_TEMPLATES = "usr/share/mricron/templates"
 AAL_CEREBRUM = range(1, 91)  # AAL 1..90: Precentral_L .. Temporal_Inf_R
 AAL_CEREBELLUM_FIRST = 91  # AAL 91..116: Cerebelum_Crus1_L .. Vermis_10
 AAL_HELD_OUT_BLOCK = (1, 0)  # (x, y): right hemisphere, posterior third
+TOTALSEGMENTATOR_SOURCE = "totalsegmentator==2.18.0"
+TOTALSEGMENTATOR_FILES = "totalsegmentator-2.18.0/tests/reference_files"
+ABDOMEN_CLASSES = {5: 1, 1: 2, 6: 3}  # TotalSegmentator's liver, spleen, stomach -> 1, 2, 3
 
 
 def fetch_wheel(requirement: str, cache: Path = WHEEL_CACHE) -> Path:
@@ -98,6 +110,24 @@ def fetch_deb(package: str, cache: Path = WHEEL_CACHE) -> Path:
             archives = sorted(cache.glob(f"{name}_*.deb"))
         subprocess.run(["dpkg-deb", "-x", str(archives[0]), str(unpacked)], check=True)
     return unpacked
+
+
+def fetch_source_package(requirement: str, members: str, cache: Path = WHEEL_CACHE) -> Path:
+    """The folder ``members`` of ``requirement``'s source package (``name==version``), downloaded and unpacked once."""
+    import tarfile
+
+    name, version = requirement.split("==")
+    folder = cache / "extracted" / members
+    if not folder.is_dir():
+        archive_path = cache / f"{name}-{version}.tar.gz"
+        if not archive_path.is_file():
+            cache.mkdir(parents=True, exist_ok=True)
+            command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q", "-d"]
+            subprocess.run([*command, str(cache), requirement], check=True)
+        with tarfile.open(archive_path) as archive:
+            chosen = [m for m in archive.getmembers() if m.name.startswith(members)]
+            archive.extractall(cache / "extracted", members=chosen, filter="data")
+    return folder
 
 
 def extract(wheel: Path, members: tuple[str, ...], destination: Path) -> list[Path]:
@@ -228,6 +258,59 @@ def write_brain_aal(root: Path, cache: Path = WHEEL_CACHE) -> Path:
     return root / "brain_aal"
 
 
+def abdomen_labels(totalsegmentator: np.ndarray) -> np.ndarray:
+    """0 background, 1 liver, 2 spleen, 3 stomach from TotalSegmentator's class ids (:data:`ABDOMEN_CLASSES`)."""
+    labels = np.zeros(totalsegmentator.shape, np.uint8)
+    for source, target in ABDOMEN_CLASSES.items():
+        labels[totalsegmentator == source] = target
+    return labels
+
+
+def on_image_grid(label: nib.Nifti1Image, image_affine: np.ndarray) -> np.ndarray:
+    """``label``'s array on the grid of ``image_affine`` where the two differ by axis flips alone."""
+    array = np.asarray(label.dataobj)
+    flips = [axis for axis in range(3) if np.sign(label.affine[axis, axis]) != np.sign(image_affine[axis, axis])]
+    array = np.flip(array, axis=flips) if flips else array
+    flipped = label.affine.copy()
+    for axis in flips:
+        flipped[:3, 3] += flipped[:3, axis] * (array.shape[axis] - 1)
+        flipped[:3, axis] *= -1
+    if not np.allclose(flipped, image_affine, atol=1e-2):
+        raise ValueError(
+            f"the label's grid {flipped.round(3).tolist()} is not the image's {image_affine.round(3).tolist()}"
+        )
+    return np.ascontiguousarray(array)
+
+
+def write_abdomen_ct(root: Path, cache: Path = WHEEL_CACHE) -> Path:
+    """``root/abdomen_ct`` (one patient) and ``root/abdomen_ct_test`` (another), NIfTI, in HU."""
+    from monai.transforms import LoadImage
+
+    files = fetch_source_package(TOTALSEGMENTATOR_SOURCE, TOTALSEGMENTATOR_FILES, cache)
+    train = nib.load(files / "example_ct_sm.nii.gz")
+    train_labels = abdomen_labels(np.asarray(nib.load(files / "example_seg.nii.gz").dataobj))
+    _save_block(
+        root / "abdomen_ct",
+        "ts_example_ct_sm.nii.gz",
+        train.affine,
+        (0, 0, 0),
+        np.asarray(train.dataobj, np.float32),
+        train_labels,
+    )
+    series = LoadImage(image_only=True)(str(files / "example_ct_dicom"))
+    affine = np.asarray(series.affine, dtype=float)
+    test_labels = abdomen_labels(on_image_grid(nib.load(files / "example_seg_dicom.nii.gz"), affine))
+    _save_block(
+        root / "abdomen_ct_test",
+        "ts_example_ct_dicom.nii.gz",
+        affine,
+        (0, 0, 0),
+        np.asarray(series, np.float32),
+        test_labels,
+    )
+    return root / "abdomen_ct"
+
+
 def _save_block(folder: Path, name: str, affine: np.ndarray, start: tuple, image: np.ndarray, labels: np.ndarray):
     """A block's image and labels, with the affine moved to the block's first voxel."""
     moved = affine.copy()
@@ -246,6 +329,7 @@ def main() -> None:
     print(write_bacteria(args.output_dir, args.cache))
     print(write_brain_mri(args.output_dir, args.cache))
     print(write_brain_aal(args.output_dir, args.cache))
+    print(write_abdomen_ct(args.output_dir, args.cache))
 
 
 if __name__ == "__main__":

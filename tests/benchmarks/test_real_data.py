@@ -1,4 +1,4 @@
-"""The real-data benchmark's own arithmetic: the colony window, renumbering, pooled scores.
+"""The real-data benchmark's own arithmetic: the colony window, renumbering, pooled scores, label grids, the table.
 
 The benchmark fetches its images from the registries; these tests use small generated arrays
 and need no network.
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from peer_nnunet import pooled_instance_scores  # noqa: E402
-from real_data import colony_window, renumbered  # noqa: E402
+from peer_nnunet import markdown_table, peer_runs, pooled_instance_scores  # noqa: E402
+from real_data import abdomen_labels, colony_window, on_image_grid, renumbered  # noqa: E402
 from real_data_quality import instance_scores, otsu_watershed  # noqa: E402
 
 
@@ -98,3 +98,62 @@ def test_otsu_watershed_finds_bright_or_dark_objects(dark_objects):
     image = np.where(truth > 0, objects, background).astype(np.float32)
     found = otsu_watershed(image, min_size=5, dark_objects=dark_objects)
     assert instance_scores(truth, found)["f1_iou0.5"] == 1.0
+
+
+def test_totalsegmentator_ids_become_liver_spleen_stomach_and_the_rest_background():
+    ids = np.array([0, 5, 1, 6, 2, 117])
+    assert abdomen_labels(ids).tolist() == [0, 1, 2, 3, 0, 0]
+
+
+def test_a_label_stored_flipped_is_put_on_the_image_grid():
+    import nibabel as nib
+
+    image_affine = np.diag([-0.5, -0.5, 2.0, 1.0])
+    image_affine[:3, 3] = [10.0, 20.0, -5.0]
+    truth = np.arange(4 * 3 * 2, dtype=np.int16).reshape(4, 3, 2)
+    flipped_affine = image_affine.copy()
+    flipped_affine[1, 1], flipped_affine[1, 3] = 0.5, 20.0 - 0.5 * 2  # the same voxels, y stored the other way round
+    label = nib.Nifti1Image(truth[:, ::-1, :].copy(), flipped_affine)
+    np.testing.assert_array_equal(on_image_grid(label, image_affine), truth)
+    shifted_affine = image_affine.copy()
+    shifted_affine[0, 3] += 1.0  # another grid: an error, never a silent shift
+    with pytest.raises(ValueError, match="is not the image's"):
+        on_image_grid(nib.Nifti1Image(truth, shifted_affine), image_affine)
+
+
+def peer_record(dice: float, iterations: int) -> dict:
+    scores = {"dice": {"liver": dice, "spleen": dice / 2, "stomach": 0.0}}
+    return {"train": {"iterations": iterations}, "mirrored": scores, "plain": scores}
+
+
+def test_the_table_judges_the_bundle_against_nnunets_best_configuration_with_iterations():
+    runs = [
+        {
+            "budget_s": 330.0,
+            "seed": seed,
+            "bundle": {"epochs": 100 + seed, "dice": {"liver": 0.5, "spleen": 0.1, "stomach": 0.0}},
+            "nnunet": {"2d": peer_record(0.7 + seed / 100, 800), "3d_fullres": peer_record(0.1, 10)},
+        }
+        for seed in (0, 1, 2)
+    ]
+    table = markdown_table({"abdomen_ct": {"runs": runs}})
+    liver = next(line for line in table.splitlines() if "liver Dice" in line).split(" | ")
+    same = "0.100 (0.100..0.100)"
+    assert liver[3:6] == ["0.500 (0.500..0.500)", "0.710 (2d, mirrored)", "0.710 (0.700..0.720) / 0.710 (0.700..0.720)"]
+    assert liver[6] == f"{same} / {same}"
+    assert liver[7] == "-"  # no 3d_lowres planned
+    training = next(line for line in table.splitlines() if "training" in line)
+    assert training.split(" | ")[3:8] == [
+        "101 (100..102) epochs",
+        "",
+        "800 (800..800) iterations",
+        "10 (10..10) iterations",
+        "-",
+    ]
+
+
+def test_result_files_of_one_configuration_read_as_that_configuration():
+    legacy = {"nnunet_train": {"iterations": 5}, "nnunet_mirrored": {"dice": {}}, "nnunet_plain": {"dice": {}}}
+    assert list(peer_runs("brain_aal", legacy)) == ["3d_fullres"]
+    assert list(peer_runs("nuclei", legacy)) == ["2d"]
+    assert peer_runs("brain_aal", legacy)["3d_fullres"]["train"]["iterations"] == 5
