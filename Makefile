@@ -94,8 +94,8 @@ bench: $(BENCH_STAMP)
 # pin as .venv (installed first, so no CUDA build is pulled). PyPI's torchvision, which timm pulls,
 # does not import beside the CPU torch 2.13.0 ('operator torchvision::nms does not exist'); nnU-Net's
 # default networks never import timm (only its Primus / EVA architectures do), so torchvision is
-# removed rather than replaced by a 5.5 GB CUDA pair. `make peer` (all four datasets, 1x and 3x, three
-# seeds) takes about nine hours on 2 CPU cores.
+# removed rather than replaced by a 5.5 GB CUDA pair. `make peer` (all five datasets, 1x and 3x, three
+# seeds; every nnU-Net configuration a CPU user would try on the 3D ones) takes many hours on 2 CPU cores.
 PEER_VENV ?= .venv-nnunet
 PEER_STAMP := $(PEER_VENV)/.installed
 NNUNET ?= nnunetv2==2.8.1

@@ -67,6 +67,7 @@ from real_data_quality import (  # noqa: E402
     otsu_watershed,
     run_bundle,
 )
+from validation_folds import choose, fold_datasets, training_cases  # noqa: E402
 
 from monai_unet2015.bundle.locations import bundle_path  # noqa: E402
 from monai_unet2015.engines import checkpoint_count, latest_checkpoint  # noqa: E402
@@ -538,58 +539,108 @@ ABLATIONS = {
 }
 
 
-def nuclei_ablation(
-    root: Path, work: Path, budgets: list[float], seeds: list[int], overrides: dict, ladder: dict = RECIPE_LADDER
-) -> dict:
-    """The cells bundle alone through ``ladder``'s settings; each trained net segments with and without flips."""
-    spec = DATASETS["nuclei"]
-    dataset, test = write_nuclei(root), root / "nuclei_test"
-    truth = np.array(Image.open(test / "labelsTr" / "nuclei_test.tif"))
-    plan = make_plan(dataset, work / "nuclei_plan.json", "cpu")
-    runs = []
-    for budget in budgets:
-        for seed in seeds:
-            for step, (name, settings) in enumerate(ladder.items()):
-                folder = work / f"ablation_{step}"
-                folder.mkdir(parents=True, exist_ok=True)
-                trained = bundle_train(spec, dataset, folder, plan, budget, seed, {**settings, **overrides})
-                for flips in (None, [0, 1]):
-                    chosen = {**settings, **overrides, "flip_axes": flips}
-                    segmented = bundle_segment(trained, test / "imagesTr", plan, chosen, "flips" if flips else "plain")
-                    (instances_file,) = segmented["output"].rglob("*_instances.*")
-                    (mask_file,) = segmented["output"].rglob("*_seg.*")
-                    scores = instance_scores(truth, np.array(Image.open(instances_file)))
-                    share = float((np.array(Image.open(mask_file)) > 0).mean())
-                    run = {"step": name, "flip_axes": flips, "budget_s": budget, "seed": seed, **scores}
-                    runs.append(
-                        {**run, "foreground_share": round(share, 4), "true_share": round(float((truth > 0).mean()), 4)}
-                    )
-                    _log(runs[-1])
-    return {"plan": json.loads(plan.read_text()), "ladder": ladder, "runs": runs}
+def fold_scorer(name: str, labels_dir: Path):
+    """``score(output_dir, cases)`` of dataset ``name``'s bundle output on ``cases`` (truth in ``labels_dir``).
+
+    Returns the scores and ``"key"``, the number a choice is made by: object F1 at IoU 0.5 over the
+    cases' pooled objects (2D), the mean over classes of the per-case-mean Dice (3D).
+    """
+    if name in CELLS:
+
+        def score(output: Path, cases: list[str]) -> dict:
+            truths = [_read_labels(labels_dir / f"{case}.tif") for case in cases]
+            found = [_read_labels(_only(output.rglob(f"{case}_instances.*"))) for case in cases]
+            scores = pooled_instance_scores(truths, found)
+            return {**scores, "key": scores["f1_iou0.5"]}
+
+        return score
+    classes = VOLUMES[name][1]
+
+    def score(output: Path, cases: list[str]) -> dict:
+        per_case = []
+        for case in cases:
+            truth = np.asarray(nib.load(labels_dir / f"{case}.nii.gz").dataobj)
+            found = np.asarray(nib.load(_only(output.rglob(f"{case}_seg.nii.gz"))).dataobj)
+            per_case.append(class_dice(truth, found, classes))
+        dice = {key: round(float(np.mean([d[key] for d in per_case])), 4) for key in per_case[0]}
+        return {"dice": dice, "key": round(float(np.mean(list(dice.values()))), 4)}
+
+    return score
 
 
-def volume_ablation(
-    name: str, root: Path, work: Path, budgets: list[float], seeds: list[int], overrides: dict, ladder: dict
+def _write_dataset(name: str, root: Path) -> Path:
+    return CELLS[name]["write"](root) if name in CELLS else VOLUMES[name][0](root)
+
+
+def _step_run(spec, train_dir, images, folder, plan, budget, seed, settings, overrides) -> dict:
+    """The bundle trained with one step's settings on ``train_dir`` and segmenting ``images``."""
+    step_plan = plan_without(plan, {key for key, value in settings.items() if value is None})
+    return bundle_train_and_segment(spec, train_dir, images, folder, step_plan, budget, seed, {**settings, **overrides})
+
+
+def fold_ablation(
+    name: str,
+    root: Path,
+    work: Path,
+    budgets: list[float],
+    seeds: list[int],
+    overrides: dict,
+    ladder: dict,
+    folds: int = 4,
+    held_out: str = "chosen",
 ) -> dict:
-    """The 3D bundle alone on dataset ``name`` through ``ladder``'s settings, each net segmenting with its defaults."""
+    """The bundle alone through ``ladder``'s settings, chosen on validation folds of the training cases.
+
+    Per fold (:func:`validation_folds.fold_datasets`), budget, seed and step: a plan from the
+    fold's training cases alone, the bundle trained on them and scored on the fold's validation
+    cases. :func:`validation_folds.choose` picks the step with the best mean score. Then the
+    held-out test images are scored, once, after training on every training case: for the
+    chosen step only (``held_out="chosen"``), or for every step (``"all"``: the held-out score
+    each would have had, reported, never used to choose). Every run records the images it
+    trained on and was scored on.
+    """
     spec = DATASETS[name]
-    labels = VOLUMES[name][1]
-    dataset, test, _, truth, plan = volume_setup(name, root, work)
+    dataset, test = _write_dataset(name, root), root / f"{name}_test"
     runs = []
-    for budget in budgets:
-        for seed in seeds:
-            for step, (step_name, settings) in enumerate(ladder.items()):
-                folder = work / f"ablation_{step}"
+    for fold in fold_datasets(dataset, folds, work / "folds"):
+        plan = make_plan(fold.train, work / f"{name}_fold{fold.index}_plan.json", "cpu")
+        score = fold_scorer(name, fold.validation / "labelsTr")
+        for budget in budgets:
+            for seed in seeds:
+                for index, (step, settings) in enumerate(ladder.items()):
+                    folder = work / f"fold{fold.index}_step{index}"
+                    folder.mkdir(parents=True, exist_ok=True)
+                    images = fold.validation / "imagesTr"
+                    ours = _step_run(spec, fold.train, images, folder, plan, budget, seed, settings, overrides)
+                    record = {"step": step, "fold": fold.index, "budget_s": budget, "seed": seed}
+                    record |= {"trained_on": fold.trained_on, "scored_on": fold.scored_on, **_times(ours)}
+                    runs.append({**record, **score(ours["output"], fold.scored_on)})
+                    _log(runs[-1])
+    choice = choose(runs)
+    plan = make_plan(dataset, work / f"{name}_plan.json", "cpu")
+    test_cases = sorted(training_cases(test))
+    score = fold_scorer(name, test / "labelsTr")
+    held = []
+    for index, (step, settings) in enumerate(ladder.items()):
+        if held_out == "chosen" and step != choice["chosen"]:
+            continue
+        for budget in budgets:
+            for seed in seeds:
+                folder = work / f"held_out_step{index}"
                 folder.mkdir(parents=True, exist_ok=True)
-                step_plan = plan_without(plan, {key for key, value in settings.items() if value is None})
-                ours = bundle_train_and_segment(
-                    spec, dataset, test / "imagesTr", folder, step_plan, budget, seed, {**settings, **overrides}
-                )
-                (mask_file,) = ours["output"].rglob("*_seg.nii.gz")
-                scores = class_dice(truth, np.asarray(nib.load(mask_file).dataobj), labels)
-                runs.append({"step": step_name, "budget_s": budget, "seed": seed, **_times(ours), "dice": scores})
-                _log(runs[-1])
-    return {"plan": json.loads(plan.read_text()), "ladder": ladder, "runs": runs}
+                ours = _step_run(spec, dataset, test / "imagesTr", folder, plan, budget, seed, settings, overrides)
+                record = {"step": step, "chosen": step == choice["chosen"], "budget_s": budget, "seed": seed}
+                record |= {"trained_on": sorted(training_cases(dataset)), "scored_on": test_cases, **_times(ours)}
+                held.append({**record, **score(ours["output"], test_cases)})
+                _log(held[-1])
+    return {
+        "plan": json.loads(plan.read_text()),
+        "ladder": ladder,
+        "folds": folds,
+        "runs": runs,
+        "choice": choice,
+        "held_out": held,
+    }
 
 
 def plan_without(plan: Path, keys: set) -> Path:
@@ -670,7 +721,8 @@ def _measure_row(name: str, runs: list[dict], value, digits: int = 3, higher_is_
 def _training_row(name: str, runs: list[dict]) -> list[str]:
     """The training each tool did in the budget: the bundle's epochs, each configuration's nnU-Net iterations."""
     peers = [peer_runs(name, run) for run in runs]
-    cells = [f"{_spread([run['bundle']['epochs'] for run in runs], 0)} epochs", ""]
+    epochs = [run["bundle"].get("epochs") for run in runs]  # older result files did not record them
+    cells = [f"{_spread(epochs, 0)} epochs" if None not in epochs else "-", ""]
     for configuration in NNUNET_3D:
         iterations = [peer[configuration]["train"].get("iterations") for peer in peers if configuration in peer]
         known = [i for i in iterations if i is not None]
@@ -751,9 +803,17 @@ def main() -> None:
         const="recipe",
         choices=sorted(ABLATIONS),
         default=None,
-        help="one bundle alone (no nnU-Net): the cells bundle's recipe steps or border-term settings, "
-        "or the 3D bundle's training tiles (crops: the MNI brain, crops_aal: the AAL brain), loss for a small "
-        "class (small_class) or optimizer and tile (learning_aal)",
+        help="one bundle alone (no nnU-Net), its settings chosen on validation folds of the training cases: the "
+        "cells bundle's recipe steps or border-term settings, or the 3D bundle's training tiles (crops: the MNI "
+        "brain, crops_aal: the AAL brain), loss for a small class (small_class) or optimizer and tile (learning_aal)",
+    )
+    parser.add_argument("--folds", type=int, default=4, help="validation folds of the training cases (--ablation)")
+    parser.add_argument(
+        "--held-out",
+        choices=("chosen", "all"),
+        default="chosen",
+        help="--ablation: score the held-out images for the chosen step only, or for every step (reported, "
+        "never chosen on)",
     )
     args = parser.parse_args()
     if args.table:
@@ -765,12 +825,11 @@ def main() -> None:
     machine = describe_machine()
     if args.ablation:
         dataset, stem, ladder = ABLATIONS[args.ablation]
-        output = args.output or RESULTS_DIR / f"{stem}_{'cuda' if machine.get('cuda') else 'cpu'}.json"
-        budgets = args.budgets or [240.0 if dataset == "nuclei" else 330.0]
-        if dataset == "nuclei":
-            ablation = nuclei_ablation(work / "data", work, budgets, args.seeds, overrides, ladder)
-        else:
-            ablation = volume_ablation(dataset, work / "data", work, budgets, args.seeds, overrides, ladder)
+        output = args.output or RESULTS_DIR / f"{stem}_folds_{'cuda' if machine.get('cuda') else 'cpu'}.json"
+        budgets = args.budgets or [240.0 if dataset in CELLS else 330.0]
+        ablation = fold_ablation(
+            dataset, work / "data", work, budgets, args.seeds, overrides, ladder, args.folds, args.held_out
+        )
         output.write_text(json.dumps({"machine": machine, dataset: ablation}, indent=2, default=str) + "\n")
         return
     suffix = "cuda" if machine.get("cuda") else "cpu"
