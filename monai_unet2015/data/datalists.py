@@ -110,9 +110,26 @@ def image_stem(path: Path) -> str:
     return path.stem
 
 
+def _unread_entries(folder: Path, what: str) -> None:
+    """A broken link is an error and a sub-folder a warning, each named: a case is never dropped without a word."""
+    entries = [p for p in sorted(folder.iterdir()) if not p.name.startswith(".")]
+    broken = [p.name for p in entries if p.is_symlink() and not p.exists()]
+    if broken:
+        raise FileNotFoundError(f"{what} folder {folder} holds links to files that do not exist: {broken[:5]}.")
+    folders = [p.name for p in entries if p.is_dir()]
+    if folders:
+        logger.warning(
+            "%s folder %s: sub-folder(s) %s not read: cases are the image files directly in it",
+            what,
+            folder,
+            folders[:5],
+        )
+
+
 def image_files(folder: Path, what: str) -> list[Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"{what} folder {folder} does not exist.")
+    _unread_entries(folder, what)
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES))
     if not files:
         raise FileNotFoundError(

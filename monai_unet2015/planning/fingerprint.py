@@ -18,6 +18,7 @@ from scipy import ndimage
 
 from monai_unet2015.data import load_datalist
 from monai_unet2015.metrics import label_instances, matching_scores
+from monai_unet2015.transforms import CheckImageLabeld
 
 __all__ = [
     "dataset_fingerprint",
@@ -27,6 +28,7 @@ __all__ = [
     "INTENSITY_SAMPLES_PER_CASE",
     "SPLIT_CANDIDATES",
     "NO_SPLIT",
+    "NOT_ANNOTATED",
 ]
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,8 @@ INTENSITY_SAMPLES_PER_CASE = 10_000
 SPLIT_CANDIDATES = (3, 5, 7, 9, 11, 13, 15)
 NO_SPLIT = "none"
 SPLIT_CASES = 20
+# The label value of 3D voxels nobody annotated (the 3D bundle's ignore_index): neither class nor foreground.
+NOT_ANNOTATED = 255
 _PERCENTILES = (0.5, 1.0, 50.0, 99.0, 99.5)
 
 
@@ -83,7 +87,7 @@ def dataset_fingerprint(dataset_dir: str | Path, seed: int = 0) -> dict:
     channels, dtypes, case_medians, instance_maps, instance_cases = set(), set(), [], [], 0
     first: tuple | None = None
     for item in datalist:
-        image, label = loader(item["image"]), loader(item["label"])
+        image, label = _read(loader, item["image"]), _read(loader, item["label"])
         check_case(item, image, label, first)
         first = first or (item["image"], image)
         array, labels = np.asarray(image, np.float64), np.asarray(label).astype(np.int64)[0]
@@ -92,7 +96,9 @@ def dataset_fingerprint(dataset_dir: str | Path, seed: int = 0) -> dict:
         shapes.append([int(s) for s in image.shape[1:]])
         spacings.append([round(float(s), 4) for s in image.pixdim])
         samples.append(_sample(array.ravel(), generator))
-        foreground.append(_sample(array[:, labels > 0].ravel(), generator))
+        # 3D class labels keep 255 for voxels nobody annotated; in 2D masks 255 is an object (a 0 / 255 PNG)
+        annotated = labels > 0 if labels.ndim == 2 else (labels > 0) & (labels != NOT_ANNOTATED)
+        foreground.append(_sample(array[:, annotated].ravel(), generator))
         values, voxels = np.unique(labels, return_counts=True)
         # a 2D map with several ids is an instance map (the cells bundle's labels), one per object
         instance_map = labels.ndim == 2 and int((values > 0).sum()) > 1
@@ -104,6 +110,8 @@ def dataset_fingerprint(dataset_dir: str | Path, seed: int = 0) -> dict:
             sizes.append(voxels[values > 0] if instance_map else _component_sizes(labels))
         if instance_map and len(instance_maps) < SPLIT_CASES:
             instance_maps.append(labels)
+    if not any(sample.size for sample in foreground):
+        raise ValueError(_no_foreground(dataset_dir, counts))
     spatial_dims = len(shapes[0])
     instance_labels = instance_cases > 0
     fingerprint = {
@@ -132,10 +140,32 @@ def dataset_fingerprint(dataset_dir: str | Path, seed: int = 0) -> dict:
     return fingerprint
 
 
+def _read(loader: LoadImage, path: str):
+    """``loader(path)``; a file it cannot read (a truncated ``.nii.gz``, say) is a ``ValueError`` naming it."""
+    try:
+        return loader(path)
+    except Exception as error:  # MONAI's readers raise EOFError, OSError, RuntimeError... for a broken file
+        raise ValueError(f"{path} cannot be read: {type(error).__name__}: {error}") from None
+
+
+def _no_foreground(dataset_dir, counts: dict[int, int]) -> str:
+    hint = ""
+    if NOT_ANNOTATED in counts:
+        hint = (
+            f" ({NOT_ANNOTATED} means 'not annotated' here; a binary mask stored as 0 / {NOT_ANNOTATED} must be "
+            "saved as 0 / 1)"
+        )
+    return (
+        f"dataset_dir {dataset_dir}: no label has a foreground voxel: every case is background"
+        f"{' or not annotated' if hint else ''}{hint}; there is nothing to learn."
+    )
+
+
 def check_case(item: dict, image, label, first: tuple | None = None) -> None:
     """Refuse a case the plan cannot be made from, naming its file (``ValueError``).
 
-    Checked: image and label on one grid; a finite image; a label of one channel holding
+    Checked: image and label on one grid (the size here, then the affine by the rule training
+    applies, :class:`~monai_unet2015.transforms.CheckImageLabeld`); a finite image; a label of one channel holding
     whole, non-negative, finite numbers (class or instance ids); a spacing above 0 in the
     file's header (nibabel would read 0 as 1.0 without a word); no side of a single voxel;
     and the number of spatial axes and channels of the first case (``first``: its image
@@ -179,6 +209,7 @@ def check_case(item: dict, image, label, first: tuple | None = None) -> None:
     spacing = header_spacing(image_file, image)
     if any(not s > 0 for s in spacing):
         raise ValueError(f"{image_file}: spacing {tuple(spacing)} in its header has a zero or negative side; fix it.")
+    CheckImageLabeld()({"image": image, "label": label})  # the affine, as training checks it
 
 
 def header_spacing(path: str | Path, image) -> list[float]:

@@ -84,7 +84,7 @@ from pathlib import Path
 from monai_unet2015.bundle.locations import bundle_path
 from monai_unet2015.networks import UNet2015
 from monai_unet2015.options import option
-from monai_unet2015.planning.fingerprint import NO_SPLIT
+from monai_unet2015.planning.fingerprint import NO_SPLIT, NOT_ANNOTATED
 
 __all__ = [
     "make_plan",
@@ -171,7 +171,7 @@ def make_plan(
         if split_distance is not None:
             options["split_distance"] = split_distance
     else:
-        options["num_classes"] = max(label for label in labels if label != 255) + 1
+        options["num_classes"] = _num_classes(labels)
         ct = fingerprint["intensity"]["all"]["min"] < _CT_AIR
         options["modality"] = "ct" if ct else "mri"
         options["pixdim"] = _spacing(fingerprint["median_spacing"], fingerprint["median_shape"], device)
@@ -281,6 +281,24 @@ def _spacing(spacing: list[float], shape: list[int], device: str) -> list[float]
     return [round(s * factor, 2) for s in spacing]
 
 
+def _num_classes(labels: list[int]) -> int:
+    """The largest class id + 1.
+
+    A class without a voxel in any case is fine (its tiles get ratio 0), but where more ids
+    below the largest have no voxel than have one (0 / 1000, say), the values are not class
+    ids, and the plan says so (``ValueError``) rather than plan 1001 classes.
+    """
+    classes = sorted(set(labels) - {NOT_ANNOTATED})
+    missing = sorted(set(range(max(classes) + 1)) - set(classes))
+    if len(missing) > len(classes) - 1:
+        raise ValueError(
+            f"label values {classes} are not the class ids 0..{max(classes)}: no case has a voxel of "
+            f"{missing[:5]}{' ...' if len(missing) > 5 else ''}, so num_classes would be {max(classes) + 1}. "
+            f"Relabel to 0..{len(classes) - 1} ({NOT_ANNOTATED} stays 'not annotated')."
+        )
+    return max(classes) + 1
+
+
 def plan_report(fingerprint: dict, plan: dict, plan_file: str) -> str:
     """A short text report: what was found, what was chosen, and the commands to run."""
     options = plan["options"]
@@ -300,6 +318,12 @@ def plan_report(fingerprint: dict, plan: dict, plan_file: str) -> str:
         sizes = fingerprint["object_sizes"]
         lines.append(f"  objects: {sizes['count']}, size 5/50/95% {sizes['p5']:g}/{sizes['p50']:g}/{sizes['p95']:g} px")
     lines.append(f"plan for {plan['bundle']} ({plan['preset']} preset): " + json_line(options))
+    if options.get("val_fraction") == 0.0:
+        lines.append(
+            f"note: with {fingerprint['num_cases']} labelled case(s) no case is held out, so the validation Dice "
+            "that training logs is measured on training cases: it says how well the net fits them, not how it will "
+            "segment a new patient. Score patients it never saw with evaluate.json --eval_dir for that."
+        )
     configs = "['configs/train.json','configs/{}.json']".format(plan["preset"])
     plan_path = Path(plan_file).resolve()
     lines += [

@@ -43,6 +43,8 @@ def write_plan(
     ``overwrite``.
     """
     plan_file = Path(plan_file)
+    if plan_file.is_dir():
+        raise ValueError(f"plan file {plan_file} is a folder: name a file in it, e.g. {plan_file / 'plan.json'}.")
     if plan_file.exists() and not overwrite:
         raise FileExistsError(f"plan file {plan_file} exists: pass --overwrite to replace it.")
     fingerprint = dataset_fingerprint(dataset_dir)

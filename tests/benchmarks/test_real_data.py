@@ -157,3 +157,26 @@ def test_result_files_of_one_configuration_read_as_that_configuration():
     assert list(peer_runs("brain_aal", legacy)) == ["3d_fullres"]
     assert list(peer_runs("nuclei", legacy)) == ["2d"]
     assert peer_runs("brain_aal", legacy)["3d_fullres"]["train"]["iterations"] == 5
+
+
+def test_fold_scores_pool_2d_objects_and_average_3d_dice_per_case(tmp_path):
+    import nibabel as nib
+    from peer_nnunet import fold_scorer
+    from PIL import Image
+
+    truth = np.zeros((20, 20), np.uint16)
+    truth[2:6, 2:6], truth[10:14, 10:14] = 1, 2
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "out").mkdir()
+    Image.fromarray(truth).save(tmp_path / "labels" / "a.tif")
+    Image.fromarray(truth[:, ::-1].copy()).save(tmp_path / "out" / "a_instances.png")  # both objects missed
+    cells = fold_scorer("nuclei", tmp_path / "labels")(tmp_path / "out", ["a"])
+    assert cells["key"] == cells["f1_iou0.5"] == 0.0
+    volume = np.zeros((6, 6, 4), np.uint8)
+    volume[:3], volume[3:] = 1, 2  # liver, spleen; no stomach in truth or prediction
+    for name, found in (("b", volume), ("c", np.where(volume == 2, 0, volume))):
+        nib.save(nib.Nifti1Image(volume, np.eye(4)), tmp_path / "labels" / f"{name}.nii.gz")
+        nib.save(nib.Nifti1Image(found.astype(np.uint8), np.eye(4)), tmp_path / "out" / f"{name}_seg.nii.gz")
+    scores = fold_scorer("abdomen_ct", tmp_path / "labels")(tmp_path / "out", ["b", "c"])
+    assert scores["dice"]["liver"] == 1.0 and scores["dice"]["spleen"] == 0.5  # 1 in b, 0 in c
+    assert scores["key"] == round(float(np.mean(list(scores["dice"].values()))), 4)

@@ -19,6 +19,7 @@ from monai_unet2015.planning import (
     apply_plan,
     dataset_fingerprint,
     make_plan,
+    plan_report,
     write_plan,
 )
 from monai_unet2015.planning.plan import ITERATIONS, MAX_TILE_GROWTH, MIN_OUTPUT_SHARE, preset_settings
@@ -155,6 +156,14 @@ def test_small_datasets_hold_no_case_out(num_cases, val_fraction, per_epoch):
     options = make_plan(fingerprint, "cpu")["options"]
     assert options.get("val_fraction") == val_fraction
     assert options["max_epochs"] == max(10, -(-ITERATIONS["cpu"][3] // per_epoch))
+
+
+@pytest.mark.parametrize(("num_cases", "warned"), [(1, True), (4, True), (5, False)])
+def test_the_report_says_when_validation_reuses_the_training_cases(num_cases, warned):
+    fingerprint = {**_fingerprint_3d(0.0), "num_cases": num_cases, "bit_depth": "16-bit", "channels": [1]}
+    fingerprint["intensity"] = {"all": {"min": 0.0}, "foreground": {"mean": 1.0, "std": 1.0, "p0.5": 0, "p99.5": 2}}
+    report = plan_report(fingerprint, make_plan(fingerprint, "cpu"), "plan.json")
+    assert ("the validation Dice that training logs is measured on training cases" in report) == warned
 
 
 def test_a_time_budget_replaces_the_iteration_count_and_keeps_the_validation_spacing():
