@@ -355,8 +355,17 @@ def side_by_side(
     return runs
 
 
-def cells(name: str, root: Path, work: Path, budgets: list[float], seeds: list[int], overrides: dict, env: dict):
-    """A 2D dataset of :data:`CELLS`: the cells bundle and nnU-Net side by side, instance scores."""
+def cells(
+    name: str,
+    root: Path,
+    work: Path,
+    budgets: list[float],
+    seeds: list[int],
+    overrides: dict,
+    env: dict,
+    peer: bool = True,
+):
+    """A 2D dataset of :data:`CELLS`: the cells bundle and (with ``peer``) nnU-Net side by side, instance scores."""
     spec, cell = DATASETS[name], CELLS[name]
     dataset, test = cell["write"](root), root / f"{name}_test"
     cases = sorted(path.stem for path in (test / "labelsTr").glob("*.tif"))
@@ -364,8 +373,9 @@ def cells(name: str, root: Path, work: Path, budgets: list[float], seeds: list[i
     plan = make_plan(dataset, work / f"{name}_plan.json", "cpu")
     plan_record = json.loads(plan.read_text())
     raw = Path(env["nnUNet_raw"]) / spec["name"]
-    write_nnunet_raw_2d(dataset, test / "imagesTr", raw, cell["channel"], cell["object"])
-    configurations = nnunet_plan(spec, env)
+    if peer:
+        write_nnunet_raw_2d(dataset, test / "imagesTr", raw, cell["channel"], cell["object"])
+    configurations = nnunet_plan(spec, env) if peer else []
 
     def score_bundle(output: Path) -> dict:
         found = [_only(output.rglob(f"{case}_instances.*")) for case in cases]
@@ -424,22 +434,35 @@ def _only(paths) -> Path:
     return found[0]
 
 
-def volume_setup(name: str, root: Path, work: Path) -> tuple:
-    """Dataset ``name`` of :data:`VOLUMES` written and planned: train folder, test folder, test image, truth, plan."""
+def volume_setup(name: str, root: Path, work: Path, preset: str | None = None) -> tuple:
+    """Dataset ``name`` of :data:`VOLUMES` written and planned (for the bundle ``preset``, default the CPU one):
+    train folder, test folder, test image, truth, plan."""
     write = VOLUMES[name][0]
     dataset, test = write(root), root / f"{name}_test"
     (image_file,) = (test / "imagesTr").glob("*.nii.gz")
     truth = np.asarray(nib.load(test / "labelsTr" / image_file.name).dataobj)
-    return dataset, test, image_file, truth, make_plan(dataset, work / f"{name}_plan.json", "cpu")
+    return dataset, test, image_file, truth, make_plan(dataset, work / f"{name}_plan.json", "cpu", preset)
 
 
-def volume(name: str, root: Path, work: Path, budgets: list[float], seeds: list[int], overrides: dict, env: dict):
-    """A 3D dataset of :data:`VOLUMES`: the bundle and nnU-Net side by side, Dice per class."""
+def volume(
+    name: str,
+    root: Path,
+    work: Path,
+    budgets: list[float],
+    seeds: list[int],
+    overrides: dict,
+    env: dict,
+    peer: bool = True,
+    preset: str | None = None,
+):
+    """A 3D dataset of :data:`VOLUMES`: the bundle (its plan for ``preset``) and, with ``peer``, nnU-Net side by
+    side, Dice per class."""
     spec = DATASETS[name]
     _, labels, data = VOLUMES[name]
-    dataset, test, image_file, truth, plan = volume_setup(name, root, work)
-    write_nnunet_raw_3d(dataset, test / "imagesTr", Path(env["nnUNet_raw"]) / spec["name"], labels, spec["channel"])
-    configurations = nnunet_plan(spec, env)
+    dataset, test, image_file, truth, plan = volume_setup(name, root, work, preset)
+    if peer:
+        write_nnunet_raw_3d(dataset, test / "imagesTr", Path(env["nnUNet_raw"]) / spec["name"], labels, spec["channel"])
+    configurations = nnunet_plan(spec, env) if peer else []
 
     def score_bundle(output: Path) -> dict:
         (mask_file,) = output.rglob("*_seg.nii.gz")
@@ -713,8 +736,8 @@ def _measure_row(name: str, runs: list[dict], value, digits: int = 3, higher_is_
             medians[(configuration, mode)] = float(np.median(values))
             pair.append(_spread(values, digits))
         per_configuration.append(" / ".join(pair))
-    best = max(medians, key=medians.get)
-    cells.append(f"{medians[best]:.{digits}f} ({best[0]}, {best[1]})" if higher_is_better else "")
+    best = max(medians, key=medians.get) if medians else None
+    cells.append(f"{medians[best]:.{digits}f} ({best[0]}, {best[1]})" if higher_is_better and best else "")
     return cells + per_configuration
 
 
@@ -808,6 +831,8 @@ def main() -> None:
         "brain, crops_aal: the AAL brain), loss for a small class (small_class) or optimizer and tile (learning_aal)",
     )
     parser.add_argument("--folds", type=int, default=4, help="validation folds of the training cases (--ablation)")
+    parser.add_argument("--preset", default=None, help="3D datasets: plan the bundle for this preset (slices)")
+    parser.add_argument("--bundle-only", action="store_true", help="train and score the bundle alone, no nnU-Net")
     parser.add_argument(
         "--held-out",
         choices=("chosen", "all"),
@@ -835,13 +860,18 @@ def main() -> None:
     suffix = "cuda" if machine.get("cuda") else "cpu"
     output = args.output or RESULTS_DIR / f"peer_nnunet_{suffix}.json"
     results: dict = {"machine": machine, "nnunet": NNUNET_VERSION, "seeds": args.seeds, "overrides": overrides}
+    results |= {"bundle_preset": args.preset or "cpu", "nnunet_ran": not args.bundle_only}
     for name in DATASETS:
         if args.only in (None, name):
             budgets = args.budgets or ([240.0, 720.0] if name in CELLS else [330.0, 990.0])
             if name in CELLS:
-                results[name] = cells(name, work / "data", work, budgets, args.seeds, overrides, env)
+                results[name] = cells(
+                    name, work / "data", work, budgets, args.seeds, overrides, env, not args.bundle_only
+                )
             else:
-                results[name] = volume(name, work / "data", work, budgets, args.seeds, overrides, env)
+                results[name] = volume(
+                    name, work / "data", work, budgets, args.seeds, overrides, env, not args.bundle_only, args.preset
+                )
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(markdown_table(results))

@@ -71,8 +71,9 @@ def run_bundle(bundle: Path, config_files: list[str], overrides: dict, args_file
     return time.perf_counter() - began
 
 
-def make_plan(dataset: Path, output: Path, device: str) -> Path:
+def make_plan(dataset: Path, output: Path, device: str, preset: str | None = None) -> Path:
     command = [sys.executable, "-m", "monai_unet2015", "plan", str(dataset), "--output", str(output)]
+    command += ["--preset", preset] if preset else []
     subprocess.run(command + ["--device", device, "--overwrite"], check=True)
     return output
 

@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="train for this many seconds instead of the plan's iteration count",
     )
+    plan.add_argument(
+        "--preset",
+        default=None,
+        help="plan for this bundle preset instead of --device's: slices (3D: the 2D U-Net on each slice)",
+    )
     bundle = commands.add_parser("bundle", help="the shipped bundles: list them, or copy one out to work in")
     bundle_commands = bundle.add_subparsers(dest="bundle_command", required=True)
     bundle_commands.add_parser("list", help="the names of the shipped bundles")
@@ -237,7 +242,12 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             report = write_plan(
-                args.dataset_dir, args.output, args.device, overwrite=args.overwrite, time_budget_s=args.time_budget
+                args.dataset_dir,
+                args.output,
+                args.device,
+                overwrite=args.overwrite,
+                time_budget_s=args.time_budget,
+                preset=args.preset,
             )
         except (ValueError, FileNotFoundError, FileExistsError) as error:
             sys.stderr.write(f"error: {error}\n")

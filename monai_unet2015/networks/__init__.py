@@ -8,6 +8,7 @@ from monai_unet2015.networks.size_arithmetic import (
     valid_input_size,
     valid_output_size,
 )
+from monai_unet2015.networks.slices import UNet2015Slices
 from monai_unet2015.networks.unet3d import UNet3D, paper_parameter_count
 from monai_unet2015.networks.unet2015 import UNet2015
 from monai_unet2015.networks.valid_unet import ValidUNet
@@ -15,6 +16,7 @@ from monai_unet2015.networks.valid_unet import ValidUNet
 __all__ = [
     "UNet2015",
     "UNet3D",
+    "UNet2015Slices",
     "ValidUNet",
     "ValidConvBlock",
     "UpConvolution",

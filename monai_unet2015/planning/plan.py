@@ -116,11 +116,17 @@ UNCAPPED_EPOCHS = 1_000_000
 # Fewer labelled cases than this: no case is held out for validation (see val_fraction above).
 MIN_CASES_TO_HOLD_OUT = 5
 _DEVICES = ("cpu", "gpu")
+# The 3D bundle's preset that runs the 2D U-Net on each slice (configs/slices.json, UNet2015Slices).
+SLICES_PRESET = "slices"
 _CT_AIR = -500.0
 
 
 def make_plan(
-    fingerprint: dict, device: str = "cpu", val_fraction: float = 0.2, time_budget_s: float | None = None
+    fingerprint: dict,
+    device: str = "cpu",
+    val_fraction: float = 0.2,
+    time_budget_s: float | None = None,
+    preset: str | None = None,
 ) -> dict:
     """The bundle options for a dataset with this fingerprint (:func:`dataset_fingerprint`).
 
@@ -130,6 +136,9 @@ def make_plan(
         val_fraction: the bundles' validation share, for the iterations per epoch.
         time_budget_s: train for this many seconds (the bundles' ``time_budget_s``) instead of
             :data:`ITERATIONS` iterations; None (default): the iteration count.
+        preset: the bundle preset to plan for: None (default) is ``device``'s; ``"slices"``
+            (3D only) is the 2D U-Net on each slice (``configs/slices.json``): the median
+            spacing kept in-plane and along z, and the preset's tile as it is.
 
     Returns:
         ``{"bundle": ..., "preset": ..., "options": {...}}``; ``options`` is the ``--args_file``.
@@ -151,6 +160,9 @@ def make_plan(
     dims = fingerprint["spatial_dims"]
     if dims not in BUNDLE_FOR_DIMS:
         raise ValueError(f"fingerprint spatial_dims must be 2 or 3, got {dims!r}.")
+    preset = device if preset is None else option("preset", preset, (*_DEVICES, SLICES_PRESET))
+    if preset == SLICES_PRESET and dims != 3:
+        raise ValueError(f"preset {SLICES_PRESET!r} is for 3D data (the 2D U-Net on each slice); this dataset is 2D.")
     options: dict = {}
     if fingerprint["num_cases"] < MIN_CASES_TO_HOLD_OUT:
         options["val_fraction"] = val_fraction = 0.0
@@ -174,19 +186,23 @@ def make_plan(
         options["num_classes"] = _num_classes(labels)
         ct = fingerprint["intensity"]["all"]["min"] < _CT_AIR
         options["modality"] = "ct" if ct else "mri"
-        options["pixdim"] = _spacing(fingerprint["median_spacing"], fingerprint["median_shape"], device)
+        slices = preset == SLICES_PRESET
+        options["pixdim"] = _spacing(
+            fingerprint["median_spacing"], fingerprint["median_shape"], "gpu" if slices else device
+        )
         ratios = _crop_ratios(fingerprint["classes"], options["num_classes"])
         if ratios is not None:
             # Dice + CE with every class weighted 1: class-centred tiles already balance the classes
             options.update(crop_ratios=ratios, class_weights=[1.0] * options["num_classes"], dice_weight=1.0)
-        options["roi_size"] = _planned_tile(preset_settings(BUNDLE_FOR_DIMS[3], device), options["pixdim"], device)
+        settings = preset_settings(BUNDLE_FOR_DIMS[3], preset)
+        options["roi_size"] = settings["roi_size"] if slices else _planned_tile(settings, options["pixdim"], device)
         foreground = fingerprint["intensity"]["foreground"]
         if ct:
             options["ct_window"] = [round(foreground["p0.5"], 1), round(foreground["p99.5"], 1)]
         elif _shared_scale(fingerprint["intensity"].get("class_medians_per_case", [])):
             options["mri_method"] = "dataset"
             options["mri_stats"] = [round(foreground["mean"], 4), round(foreground["std"], 4)]
-    return {"bundle": BUNDLE_FOR_DIMS[dims], "preset": device, "options": options}
+    return {"bundle": BUNDLE_FOR_DIMS[dims], "preset": preset, "options": options}
 
 
 def _split_distance(scores: dict[str, float]) -> int | None:
@@ -226,10 +242,11 @@ def _shared_scale(class_medians_per_case: list[dict]) -> bool:
     return True
 
 
-def preset_settings(bundle: str, device: str) -> dict:
-    """The bundle's ``configs/<device>.json``: ``features`` and ``roi_size`` of that preset."""
-    preset = json.loads((bundle_path(bundle) / "configs" / f"{device}.json").read_text())
-    features = preset.get("features", preset.get("network_def#features"))
+def preset_settings(bundle: str, preset: str) -> dict:
+    """The bundle's ``configs/<preset>.json``: ``features`` and ``roi_size`` of that preset."""
+    preset = json.loads((bundle_path(bundle) / "configs" / f"{preset}.json").read_text())
+    network = preset.get("network_def", {})
+    features = preset.get("features", preset.get("network_def#features", network.get("features")))
     return {"features": features, "roi_size": preset["roi_size"]}
 
 

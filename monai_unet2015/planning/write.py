@@ -32,11 +32,13 @@ def write_plan(
     device: str = "cpu",
     overwrite: bool = False,
     time_budget_s: float | None = None,
+    preset: str | None = None,
 ) -> str:
     """Fingerprint ``dataset_dir``, write the plan's options to ``plan_file``; returns the report.
 
     ``time_budget_s``: train for that many seconds instead of the plan's iteration count
-    (:func:`~monai_unet2015.planning.make_plan`).
+    (:func:`~monai_unet2015.planning.make_plan`); ``preset``: plan for that bundle preset
+    (``"slices"``: the 3D bundle's 2D U-Net on each slice) instead of ``device``'s.
 
     ``plan_file`` holds only bundle options (MONAI's ``--args_file``); the fingerprint, the
     bundle and the preset go to :func:`fingerprint_path`. An existing plan is kept unless
@@ -48,7 +50,7 @@ def write_plan(
     if plan_file.exists() and not overwrite:
         raise FileExistsError(f"plan file {plan_file} exists: pass --overwrite to replace it.")
     fingerprint = dataset_fingerprint(dataset_dir)
-    plan = make_plan(fingerprint, device, time_budget_s=time_budget_s)
+    plan = make_plan(fingerprint, device, time_budget_s=time_budget_s, preset=preset)
     plan_file.parent.mkdir(parents=True, exist_ok=True)
     plan_file.write_text(json.dumps(plan["options"], indent=4) + "\n")
     record = {"bundle": plan["bundle"], "preset": plan["preset"], "fingerprint": fingerprint}

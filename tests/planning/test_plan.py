@@ -369,3 +369,26 @@ def test_binary_2d_masks_get_no_split_distance(tmp_path):
         Image.fromarray(((np.array(Image.open(path)) > 0) * 255).astype(np.uint8)).save(path)
     options = make_plan(dataset_fingerprint(root), "cpu")["options"]
     assert "split_distance" not in options and "min_object_size" in options
+
+
+def test_the_slices_preset_keeps_the_spacing_and_the_presets_tile():
+    fingerprint = _fingerprint_3d(-1024.0, spacing=(0.8, 0.8, 3.0), shape=(512, 512, 100))
+    plan = make_plan(fingerprint, "cpu", preset="slices")
+    assert plan["preset"] == "slices" and plan["bundle"] == "unet3d_ct_organs"
+    assert plan["options"]["pixdim"] == [0.8, 0.8, 3.0]  # the 2D net sees slices at full resolution
+    assert plan["options"]["roi_size"] == preset_settings("unet3d_ct_organs", "slices")["roi_size"]
+    assert make_plan(fingerprint, "cpu")["options"]["pixdim"] != [0.8, 0.8, 3.0]  # the 3D net's CPU plan coarsens
+
+
+def test_the_slices_preset_is_for_3d_data_and_presets_are_named():
+    with pytest.raises(ValueError, match="preset 'slices' is for 3D data"):
+        make_plan({"spatial_dims": 2, "num_cases": 3}, "cpu", preset="slices")
+    with pytest.raises(ValueError, match="preset"):
+        make_plan(_fingerprint_3d(0.0), "cpu", preset="slice")
+
+
+def test_the_plan_command_plans_for_the_slices_preset(tmp_path, capsys):
+    root = write_volumes(tmp_path / "ct", ct=True)
+    assert main(["plan", str(root), "--output", str(tmp_path / "p.json"), "--preset", "slices"]) == 0
+    assert "configs/slices.json" in capsys.readouterr().out
+    assert json.loads((tmp_path / "p.json").read_text())["roi_size"] == [196, 196, 16]
