@@ -24,15 +24,10 @@ Example::
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import tarfile
-from pathlib import Path
-
 import numpy as np
 import pydicom
 from common import write_results
-from real_data import WHEEL_CACHE
+from real_data import fetch_source_package
 from skimage.draw import polygon
 
 from monai_unet2015.data.dicom_geometry import series_grid
@@ -40,19 +35,6 @@ from monai_unet2015.data.rtstruct_labels import rasterise_contours, read_rtstruc
 
 DICOMPYLER_CORE = "dicompyler-core==0.5.6"
 EXAMPLE_DATA = "dicompyler-core-0.5.6/tests/testdata/example_data"
-
-
-def fetch_example_data(cache: Path = WHEEL_CACHE) -> Path:
-    """The example_data folder of the dicompyler-core source package, downloaded once into ``cache``."""
-    folder = cache / "extracted" / EXAMPLE_DATA
-    if not (folder / "rtss.dcm").is_file():
-        cache.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q", "-d"]
-        subprocess.run([*command, str(cache), DICOMPYLER_CORE], check=True)
-        with tarfile.open(cache / "dicompyler-core-0.5.6.tar.gz") as archive:
-            members = [m for m in archive.getmembers() if m.name.startswith(EXAMPLE_DATA)]
-            archive.extractall(cache / "extracted", members=members, filter="data")
-    return folder
 
 
 def independent_mask(contours: list[np.ndarray], ct: pydicom.Dataset) -> np.ndarray:
@@ -72,7 +54,7 @@ def independent_mask(contours: list[np.ndarray], ct: pydicom.Dataset) -> np.ndar
 
 
 def main() -> None:
-    folder = fetch_example_data()
+    folder = fetch_source_package(DICOMPYLER_CORE, EXAMPLE_DATA)
     ct = pydicom.dcmread(folder / "ct.0.dcm")
     orientation = np.asarray(ct.ImageOrientationPatient, dtype=float)
     if not np.allclose(orientation, [1, 0, 0, 0, 1, 0], atol=1e-6):

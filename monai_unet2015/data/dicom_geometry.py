@@ -42,11 +42,6 @@ class SeriesGrid:
         """The RAS voxel-to-world matrix (NIfTI's and MONAI's convention)."""
         return LPS_TO_RAS @ self.lps_affine
 
-    @property
-    def slice_spacing(self) -> float:
-        """The distance between neighbouring slices in mm."""
-        return float(np.linalg.norm(self.lps_affine[:3, 2]))
-
     def to_voxel(self, points: np.ndarray) -> np.ndarray:
         """Patient coordinates ``(N, 3)`` (LPS, mm) as continuous voxel indices ``(N, 3)``."""
         points = np.asarray(points, dtype=float).reshape(-1, 3)

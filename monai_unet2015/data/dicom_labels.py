@@ -20,7 +20,7 @@ import numpy as np
 import pydicom
 from monai.utils import optional_import
 
-from monai_unet2015.data.datalists import IMAGE_SUFFIXES, LABEL_SUFFIXES, image_stem
+from monai_unet2015.data.datalists import IMAGE_SUFFIXES, LABEL_SUFFIXES, strip_image_suffix
 from monai_unet2015.data.dicom_geometry import SeriesGrid, series_grid
 from monai_unet2015.data.dicom_reader import dicom_series_datalist
 from monai_unet2015.data.label_names import ClassNameMap
@@ -218,10 +218,9 @@ def _case_labels(labels_dir: Path) -> dict[str, Path]:
     """Label files by the case name they carry: ``<case>.dcm``, ``<case>.nii.gz``, ``<case>_seg.nii.gz``..."""
     by_case: dict[str, Path] = {}
     for path in sorted(p for p in labels_dir.iterdir() if p.is_file() and not p.name.startswith(".")):
-        lower = path.name.lower()
-        if not lower.endswith((".dcm",) + IMAGE_SUFFIXES):
+        if not path.name.lower().endswith((".dcm",) + IMAGE_SUFFIXES):
             continue
-        stem = path.name[: -len(".dcm")] if lower.endswith(".dcm") else image_stem(path)
+        stem = strip_image_suffix(path.name)
         for suffix in LABEL_SUFFIXES[1:]:
             if stem.endswith(suffix):
                 stem = stem[: -len(suffix)]
