@@ -33,6 +33,7 @@ from common import write_results
 from real_data_quality import class_dice
 
 from monai_unet2015.networks import UNet3D
+from monai_unet2015.bundle.workflow import WORKFLOW_NAME
 
 CLASSES = {"liver": 1, "spleen": 2, "stomach": 3}
 SLAB = slice(8, 21)  # 13 slices of 3 mm: the held-out slab's 20 x 2 mm
@@ -50,7 +51,7 @@ def saturation(image: Path, label: Path, window_top: float) -> dict:
 
 
 def segment(bundle: Path, plan: Path, images: Path, output: Path) -> Path:
-    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file"]
+    command = [sys.executable, "-m", "monai.bundle", "run", "--workflow_name", WORKFLOW_NAME, "--config_file"]
     command += ["['configs/inference.json','configs/cpu.json']", "--args_file", str(plan)]
     command += ["--dataset_dir", str(images), "--output_dir", str(output), "--progress", "false", "--overwrite", "true"]
     subprocess.run(command, cwd=bundle, check=True, capture_output=True)

@@ -196,6 +196,7 @@ def _overrides(pairs: list[str]) -> dict:
 
 def _bundle_command(args: argparse.Namespace) -> int:
     from monai_unet2015.bundle.locations import bundle_names, init_bundle
+    from monai_unet2015.bundle.workflow import WORKFLOW_NAME
 
     if args.bundle_command == "list":
         sys.stdout.write("\n".join(bundle_names()) + "\n")
@@ -206,7 +207,8 @@ def _bundle_command(args: argparse.Namespace) -> int:
         sys.stderr.write(f"error: {error}\n")
         return 2
     sys.stdout.write(
-        f"{folder}\ntrain it there: cd {folder} && python -m monai.bundle run --config_file configs/train.json "
+        f"{folder}\ntrain it there: cd {folder} && python -m monai.bundle run --workflow_name {WORKFLOW_NAME} "
+        "--config_file configs/train.json "
         "--meta_file configs/metadata.json --logging_file configs/logging.conf --dataset_dir DATASET_DIR\n"
     )
     return 0

@@ -1,9 +1,11 @@
-"""What the bundles add to MONAI's bundle runs: the command line, case checks, batch inference, the demo."""
+"""What the bundles add to MONAI's bundle runs: the workflow class, case checks, batch inference, the demo."""
 
 from monai_unet2015.bundle.cases import CaseProblemsError, check_training_cases, training_case_problems
-from monai_unet2015.bundle.cli import as_bool, prepare_cli_run
+from monai_unet2015.bundle.cli import as_bool
 from monai_unet2015.bundle.errors import BundleInputError
+from monai_unet2015.bundle.lock import TrainingLock
 from monai_unet2015.bundle.inference import CasesFailedError, InferenceReport, SegmentCases
+from monai_unet2015.bundle.workflow import WORKFLOW_NAME, UNet2015Workflow
 
 __all__ = [
     "BundleInputError",
@@ -11,7 +13,9 @@ __all__ = [
     "check_training_cases",
     "training_case_problems",
     "as_bool",
-    "prepare_cli_run",
+    "UNet2015Workflow",
+    "TrainingLock",
+    "WORKFLOW_NAME",
     "SegmentCases",
     "CasesFailedError",
     "InferenceReport",

@@ -11,6 +11,7 @@ __all__ = ["BundleInputError", "innermost_cause", "error_line"]
 
 # Errors whose message is written for the user (ours name the file and what to do).
 _USER_FACING = (ValueError, FileNotFoundError, FileExistsError)
+_IOSTREAM_FAILURE = "basic_ios::clear"
 
 
 class BundleInputError(ValueError):
@@ -42,4 +43,7 @@ def error_line(error: BaseException) -> str:
     text = str(cause)
     if isinstance(cause, _USER_FACING) or type(cause).__module__.startswith("monai_unet2015"):
         return text
-    return f"{type(cause).__name__}: {text.splitlines()[0] if text else ''}"
+    line = f"{type(cause).__name__}: {text.splitlines()[0] if text else ''}"
+    if _IOSTREAM_FAILURE in text:  # torch.save's only word for a full disk
+        line += " (torch could not write a file: is the disk full?)"
+    return line

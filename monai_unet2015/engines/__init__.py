@@ -18,6 +18,7 @@ from monai_unet2015.engines.handlers import (
     NonFiniteLossError,
     SeedEveryEpoch,
     StopOnNonFiniteLoss,
+    ValidateLastEpoch,
     channel_mismatch,
     loss_from_output,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "TrainingTimeBudget",
     "TimePolyLR",
     "StopOnNonFiniteLoss",
+    "ValidateLastEpoch",
     "NonFiniteLossError",
     "latest_checkpoint",
     "ResumeFromLatest",

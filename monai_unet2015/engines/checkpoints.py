@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import warnings
 from pathlib import Path
 
@@ -237,6 +238,26 @@ class BestMetricState:
         self.evaluator.state.best_metric_epoch = state_dict["best_metric_epoch"]
 
 
+def save_whole(state: dict, path: Path) -> None:
+    """``torch.save`` to a temporary name, then renamed: ``path`` is whole or untouched.
+
+    A write that fails (a full disk: torch says ``basic_ios::clear: iostream error``) leaves
+    no temporary file and raises ``OSError`` naming ``path`` and the space left on its disk.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        torch.save(state, partial)
+        os.replace(partial, path)
+    except (OSError, RuntimeError) as error:
+        partial.unlink(missing_ok=True)
+        free_mib = shutil.disk_usage(path.parent).free / 2**20
+        raise OSError(
+            f"could not write {path} ({error}); {free_mib:.0f} MiB free on its disk: free space there, "
+            "or train into a --bundle_root on another disk."
+        ) from error
+
+
 class SaveBestModel:
     """Write the network's weights to ``save_dir/filename`` when the evaluator reaches a new best score.
 
@@ -273,10 +294,7 @@ class SaveBestModel:
     def __call__(self, engine: Engine) -> None:
         if engine.state.best_metric_epoch != engine.state.epoch:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(f".{self.path.name}.partial")
-        torch.save(self.network.state_dict(), partial)
-        os.replace(partial, self.path)
+        save_whole(self.network.state_dict(), self.path)
         logger.info("best model so far (epoch %d) saved to %s", engine.state.epoch, self.path)
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "NonFiniteLossError",
     "ClipGradientNorm",
     "BroadcastBuffers",
+    "ValidateLastEpoch",
     "CheckInputChannels",
     "channel_mismatch",
     "loss_from_output",
@@ -202,6 +203,53 @@ class BroadcastBuffers:
             return
         for buffer in engine.network.buffers():
             dist.broadcast(buffer.data, src=0)
+
+
+class ValidateLastEpoch:
+    """When training completes on an epoch that was not validated, validate it.
+
+    ``ValidationHandler`` validates every ``val_interval`` epochs, so a run of
+    ``max_epochs`` 1 with ``val_interval`` 16 never validated and left no ``model.pt``
+    behind while exiting 0. This handler runs the evaluator once more at ``COMPLETED``
+    unless it already ran at that epoch (a validation epoch, or a time budget's stop), so
+    the best-model choice always sees the network training ended on. Attach it after the
+    ``ValidationHandler`` and before the checkpoint handlers.
+
+    Args:
+        evaluator: the validation engine, a MONAI ``Evaluator``: ``run(epoch)`` is called with
+            the trainer's epoch.
+
+    Example::
+
+        >>> from ignite.engine import Engine
+        >>> class Validation(Engine):  # run(epoch), as MONAI's Evaluator
+        ...     def run(self, epoch):
+        ...         return super().run([epoch])
+        >>> runs = []
+        >>> evaluator = Validation(lambda e, epoch: runs.append(epoch))
+        >>> trainer = Engine(lambda e, b: None)
+        >>> ValidateLastEpoch(evaluator).attach(trainer)
+        >>> _ = trainer.run([0], max_epochs=3)
+        >>> runs
+        [3]
+    """
+
+    def __init__(self, evaluator: Engine) -> None:
+        if not isinstance(evaluator, Engine):
+            raise TypeError(f"evaluator must be an ignite Engine, got {type(evaluator).__name__}.")
+        self.evaluator = evaluator
+        self._validated_epoch: int | None = None
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.COMPLETED, self)
+        self.evaluator.add_event_handler(Events.COMPLETED, self._note_validation, engine)
+
+    def _note_validation(self, evaluator: Engine, trainer: Engine) -> None:
+        self._validated_epoch = trainer.state.epoch
+
+    def __call__(self, engine: Engine) -> None:
+        if engine.state.epoch > 0 and self._validated_epoch != engine.state.epoch:
+            self.evaluator.run(engine.state.epoch)
 
 
 def channel_mismatch(channels: int, in_channels: int) -> str:

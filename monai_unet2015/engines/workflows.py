@@ -45,6 +45,7 @@ from monai_unet2015.engines.handlers import (
     ClipGradientNorm,
     SeedEveryEpoch,
     StopOnNonFiniteLoss,
+    ValidateLastEpoch,
     loss_from_output,
 )
 from monai_unet2015.engines.prepare_batch import PrepareBatchWeightMap
@@ -318,7 +319,7 @@ def create_trainer(
     (:class:`~monai_unet2015.engines.handlers.NonFiniteLossError`), loss logging
     (``StatsHandler``), a progress bar, TensorBoard (``log_dir``), the LR schedule
     (``LrScheduleHandler``, stepped per epoch), validation every ``val_interval`` epochs
-    (``ValidationHandler``; with ``early_stop_patience``, a stop when its Dice plateaus,
+    and at the last epoch (``ValidationHandler``, :class:`ValidateLastEpoch`; with ``early_stop_patience``, a stop when its Dice plateaus,
     :func:`plateau_stop`), an epoch checkpoint of network (key ``"model"``), optimizer,
     scheduler and trainer state (``CheckpointSaver``, last 2 kept) and, with ``resume``,
     :class:`ResumeFromLatest`, which continues from the newest of them: same epoch,
@@ -432,6 +433,7 @@ def create_trainer(
                 validator=evaluator, interval=val_interval, epoch_level=True, exec_at_start=validate_at_start
             )
         )
+        handlers.append(ValidateLastEpoch(evaluator))  # so that a short run leaves a model.pt too
     if ckpt_dir is not None:
         state: dict = {MODEL_KEY: _unwrapped(network), "optimizer": optimizer, "trainer": trainer}
         if lr_scheduler is not None:

@@ -82,6 +82,7 @@ import math
 from pathlib import Path
 
 from monai_unet2015.bundle.locations import bundle_path
+from monai_unet2015.bundle.workflow import WORKFLOW_NAME
 from monai_unet2015.networks import UNet2015
 from monai_unet2015.options import option
 from monai_unet2015.planning.fingerprint import NO_SPLIT, NOT_ANNOTATED
@@ -345,7 +346,8 @@ def plan_report(fingerprint: dict, plan: dict, plan_file: str) -> str:
     plan_path = Path(plan_file).resolve()
     lines += [
         f"copy the bundle out: python -m monai_unet2015 bundle init {plan['bundle']} DIR",
-        f'train: cd DIR/{plan["bundle"]} && python -m monai.bundle run --config_file "{configs}" '
+        f'train: cd DIR/{plan["bundle"]} && python -m monai.bundle run --workflow_name {WORKFLOW_NAME} '
+        f'--config_file "{configs}" '
         f"--meta_file configs/metadata.json --logging_file configs/logging.conf --args_file {plan_path} "
         f"--dataset_dir {Path(fingerprint['dataset_dir']).resolve()}",
     ]

@@ -24,6 +24,7 @@ from monai_unet2015.data import write_dicom_series, write_sample_data
 from monai_unet2015.engines import TrainingFinishedError
 from monai_unet2015.networks import UNet3D
 from tests.raises import raises_cause
+from monai_unet2015.bundle.workflow import WORKFLOW_NAME
 
 pytestmark = pytest.mark.slow
 BUNDLE = bundles_dir() / "unet3d_ct_organs"
@@ -31,7 +32,7 @@ TINY = ["--network_def#features", "[4,8,16]", "--roi_size", "[60,60,60]", "--pro
 
 
 def bundle_run(config: str, *arguments: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", f"configs/{config}", *TINY, *arguments]
+    command = [sys.executable, "-m", "monai.bundle", "run", "--workflow_name", WORKFLOW_NAME, "--config_file", f"configs/{config}", *TINY, *arguments]
     return subprocess.run(command, cwd=BUNDLE, capture_output=True, text=True, timeout=600)
 
 
@@ -242,3 +243,20 @@ def test_the_links_that_split_a_mixed_dicom_folder_are_removed_after_each_case(s
     flow.run()
     assert len([p for p in out.rglob("*_seg.nii.gz")]) == 2
     assert not any(folder.exists() for folder in during)
+
+
+def test_a_second_training_into_a_busy_bundle_folder_is_refused(sample, tmp_path):
+    from tests.bundles.test_lock import hold
+
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        hold(tmp_path / "models", holder.pid)
+        result = bundle_run(
+            "train.json", "--bundle_root", str(tmp_path), "--dataset_dir", str(sample / "ct"), "--max_epochs", "1"
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 1
+    assert f"error: {tmp_path / 'models'} is being trained by process {holder.pid} on " in result.stderr
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [".training.lock"]

@@ -4,6 +4,7 @@ best model survives a resume."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -115,7 +116,7 @@ class ScriptedQuality(torch.nn.Module):
 QUALITY = {1: 0.9, 2: 0.6, 3: 0.7, 4: 1.0}  # validation after epoch 1 is the best until epoch 4
 
 
-def scripted_run(samples, ckpt_dir, max_epochs):
+def scripted_run(samples, ckpt_dir, max_epochs, **kwargs):
     from ignite.engine import Events
     from monai.data import DataLoader
 
@@ -133,6 +134,7 @@ def scripted_run(samples, ckpt_dir, max_epochs):
         ckpt_dir=ckpt_dir,
         progress=False,
         use_weight_map=False,
+        **kwargs,
     )
 
     @trainer.on(Events.EPOCH_STARTED)
@@ -169,3 +171,21 @@ def test_resume_loads_the_checkpoint_file_once(tiny_samples, tmp_path, monkeypat
     monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append(a[0]) or real_load(*a, **k))
     *_, trainer = train(tiny_samples, tmp_path, max_epochs=2)
     assert trainer.state.epoch == 2 and [p.name for p in loads] == ["checkpoint_epoch=1.pt"]
+
+
+def test_a_run_shorter_than_its_validation_interval_still_leaves_a_model(tiny_samples, tmp_path):
+    evaluator = scripted_run(tiny_samples, tmp_path, max_epochs=1, val_interval=16)
+    assert saved_epoch(tmp_path) == 1 and evaluator.state.best_metric_epoch == 1
+
+
+def test_a_full_disk_names_the_file_and_leaves_no_partial_file(tmp_path, monkeypatch):
+    import monai_unet2015.engines.checkpoints as checkpoints
+
+    def full_disk(state, path):
+        Path(path).write_bytes(b"half")
+        raise RuntimeError("basic_ios::clear: iostream error")
+
+    monkeypatch.setattr(checkpoints.torch, "save", full_disk)
+    with pytest.raises(OSError, match=rf"could not write {re.escape(str(tmp_path))}/model.pt \(basic_ios::clear: "):
+        checkpoints.save_whole({"w": torch.zeros(1)}, tmp_path / "model.pt")
+    assert list(tmp_path.iterdir()) == []

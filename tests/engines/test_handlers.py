@@ -48,3 +48,35 @@ def test_latest_checkpoint(tmp_path):
     for name in ("checkpoint_epoch=9.pt", "checkpoint_epoch=11.pt", "model.pt", "notes_epoch=x.pt"):
         (tmp_path / name).write_bytes(b"")
     assert latest_checkpoint(tmp_path).name == "checkpoint_epoch=11.pt"
+
+
+class _Validation(Engine):
+    """``run(epoch)``, as MONAI's Evaluator; records the epochs it validated."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda engine, epoch: None)
+        self.epochs: list[int] = []
+
+    def run(self, epoch):
+        self.epochs.append(epoch)
+        return super().run([epoch])
+
+
+@pytest.mark.parametrize("max_epochs, validated", [(1, [1]), (3, [2, 3]), (4, [2, 4])])
+def test_the_last_epoch_is_validated_once(max_epochs, validated):
+    from ignite.engine import Events
+
+    from monai_unet2015.engines import ValidateLastEpoch
+
+    evaluator, trainer = _Validation(), Engine(lambda engine, batch: None)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED(every=2), lambda engine: evaluator.run(engine.state.epoch))
+    ValidateLastEpoch(evaluator).attach(trainer)
+    trainer.run([0], max_epochs=max_epochs)
+    assert evaluator.epochs == validated
+
+
+def test_validate_last_epoch_takes_an_engine():
+    from monai_unet2015.engines import ValidateLastEpoch
+
+    with pytest.raises(TypeError, match="evaluator must be an ignite Engine, got list"):
+        ValidateLastEpoch([])
