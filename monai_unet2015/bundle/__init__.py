@@ -1,7 +1,7 @@
 """What the bundles add to MONAI's bundle runs: the workflow class, case checks, batch inference, the demo."""
 
 from monai_unet2015.bundle.cases import CaseProblemsError, check_training_cases, training_case_problems
-from monai_unet2015.bundle.cli import as_bool
+from monai_unet2015.bundle.cli import as_bool, dicom_seg_setting
 from monai_unet2015.bundle.errors import BundleInputError
 from monai_unet2015.bundle.lock import TrainingLock
 from monai_unet2015.bundle.inference import CasesFailedError, InferenceReport, SegmentCases
@@ -13,6 +13,7 @@ __all__ = [
     "check_training_cases",
     "training_case_problems",
     "as_bool",
+    "dicom_seg_setting",
     "UNet2015Workflow",
     "TrainingLock",
     "WORKFLOW_NAME",

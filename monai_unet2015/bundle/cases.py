@@ -198,10 +198,13 @@ def inference_case_problem(item: dict, in_channels: int, spatial_dims: int) -> s
     """What keeps one inference case from being segmented, from headers alone (None if nothing).
 
     Readable header, dimensionality, channel count and (3D) extent; a DICOM series entry
-    (a folder) is checked by its slice count. Finite voxels and the CT intensity range are
+    (a folder) is checked by its slice count, and one with a ``"problem"`` (noted by
+    :func:`~monai_unet2015.data.dicom_series_datalist`) fails with it. Finite voxels and the CT intensity range are
     checked when the case is loaded (:class:`~monai_unet2015.transforms.CheckImageLabeld`).
     """
     path = str(item["image"])
+    if item.get("problem"):  # found when the datalist was made (a truncated DICOM slice, say)
+        return f"{item.get('source', path)}: {item['problem']}"
     if os.path.isdir(path):
         slices = int(item.get("num_slices", MIN_EXTENT_3D))
         if spatial_dims == 3 and slices < MIN_EXTENT_3D:

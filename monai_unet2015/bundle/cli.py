@@ -15,7 +15,7 @@ from monai.bundle import ConfigParser
 
 from monai_unet2015.bundle.errors import BundleInputError
 
-__all__ = ["as_bool", "config_ids", "unknown_override_messages"]
+__all__ = ["as_bool", "dicom_seg_setting", "config_ids", "unknown_override_messages"]
 
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 # monai.bundle run / run_workflow's own arguments: not config ids
@@ -52,6 +52,26 @@ def as_bool(value: object, name: str = "value") -> bool:
     if word in _FALSE:
         return False
     raise BundleInputError(f"--{name} must be true or false, got {value!r}.")
+
+
+def dicom_seg_setting(value: object) -> tuple[bool, bool]:
+    """``(write SEGs for DICOM input, warn for other input)`` of the ``dicom_seg`` option.
+
+    ``"auto"`` (the default) writes a SEG for each DICOM series where highdicom is installed
+    and says nothing of NIfTI input; an explicit true writes them and warns, naming the case,
+    for input that is not DICOM (no SEG can refer to it); false writes none.
+
+    Example::
+
+        >>> dicom_seg_setting("TRUE"), dicom_seg_setting("false")
+        ((True, True), (False, False))
+    """
+    if str(value).strip().lower() == "auto":
+        from monai_unet2015.data import has_highdicom
+
+        return bool(has_highdicom), False
+    asked = as_bool(value, "dicom_seg")
+    return asked, asked
 
 
 def config_ids(config: object, prefix: str = "") -> Iterable[str]:

@@ -50,7 +50,8 @@ def load_datalist(
     DICOM: only image series of ``modality`` (``"ct"``, ``"mri"``; None for any) are read,
     others are skipped with a warning, and a folder without any is an error; DICOM SEG, RTSTRUCT, SR, PR
     and this project's own outputs are skipped, and so is everything under ``exclude`` (the
-    output folder, when it lies inside ``dataset_dir``). Folders mixing several series are
+    output folder, when it lies inside ``dataset_dir``; ``dataset_dir`` itself as the output
+    folder is an error). Folders mixing several series are
     split into folders of links in a temporary folder, removed when the case is done
     (:func:`release_series_links`) or at exit.
 
@@ -70,6 +71,7 @@ def load_datalist(
         )
     if not any(root.iterdir()):
         raise ValueError(f"dataset_dir {root} is empty. Put NIfTI files, DICOM series or an MSD dataset there.")
+    _check_outputs_apart(root, exclude)
     try:
         datalist = _datalist_of(root, section, with_labels, modality, exclude)
         add_output_names(datalist)
@@ -80,6 +82,20 @@ def load_datalist(
     if not datalist:
         raise ValueError(f"dataset_dir {root} has no {section!r} cases.")
     return datalist
+
+
+def _check_outputs_apart(root: Path, exclude: Sequence[str | Path]) -> None:
+    """An output folder (in ``exclude``) that is the dataset folder itself is refused (``ValueError``).
+
+    Inside it, the masks would lie among the images and the next run would segment them; a
+    sub-folder is fine (it is left out of the datalist).
+    """
+    for folder in exclude:
+        if Path(folder).resolve() == root.resolve():
+            raise ValueError(
+                f"output_dir {folder} is dataset_dir itself: the masks would lie among the images and the next run "
+                f"would segment them. Write them to another folder, e.g. --output_dir {root / 'masks'}."
+            )
 
 
 def _single_file_datalist(path: Path, with_labels: bool) -> list[dict]:
@@ -209,6 +225,7 @@ def _datalist_of(
             link_dir=link_dir,
             modality=dicom_modality(modality) if modality else None,
             exclude=exclude,
+            report_broken=not with_labels,  # inference: one broken series fails alone
         )
     finally:
         _drop_link_dir_if_empty(link_dir)  # no series needed splitting

@@ -43,13 +43,14 @@ class DicomSeries:
         self.modality = ""
         self.patient_id = ""
         self.description = ""
+        self.problems: list[str] = []  # why the series cannot be segmented (with on_broken="report")
 
     @property
     def folders(self) -> set[Path]:
         return {f.parent for f in self.files}
 
     def check_slice_spacing(self) -> None:
-        """Slices must be evenly spaced along the normal, or readers misplace them."""
+        """Slices must be evenly spaced along the normal, or readers misplace them (``ValueError``)."""
         if self.normal is None or len(self.positions) < 3:
             return
         along = np.sort([float(p @ self.normal) for p in self.positions])
@@ -83,10 +84,15 @@ def _read_header(path: Path) -> pydicom.Dataset | None:
         return None
     except Exception as error:  # truncated files raise EOFError, OSError, ...
         raise ValueError(f"{path} is not a readable DICOM file: {type(error).__name__}: {error}") from error
+    return ds
+
+
+def _truncation(path: Path, ds: pydicom.Dataset) -> str | None:
+    """Why a file's pixel data is cut short, or None."""
     expected = _expected_pixel_bytes(ds)
     if expected is not None and len(ds.PixelData) < expected:
-        raise ValueError(f"{path} is truncated: {len(ds.PixelData)} bytes of pixel data, {expected} expected.")
-    return ds
+        return f"{path} is truncated: {len(ds.PixelData)} bytes of pixel data, {expected} expected."
+    return None
 
 
 def _not_an_image(ds: pydicom.Dataset | None) -> str | None:
@@ -109,7 +115,11 @@ def _is_under(path: Path, folders: Sequence[Path]) -> bool:
     return any(folder == path or folder in path.parents for folder in folders)
 
 
-def find_dicom_series(root: str | os.PathLike, exclude: Sequence[str | os.PathLike] = ()) -> list[DicomSeries]:
+def find_dicom_series(
+    root: str | os.PathLike,
+    exclude: Sequence[str | os.PathLike] = (),
+    unreadable: list[tuple[Path, str]] | None = None,
+) -> list[DicomSeries]:
     """All image series under ``root`` (recursively), grouped by SeriesInstanceUID.
 
     Files that are not DICOM and not named like DICOM (``*.txt``, ``*.json``...), DICOMDIR
@@ -117,7 +127,9 @@ def find_dicom_series(root: str | os.PathLike, exclude: Sequence[str | os.PathLi
     this project's own outputs and everything under the folders in ``exclude`` (an output
     folder inside the dataset folder, say) are skipped, with a log line for each skipped
     DICOM object. A file named like DICOM that cannot be read, or whose pixel data is
-    truncated, is a ``ValueError`` naming it.
+    truncated, is a ``ValueError`` naming it; with ``unreadable`` (a list) such a file is
+    appended to it as ``(path, message)`` instead, and a truncated one also goes to its
+    series' ``problems``, so that one broken series does not stop the others.
     """
     root = Path(root)
     if not root.is_dir():
@@ -127,27 +139,44 @@ def find_dicom_series(root: str | os.PathLike, exclude: Sequence[str | os.PathLi
     for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
         if excluded and _is_under(path.resolve(), excluded):
             continue
-        ds = _read_header(path)
+        try:
+            ds = _read_header(path)
+        except ValueError as error:
+            if unreadable is None:
+                raise
+            unreadable.append((path, str(error)))
+            continue
         reason = _not_an_image(ds)
         if reason is not None:
             if ds is not None:
                 logger.info("skipped %s: %s", path, reason)
             continue
-        uid = str(ds.SeriesInstanceUID)
-        entry = series.setdefault(uid, DicomSeries(uid))
-        entry.files.append(path)
-        entry.modality, entry.patient_id = str(getattr(ds, "Modality", "")), str(getattr(ds, "PatientID", ""))
-        entry.description = str(getattr(ds, "SeriesDescription", ""))
-        if "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds:
-            orientation = np.asarray(ds.ImageOrientationPatient, dtype=float)
-            entry.normal = np.cross(orientation[:3], orientation[3:])
-            entry.positions.append(np.asarray(ds.ImagePositionPatient, dtype=float))
-    if not series:
+        entry = _add_file(series, path, ds)
+        truncated = _truncation(path, ds)
+        if truncated is not None:
+            if unreadable is None:
+                raise ValueError(truncated)
+            entry.problems.append(truncated)
+    if not series and not unreadable:
         raise FileNotFoundError(
             f"DICOM folder {root} holds no DICOM image files (readable inputs: DICOM image series, NIfTI, PNG, TIFF "
             "or an MSD dataset.json)."
         )
     return sorted(series.values(), key=lambda s: (sorted(map(str, s.folders))[0], s.uid))
+
+
+def _add_file(series: dict[str, DicomSeries], path: Path, ds: pydicom.Dataset) -> DicomSeries:
+    """Put ``path`` into its series (made if new) with the header facts the checks need."""
+    uid = str(ds.SeriesInstanceUID)
+    entry = series.setdefault(uid, DicomSeries(uid))
+    entry.files.append(path)
+    entry.modality, entry.patient_id = str(getattr(ds, "Modality", "")), str(getattr(ds, "PatientID", ""))
+    entry.description = str(getattr(ds, "SeriesDescription", ""))
+    if "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds:
+        orientation = np.asarray(ds.ImageOrientationPatient, dtype=float)
+        entry.normal = np.cross(orientation[:3], orientation[3:])
+        entry.positions.append(np.asarray(ds.ImagePositionPatient, dtype=float))
+    return entry
 
 
 def _series_folder(entry: DicomSeries, all_files_in: dict[Path, int], link_dir: Path | None) -> tuple[Path, Path]:
@@ -214,6 +243,7 @@ def dicom_series_datalist(
     link_dir: str | os.PathLike | None = None,
     modality: str | None = None,
     exclude: Sequence[str | os.PathLike] = (),
+    report_broken: bool = False,
 ) -> list[dict]:
     """One entry per DICOM image series under ``root``: ``{"image": folder, "series_uid": ...}``.
 
@@ -235,35 +265,61 @@ def dicom_series_datalist(
         modality: the DICOM Modality to keep (``"CT"``, ``"MR"``), or None for all; series of
             another modality are skipped with a warning, and none of this one is an error.
         exclude: folders under ``root`` to leave out.
+        report_broken: inference's choice: a series with a truncated slice or uneven slice
+            steps gets a ``"problem"`` (the message) instead of stopping the whole list, and
+            so does every series beside a file that cannot be read at all (it may be one of
+            their slices); an unreadable file with no series beside it is an entry of its own
+            with its ``"problem"``. Batch inference reports these cases as failed by name
+            and segments the others.
 
     Raises:
         FileNotFoundError: ``root`` is missing or holds no DICOM images.
         ValueError: an unreadable or truncated file (named), mixed series without
             ``link_dir``, unevenly spaced slices, no series of ``modality``, a series
-            without its label or a label without its series.
+            without its label or a label without its series (the first two and uneven
+            slices not with ``report_broken``).
     """
-    found = _select_modality(find_dicom_series(root, exclude), modality, root)
+    unreadable: list[tuple[Path, str]] | None = [] if report_broken else None
+    found = find_dicom_series(root, exclude, unreadable)
+    found = _select_modality(found, modality, root) if found else found
     files_per_folder: dict[Path, int] = defaultdict(int)
     for entry in found:
         for path in entry.files:
             files_per_folder[path.parent] += 1
     datalist = []
     for entry in found:
-        entry.check_slice_spacing()
+        _check_series(entry, unreadable)
         folder, source = _series_folder(entry, files_per_folder, Path(link_dir) if link_dir is not None else None)
-        datalist.append(
-            {
-                "image": str(folder),
-                "source": str(source),
-                "series_uid": entry.uid,
-                "modality": entry.modality,
-                "patient_id": entry.patient_id,
-                "num_slices": len(entry.files),
-            }
-        )
+        item = {
+            "image": str(folder),
+            "source": str(source),
+            "series_uid": entry.uid,
+            "modality": entry.modality,
+            "patient_id": entry.patient_id,
+            "num_slices": len(entry.files),
+        }
+        if entry.problems:
+            item["problem"] = " ".join(entry.problems)
+        datalist.append(item)
+    for path, message in unreadable or ():
+        if path.parent not in files_per_folder:
+            datalist.append({"image": str(path), "source": str(path), "problem": message})
     if labels_dir is not None:
         _pair_series_with_labels(datalist, found, Path(labels_dir))
     return datalist
+
+
+def _check_series(entry: DicomSeries, unreadable: list[tuple[Path, str]] | None) -> None:
+    """Slice spacing, and unreadable files beside the series: raised, or with ``unreadable`` noted in ``problems``."""
+    try:
+        entry.check_slice_spacing()
+    except ValueError as error:
+        if unreadable is None:
+            raise
+        entry.problems.append(str(error))
+    for path, message in unreadable or ():
+        if path.parent in entry.folders:
+            entry.problems.append(f"{message} It lies beside this series and may be one of its slices.")
 
 
 def _pair_series_with_labels(datalist: list[dict], found: list[DicomSeries], labels_dir: Path) -> None:

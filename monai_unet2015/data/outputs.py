@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import re
+import warnings
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -74,6 +76,33 @@ def inference_postprocessing(
     ]
 
 
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def _partial_name(path: Path) -> Path:
+    """``.<name>.partial-<pid><ext>`` beside ``path``, its stem shortened (and told apart by a hash)
+    where the whole would pass the file system's name limit; ``ValueError`` if ``path``'s own name does."""
+    limit = _name_max(path.parent)
+    if len(path.name.encode()) > limit:
+        raise ValueError(
+            f"output {path}: its name is {len(path.name.encode())} bytes, the file system takes {limit}: "
+            "shorten the input's name (outputs are named after it)."
+        )
+    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
+    stem, tail = path.name[: len(path.name) - len(suffix)], f".partial-{os.getpid()}{suffix}"
+    name = f".{stem}{tail}"
+    if len(name.encode()) > limit:
+        digest = hashlib.sha1(stem.encode()).hexdigest()[:12]
+        room = limit - len(f".-{digest}{tail}".encode())
+        short = stem.encode()[:room].decode(errors="ignore")  # never half a UTF-8 character
+        name = f".{short}-{digest}{tail}"
+    return path.with_name(name)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """Write a file under a temporary name beside ``path`` and rename it to ``path`` at the end.
@@ -97,11 +126,10 @@ def atomic_output(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
         'done'
     """
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = _partial_name(path)  # first: a name over the limit is an OSError even for exists()
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists: pass overwrite=True (bundles: --overwrite true) to replace it.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
-    partial = path.with_name(f".{path.name[: len(path.name) - len(suffix)]}.partial-{os.getpid()}{suffix}")
     try:
         yield partial
         os.replace(partial, path)
@@ -348,6 +376,8 @@ class SaveDicomSegd(MapTransform):
         labels: ``{value: name}`` of the segments.
         name_key: the sample's entry holding the output name.
         overwrite: replace existing files.
+        warn_without_dicom: warn, naming the case, when a sample did not come from a DICOM
+            series (the user asked for SEGs explicitly: ``--dicom_seg true``).
     """
 
     backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
@@ -359,6 +389,7 @@ class SaveDicomSegd(MapTransform):
         labels: Mapping[int, str],
         name_key: str = "name",
         overwrite: bool = False,
+        warn_without_dicom: bool = False,
     ) -> None:
         super().__init__(keys)
         if not has_highdicom:
@@ -368,6 +399,7 @@ class SaveDicomSegd(MapTransform):
         self.output_dir = Path(output_dir)
         self.labels = {int(k): str(v) for k, v in labels.items()}
         self.name_key, self.overwrite = name_key, bool(overwrite)
+        self.warn_without_dicom = bool(warn_without_dicom)
 
     def planned_outputs(self, data: Mapping[Hashable, object]) -> list[Path]:
         """The SEG files this transform will write for a sample: one per key, DICOM input only."""
@@ -382,6 +414,12 @@ class SaveDicomSegd(MapTransform):
             value = d[key]
             source = value.meta.get("filename_or_obj") if isinstance(value, MetaTensor) else None
             if not source or not Path(str(source)).is_dir():
+                if self.warn_without_dicom:
+                    warnings.warn(
+                        f"dicom_seg is on, but {output_name(d, key, self.name_key)} ({source}) is not a DICOM series: "
+                        "a DICOM SEG refers to the series it segments, so only the mask file is written for it.",
+                        stacklevel=2,
+                    )
                 continue
             out_path = self.output_dir / f"{output_name(d, key, self.name_key)}_seg.dcm"
             write_dicom_seg(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monai_unet2015.bundle import BundleInputError, as_bool
+from monai_unet2015.bundle import BundleInputError, as_bool, dicom_seg_setting
 from monai_unet2015.bundle.cli import config_ids, unknown_override_messages
 
 CONFIG = {
@@ -70,3 +70,8 @@ def test_the_pinned_versions_are_the_ones_installed():
     )
     for name in ("monai", "fire", "pytorch-ignite"):
         assert version(name) == pins[name], f"{name} {version(name)} is installed, constraints.txt pins {pins[name]}"
+
+
+@pytest.mark.parametrize("value, expected", [("auto", (True, False)), ("true", (True, True)), ("False", (False, False))])
+def test_the_dicom_seg_option(value, expected):
+    assert dicom_seg_setting(value) == expected

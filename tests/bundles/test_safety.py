@@ -139,6 +139,24 @@ def test_a_bad_case_fails_by_name_and_the_good_cases_are_written(sample, weights
     assert "Traceback" not in result.stderr
 
 
+def test_a_series_with_a_truncated_slice_fails_alone_beside_a_good_one(sample, weights, tmp_path):
+    """One folder, two series (as a PACS export lays them out), one slice of one cut short."""
+    study = tmp_path / "study"
+    study.mkdir()
+    for name in ("ct_000", "ct_002"):
+        for path in (sample / "ct_dicom" / name).iterdir():
+            shutil.copy(path, study / f"{name}_{path.name}")
+    cut = study / "ct_002_IM_0005.dcm"
+    cut.write_bytes(cut.read_bytes()[:-1000])
+    out = tmp_path / "out"
+
+    result = infer(weights, study, out)
+    assert result.returncode == 1
+    assert len([p for p in out.iterdir() if p.name.endswith("_seg.nii.gz")]) == 1
+    assert f"{cut} is truncated: " in result.stderr
+    assert "1 case(s) segmented, 0 skipped, 1 failed" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_an_mr_series_with_the_ct_bundle_is_refused(weights, tmp_path):
     volume = np.random.default_rng(0).integers(0, 800, (40, 40, 8)).astype(np.float32)
     write_dicom_series(volume, np.diag([1.0, 1.0, 3.0, 1.0]), tmp_path / "mr", modality="MR", rescale_intercept=0)

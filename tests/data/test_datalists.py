@@ -133,6 +133,49 @@ def test_truncated_dicom_file_is_named(tmp_path):
         dicom_series_datalist(tmp_path)
 
 
+def truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 40])  # the header stays, the pixel data (96 bytes) is cut
+
+
+def test_for_inference_a_broken_series_carries_its_problem_and_the_others_none(tmp_path):
+    write_series(tmp_path / "good", seed=0)
+    write_series(tmp_path / "cut", seed=1)
+    truncate(tmp_path / "cut" / "IM_0002.dcm")
+    datalist = dicom_series_datalist(tmp_path, report_broken=True)
+    problems = {Path(item["image"]).name: item.get("problem") for item in datalist}
+    assert problems["good"] is None
+    assert problems["cut"] == f"{tmp_path}/cut/IM_0002.dcm is truncated: 56 bytes of pixel data, 96 expected."
+
+
+def test_for_inference_a_missing_slice_is_the_series_problem(tmp_path):
+    write_series(tmp_path / "gap", slices=5)
+    (tmp_path / "gap" / "IM_0003.dcm").unlink()
+    (item,) = dicom_series_datalist(tmp_path, report_broken=True)
+    assert "is unevenly spaced" in item["problem"] and "a slice is missing after position" in item["problem"]
+
+
+def test_for_inference_an_unreadable_file_fails_the_series_beside_it_or_itself(tmp_path):
+    write_series(tmp_path / "beside", seed=0)
+    write_series(tmp_path / "apart", seed=1)
+    (tmp_path / "beside" / "IM_9999.dcm").write_bytes(b"\x00" * 50)
+    (tmp_path / "alone").mkdir()
+    (tmp_path / "alone" / "x.dcm").write_bytes(b"\x00" * 50)
+    datalist = dicom_series_datalist(tmp_path, report_broken=True)
+    problems = {Path(item["image"]).name: item.get("problem") for item in datalist}
+    assert problems["apart"] is None
+    assert problems["beside"].startswith(f"{tmp_path}/beside/IM_9999.dcm is not a readable DICOM file")
+    assert problems["beside"].endswith("It lies beside this series and may be one of its slices.")
+    assert problems["x.dcm"].startswith(f"{tmp_path}/alone/x.dcm is not a readable DICOM file")
+
+
+def test_inference_case_problem_reports_what_the_datalist_found(tmp_path):
+    from monai_unet2015.bundle.cases import inference_case_problem
+
+    item = {"image": str(tmp_path), "source": "/data/CT1", "problem": "/data/CT1/IM_2.dcm is truncated."}
+    assert inference_case_problem(item, 1, 3) == "/data/CT1: /data/CT1/IM_2.dcm is truncated."
+
+
 def test_corrupt_dicom_file_is_named_and_other_files_are_skipped(tmp_path):
     write_series(tmp_path / "s")
     (tmp_path / "s" / "notes.txt").write_text("scanned on Monday")

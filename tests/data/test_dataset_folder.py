@@ -80,3 +80,20 @@ def test_reading_dicom_folders_again_adds_no_exit_callbacks(sample):
     for _ in range(3):
         load_datalist(sample / "ct_dicom", with_labels=False)
     assert atexit._ncallbacks() == before
+
+
+@pytest.mark.parametrize("same_folder", ["{root}", "{root}/", "{root}/../{name}"])
+def test_the_dataset_folder_as_its_own_output_folder_is_refused(sample, same_folder):
+    root = sample / "ct" / "imagesTs"
+    output_dir = same_folder.format(root=root, name=root.name)
+    with pytest.raises(ValueError, match=rf"output_dir {output_dir} is dataset_dir itself: .* --output_dir {root}/masks"):
+        load_datalist(root, "test", False, exclude=[output_dir])
+
+
+def test_an_output_folder_inside_the_dataset_folder_is_left_out(sample, tmp_path):
+    root = tmp_path / "images"
+    shutil.copytree(sample / "ct" / "imagesTs", root)
+    (root / "masks").mkdir()
+    shutil.copy(next(root.glob("*.nii.gz")), root / "masks" / "x_seg.nii.gz")
+    names = [Path(item["image"]).name for item in load_datalist(root, "test", False, exclude=[root / "masks"])]
+    assert "x_seg.nii.gz" not in names and names

@@ -118,6 +118,23 @@ def test_atomic_output_leaves_nothing_when_writing_fails(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("stem", ["a" * 237 + "_seg", "é" * 120 + "_seg"])
+def test_a_long_legal_name_is_written(tmp_path, stem):
+    """A 248-byte name is legal; its temporary name must stay within the file system's 255."""
+    target = tmp_path / f"{stem}.nii.gz"
+    with atomic_output(target) as partial:
+        assert len(partial.name.encode()) <= 255 and partial.name.endswith(".nii.gz")
+        partial.write_text("mask")
+    assert target.read_text() == "mask" and [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+def test_a_name_over_the_file_system_limit_is_named(tmp_path):
+    target = tmp_path / ("a" * 250 + "_seg.nii.gz")
+    with pytest.raises(ValueError, match=r"its name is 261 bytes, the file system takes 255: shorten the input's name"):
+        with atomic_output(target):
+            pass
+
+
 def test_a_kill_while_writing_leaves_no_partial_output(tmp_path):
     """SIGKILL in the middle of a write: the final name never holds a half-written file."""
     script = (
@@ -153,3 +170,23 @@ def test_save_mask_never_overwrites_unless_asked(tmp_path, ext):
 def test_save_mask_invalid_extension():
     with pytest.raises(ValueError, match=r"output_ext must be .nii.gz, .nii, .png, .tif or .tiff, got '.jpg'"):
         SaveMaskd("pred", "out", output_ext=".jpg")
+
+
+def test_dicom_seg_asked_for_a_nifti_input_says_so(tmp_path):
+    from monai.data import MetaTensor
+
+    from monai_unet2015.data import SaveDicomSegd
+
+    mask = MetaTensor(torch.zeros(1, 4, 4, 4), meta={"filename_or_obj": str(tmp_path / "a.nii.gz")})
+    sample = {"pred": mask, "image": str(tmp_path / "a.nii.gz"), "name": "a"}
+    quiet = SaveDicomSegd("pred", tmp_path, {1: "liver"})
+    asked = SaveDicomSegd("pred", tmp_path, {1: "liver"}, warn_without_dicom=True)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet(sample)
+    with pytest.warns(UserWarning, match=r"dicom_seg is on, but a \(.*a.nii.gz\) is not a DICOM series"):
+        asked(sample)
+    assert list(tmp_path.iterdir()) == []
+
