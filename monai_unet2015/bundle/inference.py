@@ -68,6 +68,23 @@ def _gathered(report: InferenceReport, world_size: int) -> InferenceReport:
     return whole
 
 
+def _stop_together(error: BaseException | None, rank: int, world_size: int) -> None:
+    """Under torch.distributed, every rank learns whether any rank failed before the first case.
+
+    A rank that stopped on its own would leave the others waiting in the collective at the
+    end of the run; so each rank reports here, and where another rank failed this one
+    raises a ``RuntimeError`` naming it (the failed rank raises its own error after this).
+    """
+    if world_size < 2:
+        return
+    messages: list = [None] * world_size
+    dist.all_gather_object(messages, None if error is None else error_line(error))
+    failed = [(r, m) for r, m in enumerate(messages) if m is not None and r != rank]
+    if failed and error is None:
+        other, message = failed[0]
+        raise RuntimeError(f"rank {other} stopped before segmenting: {message}")
+
+
 def check_writable(folders: Iterable[Path]) -> None:
     """Create each output folder and a file in it, before any case is computed; a ``ValueError`` if one fails.
 
@@ -168,11 +185,13 @@ class SegmentCases:
         datalist = add_output_names([dict(item) for item in self.datalist], self.image_key)
         rank, world_size = rank_and_world_size()
         datalist = datalist[rank::world_size]
-        if self.load_weights is not None:
-            self.load_weights()
         report = InferenceReport()
-        todo = self._check_before_work(datalist, report)
-        check_writable({path.parent for item in todo for path in _planned_outputs(self.postprocessing, item)})
+        try:
+            todo = self._prepare(datalist, report)
+        except Exception as error:  # noqa: BLE001 (every rank must hear of it, see _stop_together)
+            _stop_together(error, rank, world_size)
+            raise
+        _stop_together(None, rank, world_size)
         self.network.eval()
         for index, item in enumerate(todo, start=1):
             case = str(item.get("source", item[self.image_key]))
@@ -194,6 +213,14 @@ class SegmentCases:
         if report.failed:
             raise CasesFailedError(report.summary())
         return report
+
+    def _prepare(self, datalist: list[dict], report: InferenceReport) -> list[dict]:
+        """Weights, per-case checks, writable output folders: the cases left to segment."""
+        if self.load_weights is not None:
+            self.load_weights()
+        todo = self._check_before_work(datalist, report)
+        check_writable({path.parent for item in todo for path in _planned_outputs(self.postprocessing, item)})
+        return todo
 
     def _check_before_work(self, datalist: list[dict], report: InferenceReport) -> list[dict]:
         todo = []

@@ -168,12 +168,15 @@ class NetworkLayout:
 
 
 class CompiledNetworks:
-    """``torch.compile`` of each network, once, for :class:`OverlapTileInferer` (``compile=True``).
+    """``torch.compile`` of the network, once, for :class:`OverlapTileInferer` (``compile=True``).
 
-    The compiled module is kept per network (the network object itself is not changed, the
-    caller's own calls of it stay eager). Tiles all have one shape, so the network compiles
-    once (``dynamic=False``); the first call pays the compilation, tens of seconds on a CPU
-    (``benchmarks/bench_compile.py``). A callable that is not an ``nn.Module`` runs as it is.
+    The compiled module is kept for the last network called (the network object itself is
+    not changed, the caller's own calls of it stay eager); another network replaces it, so
+    the one before can be freed (a compiled module holds its network as ``_orig_mod``: a
+    cache of every network would keep them all alive). Tiles all have one shape, so the
+    network compiles once (``dynamic=False``); the first call pays the compilation, tens of
+    seconds on a CPU (``benchmarks/bench_compile.py``). A callable that is not an
+    ``nn.Module`` runs as it is.
 
     Example::
 
@@ -183,13 +186,13 @@ class CompiledNetworks:
     """
 
     def __init__(self) -> None:
-        self._compiled: dict[int, tuple[weakref.ref, object]] = {}
+        self._network: weakref.ref | None = None
+        self._compiled: object | None = None
 
     def __call__(self, network):
         if not isinstance(network, torch.nn.Module):
             return network
-        entry = self._compiled.get(id(network))
-        if entry is None or entry[0]() is not network:
-            entry = (weakref.ref(network), torch.compile(network, dynamic=False))
-            self._compiled[id(network)] = entry
-        return entry[1]
+        if self._network is None or self._network() is not network:
+            self._compiled = None  # the previous network's compiled module goes first
+            self._network, self._compiled = weakref.ref(network), torch.compile(network, dynamic=False)
+        return self._compiled
