@@ -8,6 +8,7 @@ come) or binary 2D masks, the object sizes.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -82,6 +83,7 @@ def dataset_fingerprint(dataset_dir: str | Path, seed: int = 0) -> dict:
     if any("label" not in item for item in datalist):
         raise ValueError(f"dataset_dir {dataset_dir}: the plan needs labels for every case (labelsTr/).")
     loader = LoadImage(image_only=True, ensure_channel_first=True)
+    declared_classes = _declared_classes(dataset_dir)
     generator = np.random.default_rng(seed)
     shapes, spacings, samples, foreground, counts, sizes = [], [], [], [], {}, []
     channels, dtypes, case_medians, instance_maps, instance_cases = set(), set(), [], [], 0
@@ -102,6 +104,8 @@ def dataset_fingerprint(dataset_dir: str | Path, seed: int = 0) -> dict:
         values, voxels = np.unique(labels, return_counts=True)
         # a 2D map with several ids is an instance map (the cells bundle's labels), one per object
         instance_map = labels.ndim == 2 and int((values > 0).sum()) > 1
+        if instance_map:
+            _refuse_class_map(item["label"], labels, declared_classes)
         case_medians.append(_class_medians(array, labels, values, instance_map))
         instance_cases += instance_map
         for value, count in zip(values.tolist(), voxels.tolist()):
@@ -138,6 +142,55 @@ def dataset_fingerprint(dataset_dir: str | Path, seed: int = 0) -> dict:
     if instance_labels and instance_maps:
         fingerprint["split_distance_f1"] = split_distance_scores(instance_maps)
     return fingerprint
+
+
+def _declared_classes(dataset_dir) -> list[str]:
+    """The foreground class names of ``dataset.json``'s ``"labels"`` (none without the file or entry)."""
+    path = Path(dataset_dir) / "dataset.json"
+    if not path.is_file():
+        return []
+    try:
+        labels = json.loads(path.read_text()).get("labels") or {}
+    except (ValueError, AttributeError):
+        return []  # load_datalist has read it already and says what is wrong with it
+    names = [str(k) if not str(k).isdigit() else str(v) for k, v in labels.items()]
+    ids = [str(v) if not str(k).isdigit() else str(k) for k, v in labels.items()]
+    return [name for name, class_id in zip(names, ids) if class_id != "0"]
+
+
+def _refuse_class_map(label_file, labels: np.ndarray, declared_classes: list[str]) -> None:
+    """A 2D label holding class ids (not one id per object) is a ``ValueError`` naming the file.
+
+    The 2D bundle trains foreground / background and separates the objects; its plan reads
+    several ids in a 2D map as objects. Class ids show by ``dataset.json`` naming two or
+    more foreground classes, or by at least half of the ids each covering separate regions
+    (an object is one region; a class is usually several).
+    """
+    ids, spread = _ids_over_several_regions(labels)
+    if len(declared_classes) < 2 and 2 * spread < ids:
+        return
+    why = (
+        f"dataset.json names {len(declared_classes)} classes ({', '.join(declared_classes[:4])})"
+        if len(declared_classes) >= 2
+        else f"{spread} of its {ids} values each cover separate regions"
+    )
+    raise ValueError(
+        f"label {label_file} holds class ids, not one id per object ({why}): the 2D bundle trains foreground / "
+        "background and separates touching objects. Give each object its own id (an instance map), or merge the "
+        "classes into one foreground (0 / 1); several classes in 2D are not supported."
+    )
+
+
+def _ids_over_several_regions(labels: np.ndarray) -> tuple[int, int]:
+    """``(foreground ids, ids whose pixels form more than one 8-connected region)``."""
+    several = 0
+    boxes = ndimage.find_objects(labels)
+    for value, box in enumerate(boxes, start=1):
+        if box is None:
+            continue
+        _, regions = ndimage.label(labels[box] == value, structure=np.ones((3, 3)))
+        several += regions > 1
+    return sum(box is not None for box in boxes), several
 
 
 def _read(loader: LoadImage, path: str):

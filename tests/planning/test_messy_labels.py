@@ -104,3 +104,38 @@ def test_a_case_in_a_sub_folder_is_named_in_a_warning(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         write_plan(root, tmp_path / "plan.json")
     assert "sub-folder(s) ['extra'] not read" in caplog.text
+
+
+def as_classes(root) -> None:
+    """The nuclei's objects labelled by class (1 for the left discs, 2 for the right ones): ids over several regions."""
+    from PIL import Image
+
+    for path in sorted((root / "labelsTr").iterdir()):
+        labels = np.asarray(Image.open(path)).astype(np.int64)
+        classes = np.zeros_like(labels)
+        _, xx = np.mgrid[: labels.shape[0], : labels.shape[1]]
+        classes[(labels > 0) & (xx < 30)] = 1
+        classes[(labels > 0) & (xx >= 30)] = 2
+        Image.fromarray(classes.astype(np.uint16)).save(path)
+
+
+def declare_classes(root) -> None:
+    (root / "dataset.json").write_text('{"labels": {"0": "background", "1": "nucleus", "2": "mitosis"}}')
+
+
+@pytest.mark.parametrize(
+    "spoil, why",
+    [
+        (as_classes, r"2 of its 2 values each cover separate regions"),
+        (declare_classes, r"dataset.json names 2 classes \(nucleus, mitosis\)"),
+    ],
+)
+def test_2d_class_labels_are_refused_not_planned_as_objects(nuclei_dir, tmp_path, spoil, why):
+    spoil(nuclei_dir)
+    with pytest.raises(ValueError, match=rf"label .*cell_0.tif holds class ids, not one id per object \({why}\)"):
+        write_plan(nuclei_dir, tmp_path / "plan.json")
+
+
+def test_2d_instance_labels_are_still_planned_as_objects(nuclei_dir, tmp_path):
+    write_plan(nuclei_dir, tmp_path / "plan.json")
+    assert dataset_fingerprint(nuclei_dir)["instance_labels"] is True
