@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, describe_machine  # noqa: E402
 from real_data import WHEEL_CACHE, write_brain_mri, write_nuclei  # noqa: E402
 
-from monai_unet2015.metrics import dice, label_instances, matching_scores, seg_measure  # noqa: E402
+from monai_unet2015.metrics import dice, matching_scores, seg_measure  # noqa: E402
+from monai_unet2015.transforms import label_instances  # noqa: E402
 from monai_unet2015.planning.write import read_plan_record  # noqa: E402
 from monai_unet2015.bundle.workflow import WORKFLOW_NAME
 

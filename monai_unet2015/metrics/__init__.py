@@ -5,19 +5,15 @@ from monai_unet2015.metrics.instances import (
     InstanceMatchingMetric,
     RandErrorMetric,
     SEGMeasureMetric,
-    label_instances,
     matching_scores,
     overlap_table,
     rand_error,
     seg_measure,
-    split_touching,
 )
 from monai_unet2015.metrics.overlap import dice
 
 __all__ = [
     "dice",
-    "label_instances",
-    "split_touching",
     "overlap_table",
     "matching_scores",
     "seg_measure",

@@ -10,6 +10,7 @@ from ignite.engine import Engine, Events
 from monai.transforms import CenterSpatialCrop
 
 from monai_unet2015.metrics.instances import InstanceMatchingMetric, RandErrorMetric, SEGMeasureMetric
+from monai_unet2015.transforms.instances import InstanceLabels
 
 __all__ = ["InstanceMetricsHandler"]
 
@@ -57,9 +58,6 @@ class InstanceMetricsHandler:
         pred_key: str = "pred",
         split_distance: int | None = None,
     ) -> None:
-        # here, not at the top: transforms.instances imports this package (label_instances)
-        from monai_unet2015.transforms.instances import InstanceLabels
-
         self.instances_key, self.pred_key = instances_key, pred_key
         self.labeller = InstanceLabels(min_size, split_distance)  # checks both arguments
         self.metrics = {

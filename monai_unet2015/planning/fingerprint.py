@@ -18,7 +18,8 @@ from monai.transforms import LoadImage
 from scipy import ndimage
 
 from monai_unet2015.data import load_datalist
-from monai_unet2015.metrics import label_instances, matching_scores
+from monai_unet2015.metrics import matching_scores
+from monai_unet2015.transforms import label_instances
 from monai_unet2015.transforms import CheckImageLabeld
 
 __all__ = [
@@ -282,7 +283,7 @@ def header_spacing(path: str | Path, image) -> list[float]:
 def split_distance_scores(instance_maps: Sequence[np.ndarray]) -> dict[str, float]:
     """Per candidate distance, the mean object F1 (IoU 0.5) of the instances recovered from their own masks.
 
-    How well :func:`~monai_unet2015.metrics.split_touching` with that distance takes the
+    How well :func:`~monai_unet2015.transforms.split_touching` with that distance takes the
     true foreground apart into the true objects, and under :data:`NO_SPLIT` how well the
     connected components alone do: the plan's choice of ``split_distance``. A distance-transform
     split suits round objects; it cuts elongated ones (rod-shaped bacteria) into pieces, where

@@ -22,7 +22,7 @@ A plan is a flat JSON object of bundle options, the file MONAI's bundle runner t
 - **min_object_size** (2D): half the 5th percentile of the true objects' sizes, so
   that specks far smaller than any real object are dropped from the instance output.
 - **split_distance** (2D instance labels): the distance between object centres at which
-  the instance output splits touching objects (:func:`~monai_unet2015.metrics.split_touching`),
+  the instance output splits touching objects (:func:`~monai_unet2015.transforms.split_touching`),
   the one that best recovers the training instances from their own masks (object F1); not
   set (the connected components) where they recover them at least as well as any split, as
   for rod-shaped bacteria, which a distance-transform split cuts into pieces.

@@ -1,4 +1,4 @@
-"""The paper's augmentation as MONAI transforms: coarse-grid elastic deformation, border weight map."""
+"""MONAI transforms: the paper's augmentation (coarse-grid elastic deformation, border weight map), checks, instance post-processing."""
 
 from monai_unet2015.transforms.checks import CheckImageLabeld
 from monai_unet2015.transforms.crop import (
@@ -12,6 +12,7 @@ from monai_unet2015.transforms.crop import (
 from monai_unet2015.transforms.elastic import CoarseElastic, RandCoarseElastic
 from monai_unet2015.transforms.elastic_dict import CoarseElasticd, RandCoarseElasticd
 from monai_unet2015.transforms.instances import InstanceLabels, InstanceLabelsd
+from monai_unet2015.transforms.instances_functional import label_instances, split_touching
 from monai_unet2015.transforms.intensity import ScaleNonZeroPercentiles, ScaleNonZeroPercentilesd
 from monai_unet2015.transforms.paper_augmentation import paper_augmentation
 from monai_unet2015.transforms.sparse_labels import DiscretizeSparseLabeld
@@ -22,6 +23,8 @@ __all__ = [
     "CheckImageLabeld",
     "InstanceLabels",
     "InstanceLabelsd",
+    "label_instances",
+    "split_touching",
     "ScaleNonZeroPercentiles",
     "ScaleNonZeroPercentilesd",
     "CenterCropToSize",

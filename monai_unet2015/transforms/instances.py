@@ -12,7 +12,7 @@ from monai.transforms.transform import MapTransform, Transform
 from monai.utils.enums import TransformBackends
 from monai.utils.type_conversion import convert_to_dst_type
 
-from monai_unet2015.metrics.instances import label_instances
+from monai_unet2015.transforms.instances_functional import label_instances
 
 __all__ = ["InstanceLabels", "InstanceLabelsd"]
 
@@ -21,11 +21,11 @@ class InstanceLabels(Transform):
     """Number the connected foreground regions of a label map 1..N; regions under ``min_size`` go.
 
     What StarDist and Cellpose users expect from a cell segmentation: one id per object
-    (:func:`~monai_unet2015.metrics.label_instances`, face connectivity). In the paper the
+    (:func:`~monai_unet2015.transforms.label_instances`, face connectivity). In the paper the
     border weight map keeps touching cells apart in the semantic mask, and the objects are its
     connected components (``split_distance`` None). A net trained for minutes on a CPU leaves
     some touching nuclei joined; ``split_distance`` splits them by a distance-transform
-    watershed (:func:`~monai_unet2015.metrics.split_touching`), the plan's value coming from
+    watershed (:func:`~monai_unet2015.transforms.split_touching`), the plan's value coming from
     the training labels. Every non-zero value counts as foreground.
 
     Args:

@@ -17,7 +17,7 @@ from PIL import Image
 from monai_unet2015.bundle import CasesFailedError
 from monai_unet2015.bundle.locations import bundles_dir
 from monai_unet2015.data import write_sample_data
-from monai_unet2015.metrics import label_instances
+from monai_unet2015.transforms import label_instances
 from tests.raises import raises_cause
 from monai_unet2015.bundle.workflow import WORKFLOW_NAME
 
