@@ -4,6 +4,7 @@ from monai_unet2015.bundle.cases import CaseProblemsError, check_training_cases,
 from monai_unet2015.bundle.cli import as_bool, dicom_seg_setting
 from monai_unet2015.bundle.errors import BundleInputError
 from monai_unet2015.bundle.lock import TrainingLock
+from monai_unet2015.bundle.predictor import BundlePredictor
 from monai_unet2015.bundle.inference import CasesFailedError, InferenceReport, SegmentCases
 from monai_unet2015.bundle.workflow import WORKFLOW_NAME, UNet2015Workflow
 
@@ -16,6 +17,7 @@ __all__ = [
     "dicom_seg_setting",
     "UNet2015Workflow",
     "TrainingLock",
+    "BundlePredictor",
     "WORKFLOW_NAME",
     "SegmentCases",
     "CasesFailedError",

@@ -17,6 +17,7 @@ from scipy import ndimage
 
 from monai_unet2015.bundle.figure import overlay_figure
 from monai_unet2015.bundle.locations import bundle_path
+from monai_unet2015.bundle.predictor import BundlePredictor
 from monai_unet2015.data import CT_LABELS, write_sample_data
 from monai_unet2015.metrics import dice
 
@@ -34,7 +35,10 @@ def _bundle_files(name: str) -> dict:
     return {"meta_file": str(configs / "metadata.json"), "logging_file": str(configs / "logging.conf")}, configs
 
 
-def _train_and_infer(name: str, dataset_dir: Path, root: Path, epochs: int, val_interval: int, extra: dict) -> dict:
+def _train_and_infer(
+    name: str, dataset_dir: Path, root: Path, epochs: int, val_interval: int, extra: dict
+) -> tuple[dict, BundlePredictor]:
+    """Train the bundle into ``root``, segment ``dataset_dir``'s test cases; the timings and the predictor."""
     files, configs = _bundle_files(name)
     shutil.rmtree(root, ignore_errors=True)  # the demo's own earlier run: train afresh, not resume
     began = time.perf_counter()
@@ -49,20 +53,15 @@ def _train_and_infer(name: str, dataset_dir: Path, root: Path, epochs: int, val_
     )
     trained = time.perf_counter() - began
     began = time.perf_counter()
-    run_bundle(
-        config_file=str(configs / "inference.json"),
-        bundle_root=str(root),
-        dataset_dir=str(dataset_dir),
-        output_dir=str(root / "predictions"),
-        **files,
-        **extra,
-    )
-    return {"train_seconds": round(trained, 1), "inference_seconds": round(time.perf_counter() - began, 1)}
+    predictor = BundlePredictor(bundle_path(name), overrides={"bundle_root": str(root), **extra})
+    predictor(dataset_dir, root / "predictions")
+    timings = {"train_seconds": round(trained, 1), "inference_seconds": round(time.perf_counter() - began, 1)}
+    return timings, predictor
 
 
 def _ct_part(sample: Path, out: Path, epochs: int) -> tuple[dict, tuple]:
     root = out / _CT_BUNDLE
-    timings = _train_and_infer(_CT_BUNDLE, sample / "ct", root, epochs, max(1, epochs // 6), {})
+    timings, predictor = _train_and_infer(_CT_BUNDLE, sample / "ct", root, epochs, max(1, epochs // 6), {})
     test = json.loads((sample / "ct" / "dataset.json").read_text())["test_labels"][0]
     case = Path(test["image"]).name.replace(".nii.gz", "")
     image = nib.load(sample / "ct" / test["image"]).get_fdata()
@@ -71,14 +70,7 @@ def _ct_part(sample: Path, out: Path, epochs: int) -> tuple[dict, tuple]:
     organs = {name: dice(prediction, truth, value) for name, value in CT_LABELS.items() if value}
     dicom_out = out / "dicom_predictions"
     shutil.rmtree(dicom_out, ignore_errors=True)
-    files, configs = _bundle_files(_CT_BUNDLE)
-    run_bundle(
-        config_file=str(configs / "inference.json"),
-        bundle_root=str(root),
-        dataset_dir=str(sample / "ct_dicom"),
-        output_dir=str(dicom_out),
-        **files,
-    )
+    predictor(sample / "ct_dicom", dicom_out)  # the same network, made once
     z = int(np.argmax((truth > 0).sum(axis=(0, 1))))
     figure_row = (
         f"3D CT bundle, test case {case}, axial slice {z}",
@@ -100,7 +92,7 @@ def _ct_part(sample: Path, out: Path, epochs: int) -> tuple[dict, tuple]:
 
 def _cells_part(sample: Path, out: Path, epochs: int) -> tuple[dict, tuple]:
     root = out / _CELLS_BUNDLE
-    timings = _train_and_infer(_CELLS_BUNDLE, sample / "cells", root, epochs, max(1, epochs // 4), _CELLS_NET)
+    timings, _ = _train_and_infer(_CELLS_BUNDLE, sample / "cells", root, epochs, max(1, epochs // 4), _CELLS_NET)
     results, figure_row = [], None
     for test in json.loads((sample / "cells" / "dataset.json").read_text())["test_labels"]:
         name = Path(test["image"]).stem

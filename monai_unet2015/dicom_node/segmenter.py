@@ -1,24 +1,26 @@
-"""One series through a bundle's ``inference.json``: mask and DICOM SEG in a folder."""
+"""One series through a bundle's inference: mask and DICOM SEG in a folder, the network made once."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from monai.bundle import ConfigParser, ConfigWorkflow
+from monai.bundle import ConfigParser
 
+from monai_unet2015.bundle.predictor import BundlePredictor
 from monai_unet2015.data.presets import dicom_modality
 
 __all__ = ["BundleSegmenter"]
 
 
 class BundleSegmenter:
-    """Segment a DICOM series folder with a bundle, as ``python -m monai.bundle run`` would.
+    """Segment DICOM series folders with a bundle, as ``python -m monai.bundle run`` would.
 
-    The bundle's own ``inference.json`` runs (its checks, overlap-tile inference,
-    post-processing) with ``dataset_dir`` the series folder, ``output_dir`` the result folder
-    and ``dicom_seg`` on, plus the model's training set-up: the same preset configs merged
-    after it and the same plan (``--args_file``) as in training, then ``overrides``.
+    The bundle's network and weights are loaded once (:class:`~monai_unet2015.bundle.BundlePredictor`);
+    each series then runs through the bundle's own ``inference.json`` (its checks,
+    overlap-tile inference, post-processing) with ``dataset_dir`` the series folder,
+    ``output_dir`` the result folder and ``dicom_seg`` on, plus the model's training set-up:
+    the same preset configs merged after it and the same plan (``--args_file``) as in
+    training, then ``overrides``.
 
     Args:
         bundle_dir: the bundle (``configs/inference.json``, ``models/model.pt``).
@@ -37,22 +39,9 @@ class BundleSegmenter:
         args_file: str | Path | None = None,
     ) -> None:
         self.bundle_dir = Path(bundle_dir)
-        self.config_files = [self._config_path(name) for name in config_files]
-        if not self.config_files or self.config_files[0].name != "inference.json":
-            raise ValueError(f"config_files must start with inference.json, got {list(config_files)!r}.")
-        plan = {}
-        if args_file is not None:
-            args_path = Path(args_file)
-            if not args_path.is_file():
-                raise FileNotFoundError(
-                    f"args_file {args_path} does not exist (python -m monai_unet2015 plan writes it)."
-                )
-            plan = json.loads(args_path.read_text())
-            if not isinstance(plan, dict):
-                raise ValueError(f"args_file {args_path} must hold a JSON object of bundle options.")
-        self.overrides = {**plan, **dict(overrides or {})}
-        config = ConfigParser.load_config_files([str(p) for p in self.config_files])
-        modality = self.overrides.get("modality", config.get("modality"))
+        self.predictor = BundlePredictor(bundle_dir, config_files, {"progress": False, **(overrides or {})}, args_file)
+        config = ConfigParser.load_config_files([str(p) for p in self.predictor.config_files])
+        modality = self.predictor.overrides.get("modality", config.get("modality"))
         if modality is None:
             raise ValueError(
                 f"bundle {self.bundle_dir} does not segment DICOM series (its inference.json has no modality)."
@@ -60,31 +49,9 @@ class BundleSegmenter:
         #: the DICOM Modality this bundle segments ("CT", "MR")
         self.modality = dicom_modality(modality)
 
-    def _config_path(self, name: str) -> Path:
-        path = Path(name) if Path(name).is_absolute() else self.bundle_dir / "configs" / name
-        if not path.is_file():
-            raise FileNotFoundError(f"bundle {self.bundle_dir}: config {path} does not exist.")
-        return path
-
     def segment(self, series_dir: Path, output_dir: Path) -> Path:
         """Run the bundle on ``series_dir``; the DICOM SEG it wrote in ``output_dir``."""
-        flow = ConfigWorkflow(
-            config_file=[str(p) for p in self.config_files],
-            meta_file=str(self.bundle_dir / "configs" / "metadata.json"),
-            workflow_type="infer",
-            bundle_root=str(self.bundle_dir),
-            dataset_dir=str(series_dir),
-            output_dir=str(output_dir),
-            dicom_seg=True,
-            overwrite=True,
-            progress=False,
-            **self.overrides,
-        )
-        flow.initialize()
-        try:
-            flow.run()
-        finally:
-            flow.finalize()
+        self.predictor(series_dir, output_dir, dicom_seg=True, overwrite=True)
         segs = sorted(p for p in Path(output_dir).rglob("*.dcm") if not p.name.startswith("."))
         if len(segs) != 1:
             raise RuntimeError(f"the bundle wrote {len(segs)} DICOM SEG files in {output_dir}, expected 1.")
