@@ -1,9 +1,9 @@
 """Every case checked before the first epoch or the first inference, all problems at once.
 
-A bad label value used to surface as ``index 7 is out of bounds`` at the first validation,
-after the whole training; a NaN volume was segmented without a word. These checks read
-each case once, before any work, and report every problem in one message, one line per
-file, each saying what to do.
+Without them a bad label value would surface as ``index 7 is out of bounds`` at the first
+validation, after the whole training, and a NaN volume would be segmented without a word.
+These checks read each case once, before any work, and report every problem in one
+message, one line per file, each saying what to do.
 """
 
 from __future__ import annotations

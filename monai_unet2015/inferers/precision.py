@@ -56,10 +56,10 @@ def fastest_precision(device: str | torch.device) -> str:
     """The rule for ``precision="auto"``: the fastest dtype that keeps the masks.
 
     - CUDA: ``"fp32"`` while cuDNN may compute fp32 convolutions in TF32 (PyTorch's default,
-      ``torch.backends.cudnn.allow_tf32``; Ampere and newer): on an H200 with channels-last
-      tiles this was the fastest of fp32, bf16 and fp16 on every GPU-sized input of
-      ``benchmarks/bench_precision.py --large`` (1.03x to 1.49x the speed of channels-last
-      bf16, the rule before): autocast's casts cost more than bf16 saves over TF32. Where TF32
+      ``torch.backends.cudnn.allow_tf32``; Ampere and newer): with channels-last tiles the
+      fastest of fp32, bf16 and fp16 on every GPU-sized input of
+      ``benchmarks/bench_precision.py --large`` (``benchmarks/results/precision_cuda_large.json``):
+      autocast's casts cost more than bf16 saves over TF32. Where TF32
       is turned off, ``"bf16"`` where the GPU supports it, else ``"fp32"``: fp16's range can
       overflow in deep activations, bf16 keeps fp32's.
     - CPU: ``"bf16"`` where the CPU has native bf16 (:func:`cpu_has_native_bf16`), else

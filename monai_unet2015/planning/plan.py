@@ -2,7 +2,8 @@
 
 A plan is a flat JSON object of bundle options, the file MONAI's bundle runner takes as
 ``--args_file``, so one plan serves ``python -m monai.bundle run``, torchrun and MONAI Label
-(``--conf plan FILE``) alike. The rules, each from the fingerprint:
+(``--conf plan FILE``) alike. The rules, each from the fingerprint (the measurements that
+chose them are in ``CHANGELOG.md`` and ``benchmarks/results/``):
 
 - **bundle**: 2D data -> ``unet2015_cells_2d``, 3D -> ``unet3d_ct_organs``.
 - **modality** (3D): CT when the images reach below -500 (air in HU), else MRI.
@@ -13,10 +14,7 @@ A plan is a flat JSON object of bundle options, the file MONAI's bundle runner t
 - **mri_method** (MRI): ``"dataset"`` (every volume normalised by the dataset's foreground
   mean and std, ``mri_stats``) where the cases share an intensity scale (each class's
   median intensity within :data:`SHARED_SCALE` across cases, as in one scanner's study),
-  else the per-volume z-score. A per-volume z-score moves with what a volume holds: on the
-  brain MRI of ``benchmarks/real_data_quality.py`` the held-out block's white matter sat at
-  z 0.84 against 1.03-1.13 in the training blocks, and a fifth to a third of it (two runs) was
-  segmented as grey matter.
+  else the per-volume z-score, which moves with what a volume holds.
 - **ct_window** (CT): the 0.5 and 99.5 percentiles of the intensities inside the labels
   (nnU-Net's CT clipping), instead of a fixed abdominal window.
 - **min_object_size** (2D): half the 5th percentile of the true objects' sizes, so
@@ -27,49 +25,30 @@ A plan is a flat JSON object of bundle options, the file MONAI's bundle runner t
   set (the connected components) where they recover them at least as well as any split, as
   for rod-shaped bacteria, which a distance-transform split cuts into pieces.
 - **val_fraction**: 0 (train on every case, validate on the same ones, nnU-Net's fold
-  "all") for fewer than :data:`MIN_CASES_TO_HOLD_OUT` labelled cases: holding one of four
-  nuclei crops out costs a quarter of the training data for a validation score of one
-  image; the peer benchmark's recipe was measured so (docs, "Beside nnU-Net").
+  "all") for fewer than :data:`MIN_CASES_TO_HOLD_OUT` labelled cases, where holding one
+  out costs more training data than its one-image validation score is worth.
 - **max_epochs**, **val_interval**: about :data:`ITERATIONS` training iterations for the
   device (batch size 1, one iteration per training case per epoch), ten validations.
 - **time_budget_s** (only with ``time_budget_s=``, ``plan --time-budget SECONDS``): the
-  user's time cap instead of an iteration count, which is right only for the machine and the
-  data it was chosen on. Training stops at the first epoch end after that many seconds, the
-  poly learning rate decays over them, and ``max_epochs`` is lifted to :data:`UNCAPPED_EPOCHS`
-  so that the cap alone ends the run (how the peer benchmark trains both tools). The
-  validations keep the spacing of the iteration rule above.
+  user's time cap instead of an iteration count. Training stops at the first epoch end after
+  that many seconds, the poly learning rate decays over them, and ``max_epochs`` is lifted
+  to :data:`UNCAPPED_EPOCHS` so that the cap alone ends the run (how the peer benchmark
+  trains both tools). The validations keep the spacing of the iteration rule above.
 - **crop_ratios** (3D): where a foreground class covers under :data:`SMALL_CLASS_SHARE` of
   the labelled voxels, training tiles are centred on each class present equally often
-  (:func:`~monai_unet2015.transforms.training_tile_crop`) instead of anywhere: a uniform
-  tile would hold a class of 1-2% of the voxels in few steps, and the class-balanced weights
-  can only weigh the voxels a tile holds (nnU-Net forces a third of its samples onto
-  foreground for the same reason). Classes absent from the data get 0. The peer benchmark's
-  brain MRI (grey matter 12.1%, white matter 5.8% of the voxels) stays above the threshold;
-  class-centred tiles there moved the Dice within the spread of three seeds (grey matter
-  +0.001..+0.013, white matter -0.001..-0.003, ``peer_nnunet.py --ablation crops``), so
-  the rule leaves large classes to uniform tiles.
+  (:func:`~monai_unet2015.transforms.training_tile_crop`) instead of anywhere (nnU-Net
+  forces a third of its samples onto foreground for the same reason); classes absent from
+  the data get 0. Large classes keep uniform tiles.
 - **class_weights**, **dice_weight** (3D, with ``crop_ratios``): every class weighted 1 and
   the Dice term on (nnU-Net's Dice + CE), instead of the class-balanced CE: class-centred
-  tiles already show the small class in a third of the steps, and the inverse-frequency
-  weights would weigh it again (about 36 times the background for the cerebellum below). On
-  the peer benchmark's Colin27 / AAL brain (cerebellum 2.2% of the training voxels; 330 s,
-  seed 0, ``peer_nnunet.py --ablation small_class``), cerebrum / cerebellum Dice: the paper's
-  uniform tiles with balanced CE 0.249 / 0.000, class-centred tiles with balanced CE
-  0.455 / 0.063, class-centred tiles with Dice + unweighted CE 0.722 / 0.017; the same two
-  nets segmenting with ``BackgroundOutsideSupportd`` (bundle 0.3.0): 0.517 / 0.250 and
-  0.729 / 0.153. One seed, chosen on the mean of the two classes (0.384 against 0.441).
+  tiles already show the small class often, and inverse-frequency weights would weigh it
+  again.
 - **roi_size** (3D): the preset's tile volume, its sides in proportion to 1 / pixdim so
-  that a tile covers about as many mm on every axis (the bundle default, 76x76x44, suits
-  2.5 mm CT slices, not 1 mm MRI), each side the nearest valid size at or below. On the CPU
-  the tile then grows (up to :data:`MAX_TILE_GROWTH` times that volume) until the net's
-  output is at least :data:`MIN_OUTPUT_SHARE` of it: the CPU net's valid convolutions take
-  40 voxels off each axis, so the preset's volume as a cube, 60^3, has an output of 20^3, and
-  only 3.7% of each tile reaches the loss (76^3: 36^3, 10.6%). On the Colin27 / AAL brain
-  (330 s, seed 0, ``peer_nnunet.py --ablation learning_aal``) 76^3 tiles took the held-out
-  cerebrum / cerebellum Dice from 0.635 / 0.082 to 0.740 / 0.187 with the SGD of bundle
-  0.3.0, and from 0.774 / 0.501 to 0.853 / 0.843 with Adam (the 3D bundle's optimizer from
-  0.4.0). Thin slices stop at the cap (0.8 x 0.8 x 2.5 mm CT: 104x104x44, 3.4%); the GPU
-  preset keeps its volume (not measured on a GPU).
+  that a tile covers about as many mm on every axis, each side the nearest valid size at or
+  below. On the CPU the tile then grows (up to :data:`MAX_TILE_GROWTH` times that volume)
+  until the net's output is at least :data:`MIN_OUTPUT_SHARE` of it: the CPU net's valid
+  convolutions take 40 voxels off each axis, so a 60^3 tile has an output of 20^3 (3.7% of
+  the tile reaches the loss), a 76^3 tile 36^3 (10.6%). The GPU preset keeps its volume.
 - **preset**: the bundle's ``configs/<device>.json`` to merge (network width and tile size).
 
 Intensity for 2D needs no plan: the bundle scales each image by its own percentiles.
