@@ -35,10 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
 
 from monai_unet2015.bundle.locations import bundles_dir  # noqa: E402
+from monai_unet2015.bundle.workflow import WORKFLOW_NAME
 from monai_unet2015.data import write_sample_data  # noqa: E402
 from monai_unet2015.dicom_node import DicomNode  # noqa: E402
 from monai_unet2015.networks import UNet3D  # noqa: E402
-from monai_unet2015.bundle.workflow import WORKFLOW_NAME
 
 BUNDLE = bundles_dir() / "unet3d_ct_organs"
 
@@ -100,7 +100,18 @@ def batch_seconds(bundle: Path, images: Path, out: Path, processes: int) -> floa
     configs = (
         "configs/inference.json" if processes == 1 else "['configs/inference.json','configs/multi_gpu_inference.json']"
     )
-    command = [*launcher, "-m", "monai.bundle", "run", "--workflow_name", WORKFLOW_NAME, "--config_file", configs, "--bundle_root", str(bundle)]
+    command = [
+        *launcher,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--workflow_name",
+        WORKFLOW_NAME,
+        "--config_file",
+        configs,
+        "--bundle_root",
+        str(bundle),
+    ]
     command += ["--dataset_dir", str(images), "--output_dir", str(out), "--progress", "false"]
     began = time.perf_counter()
     subprocess.run(command, cwd=bundle, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})

@@ -5,7 +5,7 @@ holds 5 CT series, one study each: the sample CT volumes (``write_sample_data``:
 voxels) written as DICOM (40 slices each). For
 each of 5 series back to back, Orthanc sends it to the node (``/modalities/node/store``, one
 C-STORE association) and the clock stops when the node's DICOM SEG is in Orthanc. The node is
-``python -m monai_unet2015 dicom-node`` in its own process (the CT bundle's default network
+``python -m monai_unet2015 dicom-node serve`` in its own process (the CT bundle's default network
 and tile, weights drawn at random: the time does not depend on them), so its memory is read
 from ``/proc``: resident size when idle after start, and the peak (VmHWM) after the 5 series.
 The latency includes the node's ``--series-timeout`` (quiet time that ends a series).
@@ -60,7 +60,7 @@ def main() -> None:
     bundle = bundle_with_weights(root / "bundle")
     node_port = free_port()
     orthanc = Orthanc(root, node_port)
-    command = [sys.executable, "-m", "monai_unet2015", "dicom-node", "--bundle", str(bundle)]
+    command = [sys.executable, "-m", "monai_unet2015", "dicom-node", "serve", "--bundle", str(bundle)]
     command += ["--ae-title", "UNET_NODE", "--host", "127.0.0.1", "--port", str(node_port)]
     command += ["--destination", f"ORTHANC@127.0.0.1:{orthanc.dicom}", "--work-dir", str(root / "work")]
     command += ["--series-timeout", str(SERIES_TIMEOUT), "--allowed-ae", "ORTHANC", "--allowed-ae", "SCANNER"]

@@ -32,8 +32,8 @@ import numpy as np
 from common import write_results
 from real_data_quality import class_dice
 
-from monai_unet2015.networks import UNet3D
 from monai_unet2015.bundle.workflow import WORKFLOW_NAME
+from monai_unet2015.networks import UNet3D
 
 CLASSES = {"liver": 1, "spleen": 2, "stomach": 3}
 SLAB = slice(8, 21)  # 13 slices of 3 mm: the held-out slab's 20 x 2 mm

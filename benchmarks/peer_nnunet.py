@@ -71,9 +71,9 @@ from validation_folds import choose, fold_datasets, training_cases  # noqa: E402
 
 from monai_unet2015.bundle.locations import bundle_path  # noqa: E402
 from monai_unet2015.engines import checkpoint_count, latest_checkpoint  # noqa: E402
-from monai_unet2015.transforms import label_instances  # noqa: E402
 from monai_unet2015.planning import UNCAPPED_EPOCHS  # noqa: E402
 from monai_unet2015.planning.write import fingerprint_path, read_plan_record  # noqa: E402
+from monai_unet2015.transforms import label_instances  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER_PYTHON = ROOT / ".venv-nnunet" / "bin" / "python"

@@ -1,4 +1,7 @@
-"""Command line: ``python -m monai_unet2015 {demo,smoke,sample-data,plan,bundle,dicom-node}``."""
+"""Command line: ``python -m monai_unet2015 {demo,smoke,sample-data,plan,bundle,dicom-node}``.
+
+One argparse sub-parser and one handler per sub-command.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,12 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m monai_unet2015", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_demo, _add_smoke, _add_sample_data, _add_plan, _add_bundle, _add_dicom_node):
+        add(commands)
+    return parser
+
+
+def _add_demo(commands) -> None:
     demo = commands.add_parser(
         "demo", help="the main job: sample data, train both bundles, overlap-tile inference, metrics and a figure"
     )
@@ -22,11 +31,19 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--cells-epochs", type=int, default=80, help="2D cells bundle epochs (6 iterations each; default 80)"
     )
+    demo.set_defaults(handler=_run_demo)
+
+
+def _add_smoke(commands) -> None:
     smoke = commands.add_parser(
         "smoke", help="build the 2D and 3D paper nets and segment a generated sample through each"
     )
     smoke.add_argument("--output-dir", default="demo_output", help="where results go (default: demo_output)")
     smoke.add_argument("--device", default=None, help="torch device (default: cuda if present, else cpu)")
+    smoke.set_defaults(handler=_run_smoke)
+
+
+def _add_sample_data(commands) -> None:
     sample = commands.add_parser(
         "sample-data", help="write the generated demo dataset (CT NIfTI + DICOM, MRI, 2D cells)"
     )
@@ -38,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--num-mri", type=int, default=4, help="MRI volumes (default 4)")
     sample.add_argument("--num-cells", type=int, default=10, help="2D cell images (default 10)")
     sample.add_argument("--no-dicom", action="store_true", help="skip the DICOM copies of the CT cases")
+    sample.set_defaults(handler=_run_sample_data)
+
+
+def _add_plan(commands) -> None:
     plan = commands.add_parser(
         "plan", help="fingerprint a labelled dataset and write the bundle options that suit it (--args_file)"
     )
@@ -57,20 +78,33 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="plan for this bundle preset instead of --device's: slices (3D: the 2D U-Net on each slice)",
     )
+    plan.set_defaults(handler=_run_plan)
+
+
+def _add_bundle(commands) -> None:
     bundle = commands.add_parser("bundle", help="the shipped bundles: list them, or copy one out to work in")
     bundle_commands = bundle.add_subparsers(dest="bundle_command", required=True)
-    bundle_commands.add_parser("list", help="the names of the shipped bundles")
+    listing = bundle_commands.add_parser("list", help="the names of the shipped bundles")
+    listing.set_defaults(handler=_run_bundle_list)
     init = bundle_commands.add_parser("init", help="copy a shipped bundle to DIR/NAME (train and run it there)")
     init.add_argument("name", help="a shipped bundle (see: bundle list)")
     init.add_argument("directory", help="the parent folder of the copy (created if needed)")
     init.add_argument("--overwrite", action="store_true", help="replace an existing DIR/NAME, its models too")
-    node = commands.add_parser(
-        "dicom-node",
-        help="receive DICOM series (C-STORE), segment them with a bundle, send the DICOM SEG on "
-        "(dicom-node status --work-dir DIR: what the node holds)",
+    init.set_defaults(handler=_run_bundle_init)
+
+
+def _add_dicom_node(commands) -> None:
+    node = commands.add_parser("dicom-node", help="the DICOM node: serve (segment what a PACS sends), status")
+    node_commands = node.add_subparsers(dest="node_command", required=True)
+    serve = node_commands.add_parser(
+        "serve", help="receive DICOM series (C-STORE), segment them with a bundle, send the DICOM SEG on"
     )
-    _add_node_arguments(node)
-    return parser
+    _add_node_arguments(serve)
+    serve.set_defaults(handler=_start_node)
+    status = node_commands.add_parser("status", help="every series a DICOM node's journal holds")
+    status.add_argument("--work-dir", required=True, help="the node's --work-dir")
+    status.add_argument("--json", action="store_true", help="as JSON")
+    status.set_defaults(handler=_node_status)
 
 
 def _add_node_arguments(node: argparse.ArgumentParser) -> None:
@@ -126,19 +160,9 @@ def _add_node_arguments(node: argparse.ArgumentParser) -> None:
     )
 
 
-def _status_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m monai_unet2015 dicom-node status", description="every series a DICOM node's journal holds"
-    )
-    parser.add_argument("--work-dir", required=True, help="the node's --work-dir")
-    parser.add_argument("--json", action="store_true", help="as JSON")
-    return parser
-
-
-def _node_status(argv: list[str]) -> int:
+def _node_status(args: argparse.Namespace) -> int:
     from monai_unet2015.dicom_node import series_status, status_json, status_table
 
-    args = _status_parser().parse_args(argv)
     try:
         rows = series_status(args.work_dir)
     except FileNotFoundError as error:
@@ -194,13 +218,17 @@ def _overrides(pairs: list[str]) -> dict:
     return overrides
 
 
-def _bundle_command(args: argparse.Namespace) -> int:
-    from monai_unet2015.bundle.locations import bundle_names, init_bundle
+def _run_bundle_list(args: argparse.Namespace) -> int:
+    from monai_unet2015.bundle.locations import bundle_names
+
+    sys.stdout.write("\n".join(bundle_names()) + "\n")
+    return 0
+
+
+def _run_bundle_init(args: argparse.Namespace) -> int:
+    from monai_unet2015.bundle.locations import init_bundle
     from monai_unet2015.bundle.workflow import WORKFLOW_NAME
 
-    if args.bundle_command == "list":
-        sys.stdout.write("\n".join(bundle_names()) + "\n")
-        return 0
     try:
         folder = init_bundle(args.name, args.directory, overwrite=args.overwrite)
     except (FileNotFoundError, FileExistsError) as error:
@@ -214,79 +242,81 @@ def _bundle_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:2] == ["dicom-node", "status"]:
-        return _node_status(argv[2:])
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    if args.command == "sample-data":
-        from monai_unet2015.data.sample_data import write_sample_data
+def _run_sample_data(args: argparse.Namespace) -> int:
+    from monai_unet2015.data.sample_data import write_sample_data
 
-        for name in ("num_ct", "num_mri", "num_cells"):
-            if getattr(args, name) == 1 or getattr(args, name) < 0:
-                sys.stderr.write(f"--{name.replace('_', '-')} must be 0 or at least 2, got {getattr(args, name)}\n")
-                return 2
-        manifest = write_sample_data(
-            args.output_dir,
-            num_ct=args.num_ct,
-            num_mri=args.num_mri,
-            num_cells=args.num_cells,
-            dicom=not args.no_dicom,
-            seed=args.seed,
-        )
-        for name, part in manifest["parts"].items():
-            sys.stdout.write(f"{name}: {part['folder']}\n")
-        sys.stdout.write(f"manifest: {args.output_dir}/manifest.json\n")
-        return 0
-    if args.command == "plan":
-        from monai_unet2015.planning import write_plan
-
-        try:
-            report = write_plan(
-                args.dataset_dir,
-                args.output,
-                args.device,
-                overwrite=args.overwrite,
-                time_budget_s=args.time_budget,
-                preset=args.preset,
-            )
-        except (ValueError, FileNotFoundError, FileExistsError) as error:
-            sys.stderr.write(f"error: {error}\n")
+    for name in ("num_ct", "num_mri", "num_cells"):
+        if getattr(args, name) == 1 or getattr(args, name) < 0:
+            sys.stderr.write(f"--{name.replace('_', '-')} must be 0 or at least 2, got {getattr(args, name)}\n")
             return 2
-        sys.stdout.write(report + "\n")
-        return 0
-    if args.command == "bundle":
-        return _bundle_command(args)
-    if args.command == "dicom-node":
-        return _start_node(args)
-    if args.command == "demo":
-        from monai_unet2015.bundle.demo import run_demo
-
-        metrics = run_demo(args.output_dir, ct_epochs=args.ct_epochs, cells_epochs=args.cells_epochs)
-        ct, cells = metrics["ct_3d"], metrics["cells_2d"]
-        organs = ", ".join(f"{k} {v:.2f}" for k, v in ct["dice"].items())
-        sys.stdout.write(
-            f"\n3D CT bundle: test Dice {organs} (mean {ct['mean_dice']:.2f}; chance 0), "
-            f"trained in {ct['train_seconds']} s on {metrics['device']}\n"
-            f"  mask: {ct['mask']}\n  DICOM input -> {', '.join(ct['dicom_outputs'])}\n"
-            f"2D cells bundle: test Dice {cells['mean_dice']:.2f}, cells / predicted objects "
-            f"{[(r['cells'], r['predicted_objects']) for r in cells['test_images']]}\n  masks: {cells['masks']}\n"
-            f"metrics: {metrics['metrics_file']}\nfigure: {metrics['figure']}\n"
-            f"total: {metrics['total_seconds']} s\n"
-        )
-        return 0
-    if args.command == "smoke":
-        from monai_unet2015.smoke import run_smoke
-
-        summary = run_smoke(args.output_dir, device=args.device)
-        for name, case in summary["cases"].items():
-            sys.stdout.write(
-                f"{name}: {case['network']} {case['input_shape']} -> {case['output_shape']} "
-                f"in {case['forward_seconds']} s; mask: {case['mask']}\n"
-            )
-        sys.stdout.write(f"summary: {args.output_dir}/smoke_summary.json\n")
+    manifest = write_sample_data(
+        args.output_dir,
+        num_ct=args.num_ct,
+        num_mri=args.num_mri,
+        num_cells=args.num_cells,
+        dicom=not args.no_dicom,
+        seed=args.seed,
+    )
+    for name, part in manifest["parts"].items():
+        sys.stdout.write(f"{name}: {part['folder']}\n")
+    sys.stdout.write(f"manifest: {args.output_dir}/manifest.json\n")
     return 0
+
+
+def _run_plan(args: argparse.Namespace) -> int:
+    from monai_unet2015.planning import write_plan
+
+    try:
+        report = write_plan(
+            args.dataset_dir,
+            args.output,
+            args.device,
+            overwrite=args.overwrite,
+            time_budget_s=args.time_budget,
+            preset=args.preset,
+        )
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 2
+    sys.stdout.write(report + "\n")
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from monai_unet2015.bundle.demo import run_demo
+
+    metrics = run_demo(args.output_dir, ct_epochs=args.ct_epochs, cells_epochs=args.cells_epochs)
+    ct, cells = metrics["ct_3d"], metrics["cells_2d"]
+    organs = ", ".join(f"{k} {v:.2f}" for k, v in ct["dice"].items())
+    sys.stdout.write(
+        f"\n3D CT bundle: test Dice {organs} (mean {ct['mean_dice']:.2f}; chance 0), "
+        f"trained in {ct['train_seconds']} s on {metrics['device']}\n"
+        f"  mask: {ct['mask']}\n  DICOM input -> {', '.join(ct['dicom_outputs'])}\n"
+        f"2D cells bundle: test Dice {cells['mean_dice']:.2f}, cells / predicted objects "
+        f"{[(r['cells'], r['predicted_objects']) for r in cells['test_images']]}\n  masks: {cells['masks']}\n"
+        f"metrics: {metrics['metrics_file']}\nfigure: {metrics['figure']}\n"
+        f"total: {metrics['total_seconds']} s\n"
+    )
+    return 0
+
+
+def _run_smoke(args: argparse.Namespace) -> int:
+    from monai_unet2015.smoke import run_smoke
+
+    summary = run_smoke(args.output_dir, device=args.device)
+    for name, case in summary["cases"].items():
+        sys.stdout.write(
+            f"{name}: {case['network']} {case['input_shape']} -> {case['output_shape']} "
+            f"in {case['forward_seconds']} s; mask: {case['mask']}\n"
+        )
+    sys.stdout.write(f"summary: {args.output_dir}/smoke_summary.json\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    return args.handler(args)
 
 
 if __name__ == "__main__":

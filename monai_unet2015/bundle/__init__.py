@@ -3,9 +3,9 @@
 from monai_unet2015.bundle.cases import CaseProblemsError, check_training_cases, training_case_problems
 from monai_unet2015.bundle.cli import as_bool, dicom_seg_setting
 from monai_unet2015.bundle.errors import BundleInputError
+from monai_unet2015.bundle.inference import CasesFailedError, InferenceReport, SegmentCases
 from monai_unet2015.bundle.lock import TrainingLock
 from monai_unet2015.bundle.predictor import BundlePredictor
-from monai_unet2015.bundle.inference import CasesFailedError, InferenceReport, SegmentCases
 from monai_unet2015.bundle.workflow import WORKFLOW_NAME, UNet2015Workflow
 
 __all__ = [

@@ -101,7 +101,7 @@ def _adds_a_component_argument(key: str, config: dict) -> bool:
 
 
 def unknown_override_messages(overrides: Iterable[str], config: dict, *other_configs: dict) -> list[str]:
-    """One message per override key that is neither an id of ``config`` (or of ``other_configs``) nor a ``run`` argument.
+    """One message per override key that is no id of ``config`` or ``other_configs`` and no ``run`` argument.
 
     Example::
 

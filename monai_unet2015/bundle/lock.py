@@ -100,7 +100,9 @@ class TrainingLock:
         here = host == socket.gethostname()
         if here and (pid == os.getpid() or not _running(pid)):
             if pid != os.getpid():
-                warnings.warn(f"{self.path}: taking over the lock of process {pid}, which no longer runs.", stacklevel=3)
+                warnings.warn(
+                    f"{self.path}: taking over the lock of process {pid}, which no longer runs.", stacklevel=3
+                )
             self.path.unlink(missing_ok=True)
             return
         raise BundleInputError(

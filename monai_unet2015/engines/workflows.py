@@ -319,7 +319,8 @@ def create_trainer(
     (:class:`~monai_unet2015.engines.handlers.NonFiniteLossError`), loss logging
     (``StatsHandler``), a progress bar, TensorBoard (``log_dir``), the LR schedule
     (``LrScheduleHandler``, stepped per epoch), validation every ``val_interval`` epochs
-    and at the last epoch (``ValidationHandler``, :class:`ValidateLastEpoch`; with ``early_stop_patience``, a stop when its Dice plateaus,
+    and at the last epoch (``ValidationHandler``, :class:`ValidateLastEpoch`; with
+    ``early_stop_patience``, a stop when its Dice plateaus,
     :func:`plateau_stop`), an epoch checkpoint of network (key ``"model"``), optimizer,
     scheduler and trainer state (``CheckpointSaver``, last 2 kept) and, with ``resume``,
     :class:`ResumeFromLatest`, which continues from the newest of them: same epoch,
@@ -404,7 +405,38 @@ def create_trainer(
         amp_kwargs={"dtype": amp_dtype},
         decollate=False,
     )
-    # Order matters: seeding first at EPOCH_STARTED; the non-finite check before logging.
+    handlers = _step_handlers(seed, in_channels, grad_clip_norm, image_key, log_dir)
+    budget = None if time_budget_s is None else TrainingTimeBudget(time_budget_s, evaluator)
+    lr_scheduler = _scheduler(lr_scheduler, optimizer, max_epochs, budget)
+    if lr_scheduler is not None:
+        per_iteration = isinstance(lr_scheduler, TimePolyLR)
+        handlers.append(LrScheduleHandler(lr_scheduler, print_lr=False, epoch_level=not per_iteration))
+    stopper = None if early_stop_patience is None else plateau_stop(evaluator, trainer, early_stop_patience)
+    if evaluator is not None:
+        handlers.append(
+            ValidationHandler(
+                validator=evaluator, interval=val_interval, epoch_level=True, exec_at_start=validate_at_start
+            )
+        )
+        handlers.append(ValidateLastEpoch(evaluator))  # so that a short run leaves a model.pt too
+    if ckpt_dir is not None:
+        best = None if evaluator is None else BestMetricState(evaluator)
+        extras = {"lr_scheduler": lr_scheduler, "best_metric": best, "time_budget": budget, "early_stop": stopper}
+        state: dict = {MODEL_KEY: _unwrapped(network), "optimizer": optimizer, "trainer": trainer}
+        state.update({name: part for name, part in extras.items() if part is not None})
+        handlers += _checkpoint_handlers(state, Path(ckpt_dir), resume, device)
+    if budget is not None:
+        handlers.append(budget)  # after validation and the checkpoint: the last epoch has both
+    _attach(trainer, handlers + list(train_handlers))
+    if progress and is_main_process():
+        ProgressBar(desc="training", persist=True).attach(
+            trainer, output_transform=lambda output: {"loss": loss_from_output(output)}
+        )
+    return trainer
+
+
+def _step_handlers(seed, in_channels, grad_clip_norm, image_key: str, log_dir) -> list:
+    """Per-step handlers in the order they must run: seeding first, the non-finite check before logging."""
     handlers: list = [] if seed is None else [SeedEveryEpoch(seed)]
     if in_channels is not None:
         handlers.append(CheckInputChannels(in_channels, image_key))
@@ -419,40 +451,15 @@ def create_trainer(
             handlers.append(
                 TensorBoardStatsHandler(log_dir=str(log_dir), tag_name="train_loss", output_transform=loss_from_output)
             )
-    budget = None if time_budget_s is None else TrainingTimeBudget(time_budget_s, evaluator)
-    if isinstance(lr_scheduler, str):
-        option("lr_scheduler", lr_scheduler, ("poly",))
-        lr_scheduler = poly_lr_scheduler(optimizer, max_epochs) if budget is None else TimePolyLR(optimizer, budget)
-    if lr_scheduler is not None:
-        per_iteration = isinstance(lr_scheduler, TimePolyLR)
-        handlers.append(LrScheduleHandler(lr_scheduler, print_lr=False, epoch_level=not per_iteration))
-    stopper = None if early_stop_patience is None else plateau_stop(evaluator, trainer, early_stop_patience)
-    if evaluator is not None:
-        handlers.append(
-            ValidationHandler(
-                validator=evaluator, interval=val_interval, epoch_level=True, exec_at_start=validate_at_start
-            )
-        )
-        handlers.append(ValidateLastEpoch(evaluator))  # so that a short run leaves a model.pt too
-    if ckpt_dir is not None:
-        state: dict = {MODEL_KEY: _unwrapped(network), "optimizer": optimizer, "trainer": trainer}
-        if lr_scheduler is not None:
-            state["lr_scheduler"] = lr_scheduler
-        if evaluator is not None:
-            state["best_metric"] = BestMetricState(evaluator)
-        if budget is not None:
-            state["time_budget"] = budget
-        if stopper is not None:
-            state["early_stop"] = stopper
-        handlers += _checkpoint_handlers(state, Path(ckpt_dir), resume, device)
-    if budget is not None:
-        handlers.append(budget)  # after validation and the checkpoint: the last epoch has both
-    _attach(trainer, handlers + list(train_handlers))
-    if progress and is_main_process():
-        ProgressBar(desc="training", persist=True).attach(
-            trainer, output_transform=lambda output: {"loss": loss_from_output(output)}
-        )
-    return trainer
+    return handlers
+
+
+def _scheduler(lr_scheduler, optimizer, max_epochs: int, budget: TrainingTimeBudget | None):
+    """``"poly"``: the poly decay over the epochs, or over the time budget; a scheduler object as it is."""
+    if not isinstance(lr_scheduler, str):
+        return lr_scheduler
+    option("lr_scheduler", lr_scheduler, ("poly",))
+    return poly_lr_scheduler(optimizer, max_epochs) if budget is None else TimePolyLR(optimizer, budget)
 
 
 def _check_early_stop(patience, evaluator) -> None:

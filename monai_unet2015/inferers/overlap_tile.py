@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import weakref
@@ -14,6 +15,7 @@ from monai.data.utils import compute_importance_map
 from monai.inferers.inferer import Inferer
 from monai.utils import BlendMode
 from monai.utils.type_conversion import convert_to_dst_type
+from tqdm.auto import tqdm
 
 from monai_unet2015.inferers.precision import (
     MEMORY_FORMATS,
@@ -30,6 +32,19 @@ from monai_unet2015.options import option
 __all__ = ["OverlapTileInferer"]
 
 _DEFAULT_TILE_BUDGET = {2: 572 * 572, 3: 132 * 132 * 116}
+
+
+@dataclasses.dataclass(frozen=True)
+class _TilePlan:
+    """Where the tiles of one input go (:meth:`OverlapTileInferer._plan_tiles`)."""
+
+    roi: tuple[int, ...]
+    out_tile: tuple[int, ...]
+    starts: list[list[int]]
+    covered: list[int]  # the output extent the tiles cover (may pass the image end)
+    margin_before: list[int]
+    pad_after: list[int]
+    flips: list[tuple[int, ...]]
 
 
 class OverlapTileInferer(Inferer):
@@ -222,6 +237,31 @@ class OverlapTileInferer(Inferer):
 
     def __call__(self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args: Any, **kwargs: Any):
         """Predict ``(B, C_out, *S)`` for ``inputs`` ``(B, C, *S)``; args go to the network."""
+        image_size = self._check_inputs(inputs)
+        device = self.device or inputs.device
+        sw_device = self.sw_device or inputs.device
+        plan = self._plan_tiles(network, image_size, inputs.shape[1], sw_device, *args, **kwargs)
+        # a plain tensor: MetaTensor bookkeeping on every tile and layer costs time and keeps nothing we need
+        source = inputs.as_subclass(torch.Tensor).to(device)
+        padded = extend_borders(source, plan.margin_before, plan.pad_after, self.padding_mode, self.cval)
+        precision = resolve_precision(self.precision, sw_device)
+        layout = self._layouts[resolve_memory_format(self.memory_format, sw_device, precision, len(image_size))]
+        laid_out = layout.network(network, len(image_size))  # a converted copy: the caller's network is not changed
+        run = self._compiled(laid_out) if self.compile else laid_out
+
+        def predict(tiles: torch.Tensor) -> torch.Tensor:
+            with autocast_for(sw_device, precision):
+                return self._predict(run, layout.tiles(tiles.to(sw_device)), plan.flips, *args, **kwargs)
+
+        accumulated, weights = self._accumulate(padded, plan, predict, device)
+        crop = (slice(None), slice(None), *[slice(0, s) for s in image_size])
+        output = accumulated[crop] / weights[crop]
+        if isinstance(inputs, MetaTensor):
+            output, *_ = convert_to_dst_type(output, inputs, device=device, dtype=output.dtype)
+        return output
+
+    def _check_inputs(self, inputs: torch.Tensor) -> tuple[int, ...]:
+        """The spatial size of ``inputs``; ``ValueError`` for a tensor of the wrong rank or flips it lacks."""
         if not isinstance(inputs, torch.Tensor) or inputs.ndim not in (4, 5):
             raise ValueError(
                 f"inputs must be a tensor (B, C, H, W[, D]), got {type(inputs).__name__} "
@@ -230,15 +270,16 @@ class OverlapTileInferer(Inferer):
         image_size = tuple(inputs.shape[2:])
         if any(a >= len(image_size) for a in self.flip_axes):
             raise ValueError(f"flip_axes {self.flip_axes} name an axis the {len(image_size)}D input lacks.")
-        device = self.device or inputs.device
-        sw_device = self.sw_device or inputs.device
-        roi, out_tile, _ = self.tile_geometry(network, image_size, inputs.shape[1], sw_device, *args, **kwargs)
+        return image_size
+
+    def _plan_tiles(self, network, image_size, channels, sw_device, *args, **kwargs) -> _TilePlan:
+        """Where the tiles go: their input and output sizes, output starts per axis, and the padding."""
+        roi, out_tile, _ = self.tile_geometry(network, image_size, channels, sw_device, *args, **kwargs)
         margin_before = [(r - o) // 2 for r, o in zip(roi, out_tile)]
         if self.flip_axes and any((r - o) % 2 for r, o in zip(roi, out_tile)):
             raise ValueError(
                 f"flip_axes needs a network that crops its input symmetrically; it maps {roi} to {out_tile}."
             )
-
         alignment = self.alignment or int(getattr(network, "tile_alignment", 1))
         try:
             starts = [tile_starts(s, o, self.overlap, alignment) for s, o in zip(image_size, out_tile)]
@@ -246,52 +287,42 @@ class OverlapTileInferer(Inferer):
             raise ValueError(f"roi_size {roi} gives output tiles {out_tile}: {error} Use a larger roi_size.") from None
         covered = [st[-1] + o for st, o in zip(starts, out_tile)]  # may pass the image end
         pad_after = [c - s + (r - o - m) for c, s, r, o, m in zip(covered, image_size, roi, out_tile, margin_before)]
-        # a plain tensor: MetaTensor bookkeeping on every tile and layer costs time and keeps nothing we need
-        source = inputs.as_subclass(torch.Tensor).to(device)
-        padded = extend_borders(source, margin_before, pad_after, self.padding_mode, self.cval)
+        flips = flip_combinations(self.flip_axes)
+        return _TilePlan(tuple(roi), tuple(out_tile), starts, covered, margin_before, pad_after, flips)
 
+    def _accumulate(
+        self, padded: torch.Tensor, plan: _TilePlan, predict: Callable, device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The blended sum of every tile's output and the weight each output voxel got."""
         # constant blending: plain sums divided by how many tiles cover each pixel
         importance = (
             None
             if self.mode == "constant"
-            else compute_importance_map(out_tile, mode=self.mode, sigma_scale=0.125, device=device)
+            else compute_importance_map(plan.out_tile, mode=self.mode, sigma_scale=0.125, device=device)
         )
         accumulated: torch.Tensor | None = None
-        weights = torch.zeros((1, 1, *covered), device=device)
-        locations = list(itertools.product(range(inputs.shape[0]), *starts))
+        weights = torch.zeros((1, 1, *plan.covered), device=device)
+        locations = list(itertools.product(range(padded.shape[0]), *plan.starts))
         batches = range(0, len(locations), self.sw_batch_size)
         if self.progress:
-            from tqdm.auto import tqdm
-
             batches = tqdm(batches, desc="overlap-tile", unit="batch")
-        flips = flip_combinations(self.flip_axes)
-        precision = resolve_precision(self.precision, sw_device)
-        layout = self._layouts[resolve_memory_format(self.memory_format, sw_device, precision, len(image_size))]
-        laid_out = layout.network(network, len(image_size))  # a converted copy: the caller's network is not changed
-        run = self._compiled(laid_out) if self.compile else laid_out
         for first in batches:
             chunk = locations[first : first + self.sw_batch_size]
             tiles = torch.cat(
                 [
-                    padded[(slice(b, b + 1), slice(None), *[slice(p, p + r) for p, r in zip(start, roi)])]
+                    padded[(slice(b, b + 1), slice(None), *[slice(p, p + r) for p, r in zip(start, plan.roi)])]
                     for b, *start in chunk
                 ]
-            ).to(sw_device)
-            with autocast_for(sw_device, precision):
-                predictions = self._predict(run, layout.tiles(tiles), flips, *args, **kwargs)
-            predictions = predictions.float().to(device)
+            )
+            predictions = predict(tiles).float().to(device)
             if accumulated is None:
-                accumulated = torch.zeros((inputs.shape[0], predictions.shape[1], *covered), device=device)
+                accumulated = torch.zeros((padded.shape[0], predictions.shape[1], *plan.covered), device=device)
             for prediction, (b, *start) in zip(predictions, chunk):
-                region = tuple(slice(p, p + o) for p, o in zip(start, out_tile))
+                region = tuple(slice(p, p + o) for p, o in zip(start, plan.out_tile))
                 accumulated[(b, slice(None), *region)] += prediction if importance is None else prediction * importance
                 if b == 0:
                     weights[(0, 0, *region)] += 1.0 if importance is None else importance
-        crop = (slice(None), slice(None), *[slice(0, s) for s in image_size])
-        output = accumulated[crop] / weights[crop]
-        if isinstance(inputs, MetaTensor):
-            output, *_ = convert_to_dst_type(output, inputs, device=device, dtype=output.dtype)
-        return output
+        return accumulated, weights
 
     @staticmethod
     def _predict(network: Callable, tiles: torch.Tensor, flips: list[tuple[int, ...]], *args, **kwargs) -> torch.Tensor:

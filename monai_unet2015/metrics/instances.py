@@ -19,7 +19,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from monai.metrics import CumulativeIterationMetric
-from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
 __all__ = [

@@ -19,8 +19,7 @@ from scipy import ndimage
 
 from monai_unet2015.data import load_datalist
 from monai_unet2015.metrics import matching_scores
-from monai_unet2015.transforms import label_instances
-from monai_unet2015.transforms import CheckImageLabeld
+from monai_unet2015.transforms import CheckImageLabeld, label_instances
 
 __all__ = [
     "dataset_fingerprint",
@@ -84,65 +83,75 @@ def dataset_fingerprint(dataset_dir: str | Path, seed: int = 0) -> dict:
     if any("label" not in item for item in datalist):
         raise ValueError(f"dataset_dir {dataset_dir}: the plan needs labels for every case (labelsTr/).")
     loader = LoadImage(image_only=True, ensure_channel_first=True)
-    declared_classes = _declared_classes(dataset_dir)
-    generator = np.random.default_rng(seed)
-    shapes, spacings, samples, foreground, counts, sizes = [], [], [], [], {}, []
-    channels, dtypes, case_medians, instance_maps, instance_cases = set(), set(), [], [], 0
+    tally = _Tally(_declared_classes(dataset_dir), np.random.default_rng(seed))
     first: tuple | None = None
     for item in datalist:
         image, label = _read(loader, item["image"]), _read(loader, item["label"])
         check_case(item, image, label, first)
         first = first or (item["image"], image)
+        tally.add(item, image, label)
+    if not any(sample.size for sample in tally.foreground):
+        raise ValueError(_no_foreground(dataset_dir, tally.counts))
+    return {"dataset_dir": str(dataset_dir), "num_cases": len(datalist), **tally.summary()}
+
+
+class _Tally:
+    """What the fingerprint keeps of each case, summed up over the cases by :meth:`summary`."""
+
+    def __init__(self, declared_classes: list[str], generator: np.random.Generator) -> None:
+        self.declared_classes, self.generator = declared_classes, generator
+        self.shapes, self.spacings, self.samples, self.foreground, self.sizes = [], [], [], [], []
+        self.channels, self.dtypes, self.counts = set(), set(), {}
+        self.case_medians, self.instance_maps, self.instance_cases = [], [], 0
+
+    def add(self, item: dict, image, label) -> None:
         array, labels = np.asarray(image, np.float64), np.asarray(label).astype(np.int64)[0]
-        channels.add(int(array.shape[0]))
-        dtypes.add(str(image.dtype).replace("torch.", ""))
-        shapes.append([int(s) for s in image.shape[1:]])
-        spacings.append([round(float(s), 4) for s in image.pixdim])
-        samples.append(_sample(array.ravel(), generator))
+        self.channels.add(int(array.shape[0]))
+        self.dtypes.add(str(image.dtype).replace("torch.", ""))
+        self.shapes.append([int(s) for s in image.shape[1:]])
+        self.spacings.append([round(float(s), 4) for s in image.pixdim])
+        self.samples.append(_sample(array.ravel(), self.generator))
         # 3D class labels keep 255 for voxels nobody annotated; in 2D masks 255 is an object (a 0 / 255 PNG)
         annotated = labels > 0 if labels.ndim == 2 else (labels > 0) & (labels != NOT_ANNOTATED)
-        foreground.append(_sample(array[:, annotated].ravel(), generator))
+        self.foreground.append(_sample(array[:, annotated].ravel(), self.generator))
         values, voxels = np.unique(labels, return_counts=True)
         # a 2D map with several ids is an instance map (the cells bundle's labels), one per object
         instance_map = labels.ndim == 2 and int((values > 0).sum()) > 1
         if instance_map:
-            _refuse_class_map(item["label"], labels, declared_classes)
-        case_medians.append(_class_medians(array, labels, values, instance_map))
-        instance_cases += instance_map
+            _refuse_class_map(item["label"], labels, self.declared_classes)
+        self.case_medians.append(_class_medians(array, labels, values, instance_map))
+        self.instance_cases += instance_map
         for value, count in zip(values.tolist(), voxels.tolist()):
-            counts[value] = counts.get(value, 0) + count
+            self.counts[value] = self.counts.get(value, 0) + count
         if labels.ndim == 2:
-            sizes.append(voxels[values > 0] if instance_map else _component_sizes(labels))
-        if instance_map and len(instance_maps) < SPLIT_CASES:
-            instance_maps.append(labels)
-    if not any(sample.size for sample in foreground):
-        raise ValueError(_no_foreground(dataset_dir, counts))
-    spatial_dims = len(shapes[0])
-    instance_labels = instance_cases > 0
-    fingerprint = {
-        "dataset_dir": str(dataset_dir),
-        "num_cases": len(datalist),
-        "spatial_dims": spatial_dims,
-        "channels": sorted(channels),
-        "shapes": shapes,
-        "spacings": spacings,
-        "median_shape": [int(v) for v in np.median(shapes, axis=0)],
-        "median_spacing": [round(float(v), 4) for v in np.median(spacings, axis=0)],
-        "image_dtype": sorted(dtypes),
-        "bit_depth": _bit_depth(np.concatenate(samples)),
-        "intensity": {
-            "all": _statistics(np.concatenate(samples)),
-            "foreground": _statistics(np.concatenate(foreground)),
-            "class_medians_per_case": case_medians,
-        },
-        "classes": _class_shares(counts, instance_labels),
-        "instance_labels": bool(instance_labels),
-    }
-    if spatial_dims == 2:
-        fingerprint["object_sizes"] = _size_statistics(np.concatenate(sizes))
-    if instance_labels and instance_maps:
-        fingerprint["split_distance_f1"] = split_distance_scores(instance_maps)
-    return fingerprint
+            self.sizes.append(voxels[values > 0] if instance_map else _component_sizes(labels))
+        if instance_map and len(self.instance_maps) < SPLIT_CASES:
+            self.instance_maps.append(labels)
+
+    def summary(self) -> dict:
+        spatial_dims, instance_labels = len(self.shapes[0]), self.instance_cases > 0
+        summary = {
+            "spatial_dims": spatial_dims,
+            "channels": sorted(self.channels),
+            "shapes": self.shapes,
+            "spacings": self.spacings,
+            "median_shape": [int(v) for v in np.median(self.shapes, axis=0)],
+            "median_spacing": [round(float(v), 4) for v in np.median(self.spacings, axis=0)],
+            "image_dtype": sorted(self.dtypes),
+            "bit_depth": _bit_depth(np.concatenate(self.samples)),
+            "intensity": {
+                "all": _statistics(np.concatenate(self.samples)),
+                "foreground": _statistics(np.concatenate(self.foreground)),
+                "class_medians_per_case": self.case_medians,
+            },
+            "classes": _class_shares(self.counts, instance_labels),
+            "instance_labels": bool(instance_labels),
+        }
+        if spatial_dims == 2:
+            summary["object_sizes"] = _size_statistics(np.concatenate(self.sizes))
+        if instance_labels and self.instance_maps:
+            summary["split_distance_f1"] = split_distance_scores(self.instance_maps)
+        return summary
 
 
 def _declared_classes(dataset_dir) -> list[str]:

@@ -325,7 +325,7 @@ def plan_report(fingerprint: dict, plan: dict, plan_file: str) -> str:
     plan_path = Path(plan_file).resolve()
     lines += [
         f"copy the bundle out: python -m monai_unet2015 bundle init {plan['bundle']} DIR",
-        f'train: cd DIR/{plan["bundle"]} && python -m monai.bundle run --workflow_name {WORKFLOW_NAME} '
+        f"train: cd DIR/{plan['bundle']} && python -m monai.bundle run --workflow_name {WORKFLOW_NAME} "
         f'--config_file "{configs}" '
         f"--meta_file configs/metadata.json --logging_file configs/logging.conf --args_file {plan_path} "
         f"--dataset_dir {Path(fingerprint['dataset_dir']).resolve()}",

@@ -1,4 +1,5 @@
-"""MONAI transforms: the paper's augmentation (coarse-grid elastic deformation, border weight map), checks, instance post-processing."""
+"""MONAI transforms: the paper's augmentation (coarse-grid elastic deformation, border weight map),
+checks, and the instance post-processing."""
 
 from monai_unet2015.transforms.checks import CheckImageLabeld
 from monai_unet2015.transforms.crop import (

@@ -16,10 +16,10 @@ from PIL import Image
 
 from monai_unet2015.bundle import CasesFailedError
 from monai_unet2015.bundle.locations import bundles_dir
+from monai_unet2015.bundle.workflow import WORKFLOW_NAME
 from monai_unet2015.data import write_sample_data
 from monai_unet2015.transforms import label_instances
 from tests.raises import raises_cause
-from monai_unet2015.bundle.workflow import WORKFLOW_NAME
 
 BUNDLES = bundles_dir()
 SCHEMA = BUNDLES / "meta_schema.json"
@@ -239,7 +239,17 @@ def test_cli_ckpt_export_to_torchscript(trained, name):
 def cli_run(config: str, *arguments: str) -> subprocess.CompletedProcess:
     """``python -m monai.bundle run --config_file configs/<config> ...`` in the CT bundle's folder."""
     return subprocess.run(
-        [sys.executable, "-m", "monai.bundle", "run", "--workflow_name", WORKFLOW_NAME, "--config_file", f"configs/{config}", *arguments],
+        [
+            sys.executable,
+            "-m",
+            "monai.bundle",
+            "run",
+            "--workflow_name",
+            WORKFLOW_NAME,
+            "--config_file",
+            f"configs/{config}",
+            *arguments,
+        ],
         cwd=BUNDLES / "unet3d_ct_organs",
         capture_output=True,
         text=True,

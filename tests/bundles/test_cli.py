@@ -72,6 +72,8 @@ def test_the_pinned_versions_are_the_ones_installed():
         assert version(name) == pins[name], f"{name} {version(name)} is installed, constraints.txt pins {pins[name]}"
 
 
-@pytest.mark.parametrize("value, expected", [("auto", (True, False)), ("true", (True, True)), ("False", (False, False))])
+@pytest.mark.parametrize(
+    "value, expected", [("auto", (True, False)), ("true", (True, True)), ("False", (False, False))]
+)
 def test_the_dicom_seg_option(value, expected):
     assert dicom_seg_setting(value) == expected

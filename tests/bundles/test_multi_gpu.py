@@ -16,9 +16,9 @@ import torch
 from monai.bundle import ConfigWorkflow
 
 from monai_unet2015.bundle.locations import bundles_dir
+from monai_unet2015.bundle.workflow import WORKFLOW_NAME
 from monai_unet2015.data import write_sample_data
 from monai_unet2015.networks import UNet3D
-from monai_unet2015.bundle.workflow import WORKFLOW_NAME
 
 BUNDLE = bundles_dir() / "unet3d_ct_organs"
 TINY = ["--network_def#features", "[4,8,16]", "--roi_size", "[44,44,44]", "--cache", "none", "--val_fraction", "0.5"]
@@ -39,7 +39,17 @@ def bundle_run(processes: int, bundle: Path, config_files: list[str], *arguments
         str([f"configs/{name}" for name in config_files]) if len(config_files) > 1 else f"configs/{config_files[0]}"
     )
     result = subprocess.run(
-        [*launcher, "-m", "monai.bundle", "run", "--workflow_name", WORKFLOW_NAME, "--config_file", configs, *arguments],
+        [
+            *launcher,
+            "-m",
+            "monai.bundle",
+            "run",
+            "--workflow_name",
+            WORKFLOW_NAME,
+            "--config_file",
+            configs,
+            *arguments,
+        ],
         cwd=bundle,
         capture_output=True,
         text=True,

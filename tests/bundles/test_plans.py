@@ -13,14 +13,24 @@ import torch
 from PIL import Image
 
 from monai_unet2015.bundle.locations import init_bundle
+from monai_unet2015.bundle.workflow import WORKFLOW_NAME
 from monai_unet2015.planning import write_plan
 from tests.planning.conftest import write_nuclei
-from monai_unet2015.bundle.workflow import WORKFLOW_NAME
 
 
 def bundle_run(bundle: Path, config_files: list[str], *arguments: str) -> subprocess.CompletedProcess:
     configs = json.dumps([f"configs/{name}" for name in config_files])
-    command = [sys.executable, "-m", "monai.bundle", "run", "--workflow_name", WORKFLOW_NAME, "--config_file", configs, *arguments]
+    command = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--workflow_name",
+        WORKFLOW_NAME,
+        "--config_file",
+        configs,
+        *arguments,
+    ]
     return subprocess.run(command, cwd=bundle, capture_output=True, text=True, timeout=600)
 
 

@@ -20,11 +20,11 @@ import torch
 from monai.bundle import ConfigWorkflow
 
 from monai_unet2015.bundle.locations import bundles_dir
+from monai_unet2015.bundle.workflow import WORKFLOW_NAME
 from monai_unet2015.data import write_dicom_series, write_sample_data
 from monai_unet2015.engines import TrainingFinishedError
 from monai_unet2015.networks import UNet3D
 from tests.raises import raises_cause
-from monai_unet2015.bundle.workflow import WORKFLOW_NAME
 
 pytestmark = pytest.mark.slow
 BUNDLE = bundles_dir() / "unet3d_ct_organs"
@@ -32,7 +32,18 @@ TINY = ["--network_def#features", "[4,8,16]", "--roi_size", "[60,60,60]", "--pro
 
 
 def bundle_run(config: str, *arguments: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "monai.bundle", "run", "--workflow_name", WORKFLOW_NAME, "--config_file", f"configs/{config}", *TINY, *arguments]
+    command = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--workflow_name",
+        WORKFLOW_NAME,
+        "--config_file",
+        f"configs/{config}",
+        *TINY,
+        *arguments,
+    ]
     return subprocess.run(command, cwd=BUNDLE, capture_output=True, text=True, timeout=600)
 
 

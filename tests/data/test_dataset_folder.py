@@ -86,7 +86,9 @@ def test_reading_dicom_folders_again_adds_no_exit_callbacks(sample):
 def test_the_dataset_folder_as_its_own_output_folder_is_refused(sample, same_folder):
     root = sample / "ct" / "imagesTs"
     output_dir = same_folder.format(root=root, name=root.name)
-    with pytest.raises(ValueError, match=rf"output_dir {output_dir} is dataset_dir itself: .* --output_dir {root}/masks"):
+    with pytest.raises(
+        ValueError, match=rf"output_dir {output_dir} is dataset_dir itself: .* --output_dir {root}/masks"
+    ):
         load_datalist(root, "test", False, exclude=[output_dir])
 
 

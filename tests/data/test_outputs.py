@@ -189,4 +189,3 @@ def test_dicom_seg_asked_for_a_nifti_input_says_so(tmp_path):
     with pytest.warns(UserWarning, match=r"dicom_seg is on, but a \(.*a.nii.gz\) is not a DICOM series"):
         asked(sample)
     assert list(tmp_path.iterdir()) == []
-

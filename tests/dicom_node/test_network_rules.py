@@ -381,7 +381,13 @@ def test_the_worker_logs_a_repeated_error_once(bundle, tmp_path, caplog):
     import time
 
     node = DicomNode(
-        bundle, "UNET_NODE", free_port(), "PACS@127.0.0.1:104", work_dir=tmp_path / "w", poll_interval=0.02
+        bundle,
+        "UNET_NODE",
+        free_port(),
+        "PACS@127.0.0.1:104",
+        work_dir=tmp_path / "w",
+        poll_interval=0.02,
+        overrides=OVERRIDES,
     )
 
     def full_disk(now=None):

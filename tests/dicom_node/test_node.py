@@ -97,7 +97,7 @@ def echo(port: int) -> bool:
 
 
 class NodeProcess:
-    """``python -m monai_unet2015 dicom-node`` in a subprocess."""
+    """``python -m monai_unet2015 dicom-node serve`` in a subprocess."""
 
     def __init__(
         self, bundle: Path, work_dir: Path, port: int, pacs_port: int, series_timeout: float = SERIES_TIMEOUT
@@ -112,7 +112,9 @@ class NodeProcess:
             arguments += ["--override", f"{key}={json.dumps(value)}"]
         with open(self.log, "a") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "monai_unet2015", "dicom-node", *arguments], stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "monai_unet2015", "dicom-node", "serve", *arguments],
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         wait_for(lambda: self.process.poll() is not None or echo(port), 180, "the node to answer C-ECHO")
         assert self.process.poll() is None, self.log.read_text()[-3000:]
