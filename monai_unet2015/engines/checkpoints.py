@@ -267,6 +267,11 @@ class SaveBestModel:
     ``models/model.pt``), written to a temporary name and renamed, so a kill never leaves
     half a file.
 
+    Why not MONAI's ``CheckpointSaver(save_key_metric=True, key_metric_save_state=True)``:
+    that keeps the best score inside ``model.pt`` (a ``{"model", "checkpointer"}`` dict),
+    which ``ckpt_export``, MONAI Label and model-zoo users read as a plain state dict; here
+    the score travels in the interval checkpoints that resume reads anyway.
+
     Args:
         network: the (unwrapped) network to save.
         save_dir: the folder (created if needed).
