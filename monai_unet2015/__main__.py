@@ -156,7 +156,7 @@ def _add_node_arguments(node: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a bundle config override, VALUE in JSON (e.g. network_def#features=[4,8,16]); repeatable",
+        help="a bundle config override, VALUE in JSON (e.g. features=[4,8,16]); repeatable",
     )
 
 

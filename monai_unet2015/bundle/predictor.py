@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -23,7 +24,20 @@ from monai_unet2015.bundle.inference import InferenceReport
 __all__ = ["BundlePredictor"]
 
 # Made once per predictor; the rest of inference.json is made per call.
-_MADE_ONCE = ("network", "inferer")
+_MADE_ONCE = ("network", "inferer", "load_weights")
+_REFERENCE = re.compile(r"@([\w#]+)")
+
+
+def _settings_behind(config: Mapping, ids: Sequence[str]) -> set[str]:
+    """``ids`` and every top-level setting they reference (``@features``...), however indirectly."""
+    found, todo = set(), list(ids)
+    while todo:
+        key = todo.pop()
+        if key in found or key not in config:
+            continue
+        found.add(key)
+        todo += [ref.split("#")[0] for ref in _REFERENCE.findall(json.dumps(config[key]))]
+    return found
 
 
 class BundlePredictor:
@@ -33,7 +47,7 @@ class BundlePredictor:
         bundle_dir: the bundle folder (``configs/inference.json``, ``models/model.pt``).
         config_files: the configs to merge, in order, relative to ``configs/`` or as paths;
             the first must be ``inference.json`` (a preset after it: ``("inference.json", "cpu.json")``).
-        overrides: config overrides for every call, e.g. ``{"network_def#features": [4, 8, 16]}``.
+        overrides: config overrides for every call, e.g. ``{"features": [4, 8, 16]}``.
         args_file: a plan (``python -m monai_unet2015 plan``), applied before ``overrides`` as
             MONAI's ``--args_file`` is.
 
@@ -51,7 +65,7 @@ class BundlePredictor:
         >>> os.makedirs(f"{root}/models")
         >>> torch.save(UNet3D(1, 4, features=(4, 8, 16)).state_dict(), f"{root}/models/model.pt")
         >>> predictor = BundlePredictor(bundle_path("unet3d_ct_organs"),
-        ...     overrides={"bundle_root": root, "network_def#features": [4, 8, 16], "progress": False})
+        ...     overrides={"bundle_root": root, "features": [4, 8, 16], "progress": False})
         >>> type(predictor.network).__name__
         'UNet3D'
     """
@@ -69,6 +83,8 @@ class BundlePredictor:
             raise ValueError(f"config_files must start with inference.json, got {list(config_files)!r}.")
         self.overrides = {"bundle_root": str(self.bundle_dir), **_plan(args_file), **dict(overrides or {})}
         parser = self._parser({})
+        #: the settings the network, its weights and the inferer are made from: fixed for this predictor
+        self.fixed = _settings_behind(parser.get(), _MADE_ONCE)
         self.network = parser.get_parsed_content("network")
         parser.get_parsed_content("load_weights")()
         self.inferer = parser.get_parsed_content("inferer")
@@ -77,11 +93,12 @@ class BundlePredictor:
         """Segment every case of ``dataset_dir`` (a folder or one file) into ``output_dir``.
 
         ``overrides`` apply to this call only (``dicom_seg=True``, ``overwrite=True``...);
-        settings of the network or the inferer cannot change per call (``ValueError``).
+        the settings the network, its weights and the inferer were made from (``features``,
+        ``roi_size``...: :attr:`fixed`) cannot change per call (``ValueError``).
         Raises :class:`~monai_unet2015.bundle.CasesFailedError` after the other cases if
         any case failed, as batch inference does.
         """
-        fixed = sorted(key for key in overrides if key.split("#")[0] in (*_MADE_ONCE, "network_def", "load_weights"))
+        fixed = sorted(key for key in overrides if key.split("#")[0] in self.fixed)
         if fixed:
             raise ValueError(f"{fixed} are set up once per predictor: make another BundlePredictor to change them.")
         parser = self._parser({"dataset_dir": str(dataset_dir), "output_dir": str(output_dir), **overrides})

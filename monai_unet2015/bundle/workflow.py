@@ -114,7 +114,7 @@ class UNet2015Workflow(ConfigWorkflow):
     Args:
         config_file: the bundle's config file(s), as for ``ConfigWorkflow``.
         kwargs: ``ConfigWorkflow``'s own arguments (``meta_file``, ``logging_file``, ``run_id``...)
-            and the config overrides (``max_epochs=3``, ``network_def#features=[4, 8, 16]``).
+            and the config overrides (``max_epochs=3``, ``features=[4, 8, 16]``).
 
     Raises:
         SystemExit: with one line naming the problem, for an unknown override key, a spatial

@@ -24,7 +24,7 @@ class BundleSegmenter:
 
     Args:
         bundle_dir: the bundle (``configs/inference.json``, ``models/model.pt``).
-        overrides: further config overrides, e.g. ``{"network_def#features": [4, 8, 16]}``.
+        overrides: further config overrides, e.g. ``{"features": [4, 8, 16]}``.
         config_files: the configs to merge, in order, relative to ``configs/`` or as paths
             (default ``("inference.json",)``; a preset: ``("inference.json", "cpu.json")``).
         args_file: a plan from ``python -m monai_unet2015 plan`` (JSON options), applied

@@ -226,7 +226,7 @@ def preset_settings(bundle: str, preset: str) -> dict:
     """The bundle's ``configs/<preset>.json``: ``features`` and ``roi_size`` of that preset."""
     preset = json.loads((bundle_path(bundle) / "configs" / f"{preset}.json").read_text())
     network = preset.get("network_def", {})
-    features = preset.get("features", preset.get("network_def#features", network.get("features")))
+    features = preset.get("features", network.get("features"))
     return {"features": features, "roi_size": preset["roi_size"]}
 
 

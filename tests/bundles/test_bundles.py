@@ -24,7 +24,7 @@ from tests.raises import raises_cause
 BUNDLES = bundles_dir()
 SCHEMA = BUNDLES / "meta_schema.json"
 TINY = {
-    "unet3d_ct_organs": {"roi_size": [44, 44, 44], "network_def#features": [4, 8, 16], "cache": "none"},
+    "unet3d_ct_organs": {"roi_size": [44, 44, 44], "features": [4, 8, 16], "cache": "none"},
     "unet2015_cells_2d": {"roi_size": [60, 60], "features": [4, 8, 16], "cache": "none"},
 }
 DATA = {"unet3d_ct_organs": "ct", "unet2015_cells_2d": "cells"}
@@ -206,8 +206,7 @@ def test_cli_verify_metadata_offline_and_net_in_out(name):
 @pytest.mark.parametrize("name", BUNDLES_UNDER_TEST)
 def test_cli_ckpt_export_to_torchscript(trained, name):
     root = trained[name]
-    features = TINY[name].get("features", TINY[name].get("network_def#features"))
-    key = "--features" if "features" in TINY[name] else "--network_def#features"
+    features = TINY[name]["features"]
     result = subprocess.run(
         [
             sys.executable,
@@ -223,7 +222,7 @@ def test_cli_ckpt_export_to_torchscript(trained, name):
             "configs/metadata.json",
             "--config_file",
             "configs/inference.json",
-            key,
+            "--features",
             str(features),
         ],
         cwd=BUNDLES / name,
@@ -260,7 +259,7 @@ def test_cli_run_inference_subprocess(trained, sample, tmp_path):
     result = cli_run(
         "inference.json",
         *("--bundle_root", str(trained["unet3d_ct_organs"]), "--dataset_dir", str(sample / "ct")),
-        *("--output_dir", str(tmp_path), "--network_def#features", "[4,8,16]", "--roi_size", "[44,44,44]"),
+        *("--output_dir", str(tmp_path), "--features", "[4,8,16]", "--roi_size", "[44,44,44]"),
         *("--progress", "False"),
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -288,7 +287,7 @@ def test_checkpoint_that_does_not_fit_the_network(trained, sample, tmp_path):
             r"checkpoint \(4, 1, 3, 3, 3\) vs network \(8, 1, 3, 3, 3\)"
         ),
     ):
-        infer(name, trained[name], sample / "ct", tmp_path, **{"network_def#features": [8, 16, 32]})
+        infer(name, trained[name], sample / "ct", tmp_path, **{"features": [8, 16, 32]})
 
 
 def test_wrong_number_of_input_channels(sample, tmp_path):

@@ -22,7 +22,7 @@ from monai_unet2015.transforms import paper_augmentation
 BUNDLES = ["unet3d_ct_organs", "unet2015_cells_2d"]
 CONFIG_FILES = sorted(p for name in BUNDLES for p in (bundles_dir() / name / "configs").glob("*.json"))
 TINY = {
-    "unet3d_ct_organs": {"roi_size": [44, 44, 44], "network_def#features": [4, 8, 16], "cache": "none"},
+    "unet3d_ct_organs": {"roi_size": [44, 44, 44], "features": [4, 8, 16], "cache": "none"},
     "unet2015_cells_2d": {"roi_size": [60, 60], "features": [4, 8, 16], "cache": "none"},
 }
 DATA = {"unet3d_ct_organs": "ct", "unet2015_cells_2d": "cells"}

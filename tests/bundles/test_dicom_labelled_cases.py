@@ -36,7 +36,7 @@ def test_the_plan_reads_the_classes_of_the_rtstruct_and_seg_labels(planned_dicom
 
 def test_the_bundle_trains_on_them_with_the_plan(planned_dicom):
     dataset, plan_file, bundle = planned_dicom
-    tiny = ("--roi_size", "[44,44,44]", "--network_def#features", "[4,8,16]", "--cache", "none")
+    tiny = ("--roi_size", "[44,44,44]", "--features", "[4,8,16]", "--cache", "none")
     arguments = ("--args_file", str(plan_file), "--dataset_dir", str(dataset), "--progress", "false")
     result = bundle_run(bundle, ["train.json"], *arguments, *tiny, "--max_epochs", "1", "--val_interval", "1")
     assert result.returncode == 0, result.stderr[-3000:]

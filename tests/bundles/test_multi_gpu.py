@@ -21,7 +21,7 @@ from monai_unet2015.data import write_sample_data
 from monai_unet2015.networks import UNet3D
 
 BUNDLE = bundles_dir() / "unet3d_ct_organs"
-TINY = ["--network_def#features", "[4,8,16]", "--roi_size", "[44,44,44]", "--cache", "none", "--val_fraction", "0.5"]
+TINY = ["--features", "[4,8,16]", "--roi_size", "[44,44,44]", "--cache", "none", "--val_fraction", "0.5"]
 TORCHRUN = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
 
 
@@ -94,7 +94,7 @@ def test_two_processes_train_with_one_checkpoint_and_whole_set_validation(sample
         # the precision of training's validation (fp32, contiguous): evaluate.json's "auto" picks bf16 on a
         # CPU with AVX512_BF16 / AMX, and a 1-epoch net's Dice moves with it (0.0610 against 0.0592)
         **{
-            "network_def#features": [4, 8, 16],
+            "features": [4, 8, 16],
             "roi_size": [44, 44, 44],
             "cache": "none",
             "val_fraction": 0.5,

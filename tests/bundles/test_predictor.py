@@ -15,7 +15,7 @@ from monai_unet2015.engines import LoadNetworkWeights
 from monai_unet2015.networks import UNet3D
 
 BUNDLE = bundles_dir() / "unet3d_ct_organs"
-TINY = {"network_def#features": [4, 8, 16], "roi_size": [60, 60, 60], "progress": False}
+TINY = {"features": [4, 8, 16], "roi_size": [60, 60, 60], "progress": False}
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +69,8 @@ def test_the_predictor_writes_what_batch_inference_writes(sample, root, tmp_path
 
 def test_what_is_made_once_cannot_change_per_call(root, tmp_path):
     predictor = BundlePredictor(BUNDLE, overrides={"bundle_root": str(root), **TINY})
-    with pytest.raises(ValueError, match=r"\['network_def#features'\] are set up once per predictor"):
-        predictor(tmp_path, tmp_path / "out", **{"network_def#features": [8, 16, 32]})
+    with pytest.raises(ValueError, match=r"\['features', 'roi_size'\] are set up once per predictor"):
+        predictor(tmp_path, tmp_path / "out", features=[8, 16, 32], roi_size=[76, 76, 76])
 
 
 def test_the_first_config_must_be_inference_json():
@@ -81,3 +81,9 @@ def test_the_first_config_must_be_inference_json():
 def test_a_missing_plan_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match=rf"args_file {tmp_path}/plan.json does not exist"):
         BundlePredictor(BUNDLE, args_file=tmp_path / "plan.json")
+
+
+def test_the_settings_behind_the_network_and_inferer_are_fixed(root):
+    predictor = BundlePredictor(BUNDLE, overrides={"bundle_root": str(root), **TINY})
+    assert {"features", "roi_size", "flip_axes", "precision", "ckpt_dir", "device"} <= predictor.fixed
+    assert not {"output_dir", "dataset_dir", "overwrite", "dicom_seg"} & predictor.fixed

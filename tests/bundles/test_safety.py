@@ -28,7 +28,7 @@ from tests.raises import raises_cause
 
 pytestmark = pytest.mark.slow
 BUNDLE = bundles_dir() / "unet3d_ct_organs"
-TINY = ["--network_def#features", "[4,8,16]", "--roi_size", "[60,60,60]", "--progress", "false"]
+TINY = ["--features", "[4,8,16]", "--roi_size", "[60,60,60]", "--progress", "false"]
 
 
 def bundle_run(config: str, *arguments: str) -> subprocess.CompletedProcess:
@@ -60,7 +60,7 @@ def workflow(config: str, workflow_type: str, **overrides) -> ConfigWorkflow:
     flow = ConfigWorkflow(
         config_file=str(BUNDLE / "configs" / config),
         workflow_type=workflow_type,
-        **{"network_def#features": [4, 8, 16], "roi_size": [60, 60, 60], "progress": False},
+        **{"features": [4, 8, 16], "roi_size": [60, 60, 60], "progress": False},
         **overrides,
     )
     flow.initialize()

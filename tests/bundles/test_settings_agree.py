@@ -50,3 +50,31 @@ def test_a_changed_setting_in_one_file_is_caught():
     train, inference = configs("unet3d_ct_organs")
     inference["pixdim"] = [1.0, 1.0, 1.0]
     assert list(disagreements(train, inference)) == ["pixdim"]
+
+
+@pytest.mark.parametrize("name", BUNDLES)
+def test_what_evaluation_repeats_of_inference_is_equal(name):
+    """evaluate.json merges over train.json, not inference.json: what both declare must agree."""
+    folder = bundles_dir() / name / "configs"
+    evaluate = json.loads((folder / "evaluate.json").read_text())
+    _, inference = configs(name)
+    shared = sorted((set(evaluate) & set(inference)) - OWN_ENTRIES)
+    assert shared, "evaluate.json and inference.json share no setting: the test checks nothing"
+    differing = {key: (evaluate[key], inference[key]) for key in shared if evaluate[key] != inference[key]}
+    assert not differing, f"{name}: evaluate.json and inference.json disagree on {differing}"
+
+
+@pytest.mark.parametrize("name", BUNDLES)
+def test_the_network_width_has_one_key_in_both_bundles(name):
+    train, inference = configs(name)
+    assert train["network_def"]["features"] == inference["network_def"]["features"] == "@features"
+    for preset in ("cpu", "gpu", "paper"):
+        assert "features" in json.loads((bundles_dir() / name / "configs" / f"{preset}.json").read_text())
+
+
+def test_the_configs_both_bundles_share_are_declared_once():
+    shared = bundles_dir() / "shared" / "configs"
+    for name in BUNDLES:
+        for path in shared.iterdir():
+            copy = bundles_dir() / name / "configs" / path.name
+            assert copy.is_symlink() and copy.resolve() == path.resolve(), f"{copy} is not a link to {path}"

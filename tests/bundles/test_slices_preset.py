@@ -14,7 +14,7 @@ from monai_unet2015.planning import write_plan
 from tests.bundles.test_plans import bundle_run
 from tests.planning.conftest import write_volumes
 
-TINY = ("--roi_size", "[60,60,8]", "--network_def#features", "[4,8,16]", "--progress", "false")
+TINY = ("--roi_size", "[60,60,8]", "--features", "[4,8,16]", "--progress", "false")
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from monai_unet2015.data import write_dicom_series, write_sample_data
 from monai_unet2015.dicom_node import BundleSegmenter, Destination
 from monai_unet2015.networks import UNet3D
 
-OVERRIDES = {"network_def#features": [4, 8, 16], "roi_size": [44, 44, 44]}
+OVERRIDES = {"features": [4, 8, 16], "roi_size": [44, 44, 44]}
 # Quiet seconds that end a series. The test senders push a series in well under a second; the
 # waits below are for the node's work, and none of them decides a series' completeness.
 SERIES_TIMEOUT = 3

@@ -251,7 +251,7 @@ def test_apply_plan_sets_nested_keys(tmp_path):
     copy = _working_copy("unet3d_ct_organs", tmp_path)
     apply_plan(copy, plan_file)
     inference = json.loads((copy / "configs" / "inference.json").read_text())
-    assert inference["network_def"]["features"] == [32, 64, 128, 256]
+    assert inference["features"] == [32, 64, 128, 256] and inference["network_def"]["features"] == "@features"
     assert inference["ct_window"] == json.loads(plan_file.read_text())["ct_window"]
 
 
