@@ -82,3 +82,10 @@ def test_importing_the_core_loads_no_shell_module():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("module", ["plan.py", "fingerprint.py"])
+def test_the_plan_rules_take_the_bundle_presets_as_input(module):
+    """Only the planning glue (write.py, apply.py) knows where the bundles are."""
+    bundle = [name for name, _ in imports(PACKAGE / "planning" / module) if part_of(name) == "bundle"]
+    assert bundle == []

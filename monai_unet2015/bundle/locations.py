@@ -11,14 +11,25 @@ bundle takes either the name of a shipped bundle or the path of a bundle folder
 from __future__ import annotations
 
 import importlib.resources
+import json
 import shutil
 from pathlib import Path
 
-__all__ = ["bundles_dir", "bundle_names", "bundle_path", "is_bundle_folder", "init_bundle"]
+__all__ = [
+    "bundles_dir",
+    "bundle_names",
+    "bundle_path",
+    "is_bundle_folder",
+    "init_bundle",
+    "preset_settings",
+    "bundle_presets",
+]
 
 _PACKAGE = "monai_unet2015.bundles"
 # what a bundle run writes into its folder: not copied by init_bundle
 _RUN_OUTPUTS = ("models", "logs", "eval", "__pycache__")
+# a bundle's own configs, each self-contained: not presets
+_MAIN_CONFIGS = ("train", "inference", "evaluate")
 
 
 def bundles_dir() -> Path:
@@ -117,3 +128,27 @@ def init_bundle(name: str, directory: str | Path, overwrite: bool = False) -> Pa
         shutil.rmtree(target)
     shutil.copytree(bundles_dir() / name, target, ignore=shutil.ignore_patterns(*_RUN_OUTPUTS))
     return target
+
+
+def preset_settings(bundle: str, preset: str) -> dict:
+    """The bundle's ``configs/<preset>.json``: the ``features`` and ``roi_size`` of that preset.
+
+    Example::
+
+        >>> preset_settings("unet3d_ct_organs", "cpu")
+        {'features': [8, 16, 32], 'roi_size': [76, 76, 44]}
+    """
+    preset_config = json.loads((bundle_path(bundle) / "configs" / f"{preset}.json").read_text())
+    return {"features": preset_config["features"], "roi_size": preset_config["roi_size"]}
+
+
+def bundle_presets(bundle: str) -> dict[str, dict]:
+    """The presets of a bundle (the configs merged after ``train.json`` / ``inference.json`` that set
+    a network width and a tile): ``{name: preset_settings(bundle, name)}``."""
+    configs = bundle_path(bundle) / "configs"
+    names = [
+        path.stem
+        for path in sorted(configs.glob("*.json"))
+        if path.stem not in _MAIN_CONFIGS and {"features", "roi_size"} <= set(json.loads(path.read_text()))
+    ]
+    return {name: preset_settings(bundle, name) for name in names}

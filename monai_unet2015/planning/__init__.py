@@ -11,9 +11,8 @@ from monai_unet2015.planning.plan import (
     SMALL_CLASS_SHARE,
     UNCAPPED_EPOCHS,
     make_plan,
-    plan_report,
 )
-from monai_unet2015.planning.write import write_plan
+from monai_unet2015.planning.write import plan_report, write_plan
 
 __all__ = [
     "dataset_fingerprint",

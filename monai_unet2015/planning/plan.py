@@ -56,19 +56,15 @@ Intensity for 2D needs no plan: the bundle scales each image by its own percenti
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
+from collections.abc import Mapping
 
-from monai_unet2015.bundle.locations import bundle_path
-from monai_unet2015.bundle.workflow import WORKFLOW_NAME
 from monai_unet2015.networks import UNet2015
 from monai_unet2015.options import option
 from monai_unet2015.planning.fingerprint import NO_SPLIT, NOT_ANNOTATED
 
 __all__ = [
     "make_plan",
-    "plan_report",
     "CPU_VOXELS",
     "ITERATIONS",
     "UNCAPPED_EPOCHS",
@@ -107,6 +103,7 @@ def make_plan(
     val_fraction: float = 0.2,
     time_budget_s: float | None = None,
     preset: str | None = None,
+    presets: Mapping[str, Mapping] | None = None,
 ) -> dict:
     """The bundle options for a dataset with this fingerprint (:func:`dataset_fingerprint`).
 
@@ -119,6 +116,9 @@ def make_plan(
         preset: the bundle preset to plan for: None (default) is ``device``'s; ``"slices"``
             (3D only) is the 2D U-Net on each slice (``configs/slices.json``): the median
             spacing kept in-plane and along z, and the preset's tile as it is.
+        presets: the 3D bundle's presets, ``{name: {"features": [...], "roi_size": [...]}}``
+            (:func:`~monai_unet2015.bundle.locations.bundle_presets` reads the shipped ones);
+            needed for 3D data, where the tile is planned from the preset's.
 
     Returns:
         ``{"bundle": ..., "preset": ..., "options": {...}}``; ``options`` is the ``--args_file``.
@@ -128,7 +128,8 @@ def make_plan(
         >>> fingerprint = {"spatial_dims": 3, "num_cases": 10, "median_shape": [200, 200, 100],
         ...     "median_spacing": [0.8, 0.8, 2.5], "classes": {"0": 0.9, "1": 0.1},
         ...     "intensity": {"all": {"min": -1024.0}, "foreground": {"p0.5": -90.0, "p99.5": 210.0}}}
-        >>> plan = make_plan(fingerprint, "gpu")
+        >>> presets = {"gpu": {"features": [32, 64, 128, 256], "roi_size": [132, 132, 116]}}
+        >>> plan = make_plan(fingerprint, "gpu", presets=presets)
         >>> plan["options"]["modality"], plan["options"]["pixdim"], plan["options"]["ct_window"]
         ('ct', [0.8, 0.8, 2.5], [-90.0, 210.0])
     """
@@ -174,7 +175,7 @@ def make_plan(
         if ratios is not None:
             # Dice + CE with every class weighted 1: class-centred tiles already balance the classes
             options.update(crop_ratios=ratios, class_weights=[1.0] * options["num_classes"], dice_weight=1.0)
-        settings = preset_settings(BUNDLE_FOR_DIMS[3], preset)
+        settings = _preset(presets, preset)
         options["roi_size"] = settings["roi_size"] if slices else _planned_tile(settings, options["pixdim"], device)
         foreground = fingerprint["intensity"]["foreground"]
         if ct:
@@ -222,12 +223,14 @@ def _shared_scale(class_medians_per_case: list[dict]) -> bool:
     return True
 
 
-def preset_settings(bundle: str, preset: str) -> dict:
-    """The bundle's ``configs/<preset>.json``: ``features`` and ``roi_size`` of that preset."""
-    preset = json.loads((bundle_path(bundle) / "configs" / f"{preset}.json").read_text())
-    network = preset.get("network_def", {})
-    features = preset.get("features", network.get("features"))
-    return {"features": features, "roi_size": preset["roi_size"]}
+def _preset(presets: Mapping[str, Mapping] | None, name: str) -> Mapping:
+    """The settings of preset ``name``; ``ValueError`` where the caller gave none for it."""
+    if not presets or name not in presets:
+        raise ValueError(
+            f"a 3D plan needs the 3D bundle's preset {name!r} (features and roi_size): pass presets=, e.g. "
+            "monai_unet2015.bundle.locations.bundle_presets('unet3d_ct_organs')."
+        )
+    return presets[name]
 
 
 def _planned_tile(preset: dict, pixdim: list[float], device: str) -> list[int]:
@@ -294,44 +297,3 @@ def _num_classes(labels: list[int]) -> int:
             f"Relabel to 0..{len(classes) - 1} ({NOT_ANNOTATED} stays 'not annotated')."
         )
     return max(classes) + 1
-
-
-def plan_report(fingerprint: dict, plan: dict, plan_file: str) -> str:
-    """A short text report: what was found, what was chosen, and the commands to run."""
-    options = plan["options"]
-    lines = [
-        f"dataset: {fingerprint['dataset_dir']}: {fingerprint['num_cases']} labelled case(s), "
-        f"{fingerprint['spatial_dims']}D, {fingerprint['bit_depth']}, channels {fingerprint['channels']}",
-        f"  median shape {fingerprint['median_shape']}, median spacing {fingerprint['median_spacing']}",
-        f"  classes (share of voxels): {fingerprint['classes']}",
-    ]
-    foreground = fingerprint["intensity"].get("foreground", {})
-    if foreground:
-        lines.append(
-            f"  intensity inside the labels: mean {foreground['mean']:.4g}, std {foreground['std']:.4g}, "
-            f"0.5-99.5% {foreground['p0.5']:.4g}..{foreground['p99.5']:.4g}"
-        )
-    if fingerprint.get("object_sizes"):
-        sizes = fingerprint["object_sizes"]
-        lines.append(f"  objects: {sizes['count']}, size 5/50/95% {sizes['p5']:g}/{sizes['p50']:g}/{sizes['p95']:g} px")
-    lines.append(f"plan for {plan['bundle']} ({plan['preset']} preset): " + json_line(options))
-    if options.get("val_fraction") == 0.0:
-        lines.append(
-            f"note: with {fingerprint['num_cases']} labelled case(s) no case is held out, so the validation Dice "
-            "that training logs is measured on training cases: it says how well the net fits them, not how it will "
-            "segment a new patient. Score patients it never saw with evaluate.json --eval_dir for that."
-        )
-    configs = "['configs/train.json','configs/{}.json']".format(plan["preset"])
-    plan_path = Path(plan_file).resolve()
-    lines += [
-        f"copy the bundle out: python -m monai_unet2015 bundle init {plan['bundle']} DIR",
-        f"train: cd DIR/{plan['bundle']} && python -m monai.bundle run --workflow_name {WORKFLOW_NAME} "
-        f'--config_file "{configs}" '
-        f"--meta_file configs/metadata.json --logging_file configs/logging.conf --args_file {plan_path} "
-        f"--dataset_dir {Path(fingerprint['dataset_dir']).resolve()}",
-    ]
-    return "\n".join(lines)
-
-
-def json_line(options: dict) -> str:
-    return ", ".join(f"{key}={value}" for key, value in options.items())

@@ -1,14 +1,20 @@
-"""Plan files on disk: the options (``--args_file``) and, beside them, what they were made from."""
+"""Plan files on disk: the options (``--args_file``) and, beside them, what they were made from.
+
+The glue between the plan's rules (:func:`~monai_unet2015.planning.make_plan`, which take the
+bundle presets as input) and the shipped bundles: their presets, and the command that trains one.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from monai_unet2015.bundle.locations import bundle_presets
+from monai_unet2015.bundle.workflow import WORKFLOW_NAME
 from monai_unet2015.planning.fingerprint import dataset_fingerprint
-from monai_unet2015.planning.plan import make_plan, plan_report
+from monai_unet2015.planning.plan import BUNDLE_FOR_DIMS, make_plan
 
-__all__ = ["write_plan", "fingerprint_path", "read_plan_record"]
+__all__ = ["write_plan", "plan_report", "fingerprint_path", "read_plan_record"]
 
 
 def fingerprint_path(plan_file: str | Path) -> Path:
@@ -50,9 +56,51 @@ def write_plan(
     if plan_file.exists() and not overwrite:
         raise FileExistsError(f"plan file {plan_file} exists: pass --overwrite to replace it.")
     fingerprint = dataset_fingerprint(dataset_dir)
-    plan = make_plan(fingerprint, device, time_budget_s=time_budget_s, preset=preset)
+    presets = bundle_presets(BUNDLE_FOR_DIMS[3])
+    plan = make_plan(fingerprint, device, time_budget_s=time_budget_s, preset=preset, presets=presets)
     plan_file.parent.mkdir(parents=True, exist_ok=True)
     plan_file.write_text(json.dumps(plan["options"], indent=4) + "\n")
     record = {"bundle": plan["bundle"], "preset": plan["preset"], "fingerprint": fingerprint}
     fingerprint_path(plan_file).write_text(json.dumps(record, indent=4) + "\n")
     return plan_report(fingerprint, plan, str(plan_file))
+
+
+def plan_report(fingerprint: dict, plan: dict, plan_file: str) -> str:
+    """A short text report: what was found, what was chosen, and the commands to run."""
+    options = plan["options"]
+    lines = [
+        f"dataset: {fingerprint['dataset_dir']}: {fingerprint['num_cases']} labelled case(s), "
+        f"{fingerprint['spatial_dims']}D, {fingerprint['bit_depth']}, channels {fingerprint['channels']}",
+        f"  median shape {fingerprint['median_shape']}, median spacing {fingerprint['median_spacing']}",
+        f"  classes (share of voxels): {fingerprint['classes']}",
+    ]
+    foreground = fingerprint["intensity"].get("foreground", {})
+    if foreground:
+        lines.append(
+            f"  intensity inside the labels: mean {foreground['mean']:.4g}, std {foreground['std']:.4g}, "
+            f"0.5-99.5% {foreground['p0.5']:.4g}..{foreground['p99.5']:.4g}"
+        )
+    if fingerprint.get("object_sizes"):
+        sizes = fingerprint["object_sizes"]
+        lines.append(f"  objects: {sizes['count']}, size 5/50/95% {sizes['p5']:g}/{sizes['p50']:g}/{sizes['p95']:g} px")
+    lines.append(f"plan for {plan['bundle']} ({plan['preset']} preset): " + json_line(options))
+    if options.get("val_fraction") == 0.0:
+        lines.append(
+            f"note: with {fingerprint['num_cases']} labelled case(s) no case is held out, so the validation Dice "
+            "that training logs is measured on training cases: it says how well the net fits them, not how it will "
+            "segment a new patient. Score patients it never saw with evaluate.json --eval_dir for that."
+        )
+    configs = "['configs/train.json','configs/{}.json']".format(plan["preset"])
+    plan_path = Path(plan_file).resolve()
+    lines += [
+        f"copy the bundle out: python -m monai_unet2015 bundle init {plan['bundle']} DIR",
+        f"train: cd DIR/{plan['bundle']} && python -m monai.bundle run --workflow_name {WORKFLOW_NAME} "
+        f'--config_file "{configs}" '
+        f"--meta_file configs/metadata.json --logging_file configs/logging.conf --args_file {plan_path} "
+        f"--dataset_dir {Path(fingerprint['dataset_dir']).resolve()}",
+    ]
+    return "\n".join(lines)
+
+
+def json_line(options: dict) -> str:
+    return ", ".join(f"{key}={value}" for key, value in options.items())

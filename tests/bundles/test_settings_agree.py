@@ -73,7 +73,7 @@ def test_the_network_width_has_one_key_in_both_bundles(name):
 
 
 def test_the_configs_both_bundles_share_are_declared_once():
-    shared = bundles_dir() / "shared" / "configs"
+    shared = bundles_dir() / "_shared" / "configs"
     for name in BUNDLES:
         for path in shared.iterdir():
             copy = bundles_dir() / name / "configs" / path.name

@@ -128,13 +128,17 @@ def test_a_degenerate_image_is_refused(tmp_path):
 
 
 def test_cases_with_other_channels_are_refused_and_several_channels_reach_the_plan(tmp_path):
+    from monai_unet2015.bundle.locations import bundle_presets
     from monai_unet2015.planning import make_plan
 
     root = write_volumes(tmp_path / "vol", ct=False, num_cases=2)
     for name in ("vol_0.nii.gz", "vol_1.nii.gz"):
         rewrite_volume(root / "imagesTr" / name, lambda a: np.stack([a, a * 2], axis=-1))
     fingerprint = dataset_fingerprint(root)
-    assert fingerprint["channels"] == [2] and make_plan(fingerprint)["options"]["in_channels"] == 2
+    assert (
+        fingerprint["channels"] == [2]
+        and make_plan(fingerprint, presets=bundle_presets("unet3d_ct_organs"))["options"]["in_channels"] == 2
+    )
     rewrite_volume(root / "imagesTr" / "vol_1.nii.gz", lambda a: a[..., 0])
     with pytest.raises(ValueError, match=r"vol_1.nii.gz has 1 channel\(s\) but .*vol_0.nii.gz has 2: every case"):
         dataset_fingerprint(root)

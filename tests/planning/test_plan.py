@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from monai_unet2015.__main__ import main
-from monai_unet2015.bundle.locations import bundles_dir
+from monai_unet2015.bundle.locations import bundle_presets, bundles_dir, preset_settings
 from monai_unet2015.networks import UNet2015
 from monai_unet2015.planning import (
     CPU_VOXELS,
@@ -18,13 +18,20 @@ from monai_unet2015.planning import (
     UNCAPPED_EPOCHS,
     apply_plan,
     dataset_fingerprint,
-    make_plan,
     plan_report,
     write_plan,
 )
-from monai_unet2015.planning.plan import ITERATIONS, MAX_TILE_GROWTH, MIN_OUTPUT_SHARE, preset_settings
+from monai_unet2015.planning import make_plan as plan_rules
+from monai_unet2015.planning.plan import ITERATIONS, MAX_TILE_GROWTH, MIN_OUTPUT_SHARE
 from monai_unet2015.planning.write import fingerprint_path
 from tests.planning.conftest import write_volumes
+
+SHIPPED_PRESETS = bundle_presets("unet3d_ct_organs")
+
+
+def make_plan(fingerprint, *args, **kwargs):
+    """The plan's rules with the shipped 3D bundle's presets, as ``write_plan`` gives them."""
+    return plan_rules(fingerprint, *args, presets=SHIPPED_PRESETS, **kwargs)
 
 
 def _fingerprint_3d(min_value: float, spacing=(1.0, 1.0, 1.0), shape=(100, 100, 100), classes=("0", "1", "2")):
@@ -392,3 +399,14 @@ def test_the_plan_command_plans_for_the_slices_preset(tmp_path, capsys):
     assert main(["plan", str(root), "--output", str(tmp_path / "p.json"), "--preset", "slices"]) == 0
     assert "configs/slices.json" in capsys.readouterr().out
     assert json.loads((tmp_path / "p.json").read_text())["roi_size"] == [196, 196, 16]
+
+
+def test_a_3d_plan_without_the_presets_says_what_it_needs():
+    with pytest.raises(ValueError, match=r"a 3D plan needs the 3D bundle's preset 'cpu' \(features and roi_size\)"):
+        plan_rules(_fingerprint_3d(0.0), "cpu")
+
+
+def test_the_plan_rules_take_their_presets_as_given():
+    presets = {"cpu": {"features": [4, 8], "roi_size": [60, 60, 60]}}
+    tile = plan_rules(_fingerprint_3d(0.0, shape=(60, 60, 60)), "cpu", presets=presets)["options"]["roi_size"]
+    assert UNet2015(3, 1, 1, features=[4, 8]).output_size(tile)  # a valid tile of that network

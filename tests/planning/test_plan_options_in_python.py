@@ -7,7 +7,7 @@ import torch
 from monai.bundle import ConfigParser
 from monai.transforms import Compose
 
-from monai_unet2015.bundle.locations import bundle_path
+from monai_unet2015.bundle.locations import bundle_path, bundle_presets
 from monai_unet2015.data import load_datalist, modality_preprocessing
 from monai_unet2015.engines import create_trainer
 from monai_unet2015.inferers import OverlapTileInferer
@@ -42,7 +42,7 @@ def plan_for(kind: str, root):
         dataset = write_nuclei(root / "nuclei", touching=True)
     else:  # the cases share their tissue intensities, so for MRI the plan picks mri_method "dataset"
         dataset = write_volumes(root / kind, ct=kind == "ct", spacing=(1.0, 1.0, 2.0), num_cases=3)
-    return dataset, make_plan(dataset_fingerprint(dataset), "cpu")
+    return dataset, make_plan(dataset_fingerprint(dataset), "cpu", presets=bundle_presets("unet3d_ct_organs"))
 
 
 def bundle_config(plan: dict, config: str, dataset) -> ConfigParser:
