@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
 
 from monai_unet2015.bundle.locations import bundles_dir  # noqa: E402
-from monai_unet2015.bundle.workflow import WORKFLOW_NAME
+from monai_unet2015.bundle.workflow import bundle_run_command
 from monai_unet2015.data import write_sample_data  # noqa: E402
 from monai_unet2015.dicom_node import DicomNode  # noqa: E402
 from monai_unet2015.networks import UNet3D  # noqa: E402
@@ -100,18 +100,7 @@ def batch_seconds(bundle: Path, images: Path, out: Path, processes: int) -> floa
     configs = (
         "configs/inference.json" if processes == 1 else "['configs/inference.json','configs/multi_gpu_inference.json']"
     )
-    command = [
-        *launcher,
-        "-m",
-        "monai.bundle",
-        "run",
-        "--workflow_name",
-        WORKFLOW_NAME,
-        "--config_file",
-        configs,
-        "--bundle_root",
-        str(bundle),
-    ]
+    command = bundle_run_command(configs, "--bundle_root", str(bundle), launcher=launcher)
     command += ["--dataset_dir", str(images), "--output_dir", str(out), "--progress", "false"]
     began = time.perf_counter()
     subprocess.run(command, cwd=bundle, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})

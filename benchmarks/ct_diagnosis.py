@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -32,7 +31,7 @@ import numpy as np
 from common import write_results
 from real_data_quality import class_dice
 
-from monai_unet2015.bundle.workflow import WORKFLOW_NAME
+from monai_unet2015.bundle.workflow import bundle_run_command
 from monai_unet2015.networks import UNet3D
 
 CLASSES = {"liver": 1, "spleen": 2, "stomach": 3}
@@ -51,8 +50,7 @@ def saturation(image: Path, label: Path, window_top: float) -> dict:
 
 
 def segment(bundle: Path, plan: Path, images: Path, output: Path) -> Path:
-    command = [sys.executable, "-m", "monai.bundle", "run", "--workflow_name", WORKFLOW_NAME, "--config_file"]
-    command += ["['configs/inference.json','configs/cpu.json']", "--args_file", str(plan)]
+    command = bundle_run_command("['configs/inference.json','configs/cpu.json']", "--args_file", str(plan))
     command += ["--dataset_dir", str(images), "--output_dir", str(output), "--progress", "false", "--overwrite", "true"]
     subprocess.run(command, cwd=bundle, check=True, capture_output=True)
     (mask,) = output.glob("*_seg.nii.gz")

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, describe_machine  # noqa: E402
 from real_data import WHEEL_CACHE, write_brain_mri, write_nuclei  # noqa: E402
 
-from monai_unet2015.bundle.workflow import WORKFLOW_NAME
+from monai_unet2015.bundle.workflow import bundle_run_command
 from monai_unet2015.metrics import dice, matching_scores, seg_measure  # noqa: E402
 from monai_unet2015.planning.write import read_plan_record  # noqa: E402
 from monai_unet2015.transforms import label_instances  # noqa: E402
@@ -61,16 +61,7 @@ def run_bundle(bundle: Path, config_files: list[str], overrides: dict, args_file
         null_file = bundle / "configs" / "benchmark_nulls.json"
         null_file.write_text(json.dumps(nulls, indent=4) + "\n")
         config_files = [*config_files, str(null_file.relative_to(bundle))]
-    command = [
-        sys.executable,
-        "-m",
-        "monai.bundle",
-        "run",
-        "--workflow_name",
-        WORKFLOW_NAME,
-        "--config_file",
-        json.dumps(config_files),
-    ]
+    command = bundle_run_command(json.dumps(config_files))
     command += ["--bundle_root", str(bundle)]
     if args_file is not None:
         command += ["--args_file", str(args_file)]

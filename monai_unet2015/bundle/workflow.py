@@ -29,6 +29,7 @@ import contextlib
 import inspect
 import logging
 import os
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from monai.bundle import ConfigParser, ConfigWorkflow
 from monai_unet2015.bundle.cli import unknown_override_messages
 from monai_unet2015.bundle.errors import BundleInputError, error_line
 
-__all__ = ["TRACEBACK_VARIABLE", "WORKFLOW_NAME", "UNet2015Workflow", "spatial_length_messages"]
+__all__ = ["TRACEBACK_VARIABLE", "WORKFLOW_NAME", "UNet2015Workflow", "bundle_run_command", "spatial_length_messages"]
 
 # what --workflow_name takes (MONAI locates the class by its dotted path)
 WORKFLOW_NAME = "monai_unet2015.bundle.UNet2015Workflow"
@@ -48,6 +49,29 @@ TRACEBACK_VARIABLE = "MONAI_UNET2015_TRACEBACK"
 SPATIAL_SETTINGS = ("roi_size", "pixdim")
 # The loggers of the StatsHandlers that the recipe (monai_unet2015.engines.workflows) attaches.
 _ENGINE_LOGGERS = ("monai_unet2015.trainer", "monai_unet2015.evaluator")
+
+
+def bundle_run_command(config_file: str, *arguments: str, launcher: Sequence[str] = (sys.executable,)) -> list[str]:
+    """The documented bundle command as a list: ``python -m monai.bundle run --workflow_name ... --config_file ...``.
+
+    ``launcher`` runs the module (another environment's python, or ``torchrun ... --nproc_per_node 2``).
+
+    Example::
+
+        >>> bundle_run_command("configs/train.json", "--max_epochs", "1", launcher=["python"])[1:6]
+        ['-m', 'monai.bundle', 'run', '--workflow_name', 'monai_unet2015.bundle.UNet2015Workflow']
+    """
+    return [
+        *launcher,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--workflow_name",
+        WORKFLOW_NAME,
+        "--config_file",
+        config_file,
+        *arguments,
+    ]
 
 
 def _workflow_arguments() -> frozenset[str]:

@@ -16,7 +16,7 @@ from PIL import Image
 
 from monai_unet2015.bundle import CasesFailedError
 from monai_unet2015.bundle.locations import bundles_dir
-from monai_unet2015.bundle.workflow import WORKFLOW_NAME
+from monai_unet2015.bundle.workflow import bundle_run_command
 from monai_unet2015.data import write_sample_data
 from monai_unet2015.transforms import label_instances
 from tests.raises import raises_cause
@@ -238,17 +238,7 @@ def test_cli_ckpt_export_to_torchscript(trained, name):
 def cli_run(config: str, *arguments: str) -> subprocess.CompletedProcess:
     """``python -m monai.bundle run --config_file configs/<config> ...`` in the CT bundle's folder."""
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "monai.bundle",
-            "run",
-            "--workflow_name",
-            WORKFLOW_NAME,
-            "--config_file",
-            f"configs/{config}",
-            *arguments,
-        ],
+        bundle_run_command(f"configs/{config}", *arguments),
         cwd=BUNDLES / "unet3d_ct_organs",
         capture_output=True,
         text=True,

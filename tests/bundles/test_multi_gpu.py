@@ -16,7 +16,7 @@ import torch
 from monai.bundle import ConfigWorkflow
 
 from monai_unet2015.bundle.locations import bundles_dir
-from monai_unet2015.bundle.workflow import WORKFLOW_NAME
+from monai_unet2015.bundle.workflow import bundle_run_command
 from monai_unet2015.data import write_sample_data
 from monai_unet2015.networks import UNet3D
 
@@ -39,17 +39,7 @@ def bundle_run(processes: int, bundle: Path, config_files: list[str], *arguments
         str([f"configs/{name}" for name in config_files]) if len(config_files) > 1 else f"configs/{config_files[0]}"
     )
     result = subprocess.run(
-        [
-            *launcher,
-            "-m",
-            "monai.bundle",
-            "run",
-            "--workflow_name",
-            WORKFLOW_NAME,
-            "--config_file",
-            configs,
-            *arguments,
-        ],
+        bundle_run_command(configs, *arguments, launcher=launcher),
         cwd=bundle,
         capture_output=True,
         text=True,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,24 +12,14 @@ import torch
 from PIL import Image
 
 from monai_unet2015.bundle.locations import init_bundle
-from monai_unet2015.bundle.workflow import WORKFLOW_NAME
+from monai_unet2015.bundle.workflow import bundle_run_command
 from monai_unet2015.planning import write_plan
 from tests.planning.conftest import write_nuclei
 
 
 def bundle_run(bundle: Path, config_files: list[str], *arguments: str) -> subprocess.CompletedProcess:
     configs = json.dumps([f"configs/{name}" for name in config_files])
-    command = [
-        sys.executable,
-        "-m",
-        "monai.bundle",
-        "run",
-        "--workflow_name",
-        WORKFLOW_NAME,
-        "--config_file",
-        configs,
-        *arguments,
-    ]
+    command = bundle_run_command(configs, *arguments)
     return subprocess.run(command, cwd=bundle, capture_output=True, text=True, timeout=600)
 
 

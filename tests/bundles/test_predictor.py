@@ -5,55 +5,36 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
-import torch
 from monai.bundle import ConfigWorkflow
 
 from monai_unet2015.bundle import BundlePredictor
 from monai_unet2015.bundle.locations import bundles_dir
-from monai_unet2015.data import write_sample_data
 from monai_unet2015.engines import LoadNetworkWeights
-from monai_unet2015.networks import UNet3D
 
 BUNDLE = bundles_dir() / "unet3d_ct_organs"
 TINY = {"features": [4, 8, 16], "roi_size": [60, 60, 60], "progress": False}
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sample")
-    write_sample_data(root, num_ct=3, num_mri=0, num_cells=0, ct_shape=(48, 40, 12))
-    return root
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("bundle_root")
-    (folder / "models").mkdir()
-    torch.manual_seed(0)
-    torch.save(UNet3D(1, 4, features=(4, 8, 16)).state_dict(), folder / "models" / "model.pt")
-    return folder
-
-
-def test_the_weights_are_loaded_once_for_every_input(sample, root, tmp_path, monkeypatch):
+def test_the_weights_are_loaded_once_for_every_input(ct_sample, tiny_ct_weights, tmp_path, monkeypatch):
     loads = []
     original = LoadNetworkWeights.__call__
     monkeypatch.setattr(LoadNetworkWeights, "__call__", lambda self, *a: loads.append(1) or original(self, *a))
-    predictor = BundlePredictor(BUNDLE, overrides={"bundle_root": str(root), **TINY})
+    predictor = BundlePredictor(BUNDLE, overrides={"bundle_root": str(tiny_ct_weights), **TINY})
     network = predictor.network
     for name in ("ct_000", "ct_002"):
-        report = predictor(sample / "ct_dicom" / name, tmp_path / name, dicom_seg=False)
+        report = predictor(ct_sample / "ct_dicom" / name, tmp_path / name, dicom_seg=False)
         assert len(report.written) == 1 and not report.failed
     assert loads == [1] and predictor.network is network
     assert sorted(p.name for p in (tmp_path / "ct_000").iterdir()) == ["ct_000_seg.nii.gz"]
 
 
-def test_the_predictor_writes_what_batch_inference_writes(sample, root, tmp_path):
-    images = sample / "ct" / "imagesTs"
-    BundlePredictor(BUNDLE, overrides={"bundle_root": str(root), **TINY})(images, tmp_path / "predictor")
+def test_the_predictor_writes_what_batch_inference_writes(ct_sample, tiny_ct_weights, tmp_path):
+    images = ct_sample / "ct" / "imagesTs"
+    BundlePredictor(BUNDLE, overrides={"bundle_root": str(tiny_ct_weights), **TINY})(images, tmp_path / "predictor")
     batch = ConfigWorkflow(
         config_file=str(BUNDLE / "configs" / "inference.json"),
         workflow_type="infer",
-        bundle_root=str(root),
+        bundle_root=str(tiny_ct_weights),
         dataset_dir=str(images),
         output_dir=str(tmp_path / "batch"),
         **TINY,
@@ -67,8 +48,8 @@ def test_the_predictor_writes_what_batch_inference_writes(sample, root, tmp_path
         np.testing.assert_array_equal(a, b)
 
 
-def test_what_is_made_once_cannot_change_per_call(root, tmp_path):
-    predictor = BundlePredictor(BUNDLE, overrides={"bundle_root": str(root), **TINY})
+def test_what_is_made_once_cannot_change_per_call(tiny_ct_weights, tmp_path):
+    predictor = BundlePredictor(BUNDLE, overrides={"bundle_root": str(tiny_ct_weights), **TINY})
     with pytest.raises(ValueError, match=r"\['features', 'roi_size'\] are set up once per predictor"):
         predictor(tmp_path, tmp_path / "out", features=[8, 16, 32], roi_size=[76, 76, 76])
 
@@ -83,7 +64,7 @@ def test_a_missing_plan_is_named(tmp_path):
         BundlePredictor(BUNDLE, args_file=tmp_path / "plan.json")
 
 
-def test_the_settings_behind_the_network_and_inferer_are_fixed(root):
-    predictor = BundlePredictor(BUNDLE, overrides={"bundle_root": str(root), **TINY})
+def test_the_settings_behind_the_network_and_inferer_are_fixed(tiny_ct_weights):
+    predictor = BundlePredictor(BUNDLE, overrides={"bundle_root": str(tiny_ct_weights), **TINY})
     assert {"features", "roi_size", "flip_axes", "precision", "ckpt_dir", "device"} <= predictor.fixed
     assert not {"output_dir", "dataset_dir", "overwrite", "dicom_seg"} & predictor.fixed

@@ -16,14 +16,12 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-import torch
 from monai.bundle import ConfigWorkflow
 
 from monai_unet2015.bundle.locations import bundles_dir
-from monai_unet2015.bundle.workflow import WORKFLOW_NAME
-from monai_unet2015.data import write_dicom_series, write_sample_data
+from monai_unet2015.bundle.workflow import bundle_run_command
+from monai_unet2015.data import write_dicom_series
 from monai_unet2015.engines import TrainingFinishedError
-from monai_unet2015.networks import UNet3D
 from tests.raises import raises_cause
 
 pytestmark = pytest.mark.slow
@@ -32,18 +30,7 @@ TINY = ["--features", "[4,8,16]", "--roi_size", "[60,60,60]", "--progress", "fal
 
 
 def bundle_run(config: str, *arguments: str) -> subprocess.CompletedProcess:
-    command = [
-        sys.executable,
-        "-m",
-        "monai.bundle",
-        "run",
-        "--workflow_name",
-        WORKFLOW_NAME,
-        "--config_file",
-        f"configs/{config}",
-        *TINY,
-        *arguments,
-    ]
+    command = bundle_run_command(f"configs/{config}", *TINY, *arguments)
     return subprocess.run(command, cwd=BUNDLE, capture_output=True, text=True, timeout=600)
 
 
@@ -71,42 +58,25 @@ def stderr_lines(result: subprocess.CompletedProcess) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith(("error:", "  "))]
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sample")
-    write_sample_data(root, num_ct=3, num_mri=0, num_cells=0, ct_shape=(48, 40, 12))
-    return root
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    """A bundle root with seeded random weights: inference safety needs no trained net."""
-    root = tmp_path_factory.mktemp("bundle_root")
-    (root / "models").mkdir()
-    torch.manual_seed(0)
-    torch.save(UNet3D(1, 4, features=(4, 8, 16)).state_dict(), root / "models" / "model.pt")
-    return root
-
-
-def test_two_patients_with_one_series_folder_name_never_share_a_mask(sample, weights, tmp_path):
+def test_two_patients_with_one_series_folder_name_never_share_a_mask(ct_sample, tiny_ct_weights, tmp_path):
     """D/patA/CT and D/patB/CT: two masks and two DICOM SEGs; the output folder lies inside the dataset."""
     data = tmp_path / "D"
-    shutil.copytree(sample / "ct_dicom" / "ct_000", data / "patA" / "CT")
-    shutil.copytree(sample / "ct_dicom" / "ct_002", data / "patB" / "CT")
+    shutil.copytree(ct_sample / "ct_dicom" / "ct_000", data / "patA" / "CT")
+    shutil.copytree(ct_sample / "ct_dicom" / "ct_002", data / "patB" / "CT")
     out = data / "out"
-    first = infer(weights, data, out, "--modality", "CT")
+    first = infer(tiny_ct_weights, data, out, "--modality", "CT")
     assert first.returncode == 0, first.stderr[-3000:]
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert written == ["patA/CT_seg.dcm", "patA/CT_seg.nii.gz", "patB/CT_seg.dcm", "patB/CT_seg.nii.gz"]
     for patient, case in (("patA", "ct_000"), ("patB", "ct_002")):
         mask = nib.load(out / patient / "CT_seg.nii.gz")
-        assert mask.shape == nib.load(sample / "ct_dicom_labels" / f"{case}.nii.gz").shape
+        assert mask.shape == nib.load(ct_sample / "ct_dicom_labels" / f"{case}.nii.gz").shape
 
     # A corrected mask, then the same command again: nothing is replaced, the SEGs are not read as images.
     corrected = out / "patA" / "CT_seg.nii.gz"
     corrected.write_bytes(b"corrected by a radiologist")
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    second = infer(weights, data, out, "--modality", "ct")
+    second = infer(tiny_ct_weights, data, out, "--modality", "ct")
     assert second.returncode == 0, second.stderr[-3000:]
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert "skipped" in second.stdout + second.stderr and "--overwrite true replaces it" in second.stdout
@@ -115,7 +85,7 @@ def test_two_patients_with_one_series_folder_name_never_share_a_mask(sample, wei
     workflow(
         "inference.json",
         "infer",
-        bundle_root=str(weights),
+        bundle_root=str(tiny_ct_weights),
         dataset_dir=str(data),
         output_dir=str(out),
         overwrite="TRUE",
@@ -123,21 +93,21 @@ def test_two_patients_with_one_series_folder_name_never_share_a_mask(sample, wei
     assert corrected.read_bytes() != b"corrected by a radiologist" and nib.load(corrected).shape == mask.shape
 
 
-def test_a_bad_case_fails_by_name_and_the_good_cases_are_written(sample, weights, tmp_path):
+def test_a_bad_case_fails_by_name_and_the_good_cases_are_written(ct_sample, tiny_ct_weights, tmp_path):
     data = tmp_path / "batch"
     data.mkdir()
-    good = nib.load(sample / "ct" / "imagesTs" / "ct_002.nii.gz")
+    good = nib.load(ct_sample / "ct" / "imagesTs" / "ct_002.nii.gz")
     array = np.asarray(good.dataobj, dtype=np.float32)
     nib.save(nib.Nifti1Image(array, good.affine), data / "a_good.nii.gz")
     with_nan = array.copy()
     with_nan[10:14, 10:14, 4:6] = np.nan
     nib.save(nib.Nifti1Image(with_nan, good.affine), data / "b_nan.nii.gz")
-    full = (sample / "ct" / "imagesTs" / "ct_002.nii.gz").read_bytes()
+    full = (ct_sample / "ct" / "imagesTs" / "ct_002.nii.gz").read_bytes()
     (data / "c_truncated.nii.gz").write_bytes(full[: len(full) // 2])
     nib.save(nib.Nifti1Image(array, good.affine), data / "d_good.nii.gz")
     out = tmp_path / "out"
 
-    result = infer(weights, data, out)
+    result = infer(tiny_ct_weights, data, out)
     assert result.returncode == 1
     assert sorted(p.name for p in out.iterdir()) == ["a_good_seg.nii.gz", "d_good_seg.nii.gz"]
     lines = stderr_lines(result)
@@ -150,25 +120,25 @@ def test_a_bad_case_fails_by_name_and_the_good_cases_are_written(sample, weights
     assert "Traceback" not in result.stderr
 
 
-def test_a_series_with_a_truncated_slice_fails_alone_beside_a_good_one(sample, weights, tmp_path):
+def test_a_series_with_a_truncated_slice_fails_alone_beside_a_good_one(ct_sample, tiny_ct_weights, tmp_path):
     """One folder, two series (as a PACS export lays them out), one slice of one cut short."""
     study = tmp_path / "study"
     study.mkdir()
     for name in ("ct_000", "ct_002"):
-        for path in (sample / "ct_dicom" / name).iterdir():
+        for path in (ct_sample / "ct_dicom" / name).iterdir():
             shutil.copy(path, study / f"{name}_{path.name}")
     cut = study / "ct_002_IM_0005.dcm"
     cut.write_bytes(cut.read_bytes()[:-1000])
     out = tmp_path / "out"
 
-    result = infer(weights, study, out)
+    result = infer(tiny_ct_weights, study, out)
     assert result.returncode == 1
     assert len([p for p in out.iterdir() if p.name.endswith("_seg.nii.gz")]) == 1
     assert f"{cut} is truncated: " in result.stderr
     assert "1 case(s) segmented, 0 skipped, 1 failed" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_an_mr_series_with_the_ct_bundle_is_refused(weights, tmp_path):
+def test_an_mr_series_with_the_ct_bundle_is_refused(tiny_ct_weights, tmp_path):
     volume = np.random.default_rng(0).integers(0, 800, (40, 40, 8)).astype(np.float32)
     write_dicom_series(volume, np.diag([1.0, 1.0, 3.0, 1.0]), tmp_path / "mr", modality="MR", rescale_intercept=0)
     with raises_cause(
@@ -179,15 +149,15 @@ def test_an_mr_series_with_the_ct_bundle_is_refused(weights, tmp_path):
         workflow(
             "inference.json",
             "infer",
-            bundle_root=str(weights),
+            bundle_root=str(tiny_ct_weights),
             dataset_dir=str(tmp_path / "mr"),
             output_dir=str(tmp_path / "out"),
         ).run()
 
 
-def test_a_bad_label_value_fails_before_the_first_epoch_naming_the_file(sample, tmp_path):
+def test_a_bad_label_value_fails_before_the_first_epoch_naming_the_file(ct_sample, tmp_path):
     data = tmp_path / "ct"
-    shutil.copytree(sample / "ct", data)
+    shutil.copytree(ct_sample / "ct", data)
     label_path = sorted((data / "labelsTr").iterdir())[0]
     label = nib.load(label_path)
     array = np.asarray(label.dataobj).copy()
@@ -201,9 +171,9 @@ def test_a_bad_label_value_fails_before_the_first_epoch_naming_the_file(sample, 
     assert not (root / "models").exists() or not any((root / "models").iterdir())
 
 
-def test_an_override_typo_is_an_error_naming_the_closest_key(sample, tmp_path):
+def test_an_override_typo_is_an_error_naming_the_closest_key(ct_sample, tmp_path):
     result = bundle_run(
-        "train.json", "--bundle_root", str(tmp_path), "--dataset_dir", str(sample / "ct"), "--max_epoch", "1"
+        "train.json", "--bundle_root", str(tmp_path), "--dataset_dir", str(ct_sample / "ct"), "--max_epoch", "1"
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-2:] == [
@@ -212,10 +182,10 @@ def test_an_override_typo_is_an_error_naming_the_closest_key(sample, tmp_path):
     ]
 
 
-def test_a_finished_training_says_how_to_train_on(sample, tmp_path):
+def test_a_finished_training_says_how_to_train_on(ct_sample, tmp_path):
     arguments = {
         "bundle_root": str(tmp_path),
-        "dataset_dir": str(sample / "ct"),
+        "dataset_dir": str(ct_sample / "ct"),
         "max_epochs": 1,
         "val_interval": 1,
         "cache": "none",
@@ -229,43 +199,47 @@ def test_a_finished_training_says_how_to_train_on(sample, tmp_path):
         workflow("train.json", "train", **arguments).run()
 
 
-def test_an_output_dir_that_cannot_be_written_is_an_error_before_any_work(sample, weights, tmp_path):
+def test_an_output_dir_that_cannot_be_written_is_an_error_before_any_work(ct_sample, tiny_ct_weights, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
-    result = infer(weights, sample / "ct" / "imagesTs", blocker / "masks")
+    result = infer(tiny_ct_weights, ct_sample / "ct" / "imagesTs", blocker / "masks")
     assert result.returncode == 1
     assert re.search(rf"error: output_dir {blocker}/masks is not writable \(.*\).*Nothing was computed", result.stderr)
     assert "case 1/" not in result.stdout + result.stderr  # refused before the first case
     assert "Traceback" not in result.stderr
 
 
-def test_a_single_image_file_as_dataset_dir(sample, weights, tmp_path):
-    image = sample / "ct" / "imagesTs" / "ct_002.nii.gz"
+def test_a_single_image_file_as_dataset_dir(ct_sample, tiny_ct_weights, tmp_path):
+    image = ct_sample / "ct" / "imagesTs" / "ct_002.nii.gz"
     out = tmp_path / "out"
-    workflow("inference.json", "infer", bundle_root=str(weights), dataset_dir=str(image), output_dir=str(out)).run()
+    workflow(
+        "inference.json", "infer", bundle_root=str(tiny_ct_weights), dataset_dir=str(image), output_dir=str(out)
+    ).run()
     assert sorted(p.name for p in out.iterdir()) == ["ct_002_seg.nii.gz"]
 
 
-def test_a_hash_in_a_path_is_a_one_line_error_saying_why(sample, weights, tmp_path):
+def test_a_hash_in_a_path_is_a_one_line_error_saying_why(ct_sample, tiny_ct_weights, tmp_path):
     data = tmp_path / "run#2"
-    shutil.copytree(sample / "ct" / "imagesTs", data)
-    result = infer(weights, data, tmp_path / "out")
+    shutil.copytree(ct_sample / "ct" / "imagesTs", data)
+    result = infer(tiny_ct_weights, data, tmp_path / "out")
     assert result.returncode == 1
     assert f"error: dataset_dir {data} has a '#', which MONAI's config parser turns into '::'" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_the_links_that_split_a_mixed_dicom_folder_are_removed_after_each_case(sample, weights, tmp_path):
+def test_the_links_that_split_a_mixed_dicom_folder_are_removed_after_each_case(ct_sample, tiny_ct_weights, tmp_path):
     import tempfile
 
     mixed = tmp_path / "mixed"
     mixed.mkdir()
     for case in ("ct_000", "ct_002"):  # two series in one folder
-        for slice_file in (sample / "ct_dicom" / case).iterdir():
+        for slice_file in (ct_sample / "ct_dicom" / case).iterdir():
             shutil.copy(slice_file, mixed / f"{case}_{slice_file.name}")
     before = set(Path(tempfile.gettempdir()).glob("monai_unet2015_series_*"))
     out = tmp_path / "out"
-    flow = workflow("inference.json", "infer", bundle_root=str(weights), dataset_dir=str(mixed), output_dir=str(out))
+    flow = workflow(
+        "inference.json", "infer", bundle_root=str(tiny_ct_weights), dataset_dir=str(mixed), output_dir=str(out)
+    )
     assert len(flow.parser.get_parsed_content("datalist")) == 2
     during = set(Path(tempfile.gettempdir()).glob("monai_unet2015_series_*")) - before
     assert len(during) == 1  # the datalist's links, while the cases wait
@@ -274,14 +248,14 @@ def test_the_links_that_split_a_mixed_dicom_folder_are_removed_after_each_case(s
     assert not any(folder.exists() for folder in during)
 
 
-def test_a_second_training_into_a_busy_bundle_folder_is_refused(sample, tmp_path):
+def test_a_second_training_into_a_busy_bundle_folder_is_refused(ct_sample, tmp_path):
     from tests.bundles.test_lock import hold
 
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
         hold(tmp_path / "models", holder.pid)
         result = bundle_run(
-            "train.json", "--bundle_root", str(tmp_path), "--dataset_dir", str(sample / "ct"), "--max_epochs", "1"
+            "train.json", "--bundle_root", str(tmp_path), "--dataset_dir", str(ct_sample / "ct"), "--max_epochs", "1"
         )
     finally:
         holder.kill()

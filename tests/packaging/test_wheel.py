@@ -20,7 +20,7 @@ from pathlib import Path
 import nibabel as nib
 import pytest
 
-from monai_unet2015.bundle.workflow import WORKFLOW_NAME
+from monai_unet2015.bundle.workflow import bundle_run_command
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -99,16 +99,7 @@ def test_the_installed_package_runs_outside_the_checkout(installed):
     (bundle / "models" / "model.pt").write_bytes(
         (root / "demo" / "unet3d_ct_organs" / "models" / "model.pt").read_bytes()
     )
-    command = [
-        python,
-        "-m",
-        "monai.bundle",
-        "run",
-        "--workflow_name",
-        WORKFLOW_NAME,
-        "--config_file",
-        "configs/inference.json",
-    ]
+    command = bundle_run_command("configs/inference.json", launcher=[python])
     command += ["--meta_file", "configs/metadata.json", "--dataset_dir", str(sample / "ct"), "--progress", "false"]
     run(command, bundle, env)
     assert len(list((bundle / "eval").glob("*_seg.nii.gz"))) >= 1
