@@ -12,10 +12,12 @@ False where MONAI Label's infer task does not import (it needs ``torchvision.uti
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 from monai.utils import optional_import
 
+from monai_unet2015.bundle.predictor import BundlePredictor
 from monai_unet2015.data.outputs import SaveDicomSegd, SaveMaskd
 
 BundleInferTask, has_infer_task = optional_import(
@@ -42,10 +44,13 @@ class UNet2015BundleInferTask(BundleInferTask):
     - weights load strictly: a ``model.pt`` that does not fit the network is an error, not a
       warning followed by a half-random network;
     - the label map is written as uint8 (MONAI Label's default is float32), and a 2D map
-      without its channel (MONAI Label wrote a 1 x W image for a 2D PNG).
-
-    MONAI Label reloads ``models/model.pt`` when its modification time changes, so a training
-    run's new checkpoint is used by the next request.
+      without its channel (MONAI Label wrote a 1 x W image for a 2D PNG);
+    - the network, its weights and the inferer are the bundle's
+      :class:`~monai_unet2015.bundle.BundlePredictor`'s, the one batch inference, the DICOM
+      node and the demo use: loaded strictly (a ``model.pt`` that does not fit the network is
+      an error, not a warning followed by a half-random network), once, and again when
+      ``models/model.pt`` changes (a training run's new best model is used by the next
+      request). MONAI Label's choice of another ``models/*.pt`` per request is not offered.
 
     Args:
         path: the bundle folder (``configs/``, ``models/model.pt``).
@@ -57,6 +62,21 @@ class UNet2015BundleInferTask(BundleInferTask):
         kwargs.setdefault("post_filter", [SaveMaskd, SaveDicomSegd])
         kwargs.setdefault("load_strict", True)
         super().__init__(path, conf, **kwargs)
+        self._predictor: BundlePredictor | None = None
+        self._weights_stamp: int | None = None
+
+    def _current_predictor(self) -> BundlePredictor:
+        """The bundle's predictor, made again where ``models/model.pt`` changed since."""
+        stamp = os.stat(self.get_path()).st_mtime_ns
+        if self._predictor is None or stamp != self._weights_stamp:
+            self._predictor, self._weights_stamp = BundlePredictor(self.bundle_path), stamp
+        return self._predictor
+
+    def _get_network(self, device, data):
+        return self._current_predictor().network
+
+    def inferer(self, data=None):
+        return self._current_predictor().inferer
 
     def run_pre_transforms(self, data, transforms):
         # MONAI 1.6's Spacingd updates every "<key>_*" entry as a meta dict, and MONAI Label keeps
