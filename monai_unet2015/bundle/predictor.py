@@ -87,6 +87,7 @@ class BundlePredictor:
         self.fixed = _settings_behind(parser.get(), _MADE_ONCE)
         self.network = parser.get_parsed_content("network")
         parser.get_parsed_content("load_weights")()
+        self.network.eval()  # for whoever calls it directly (MONAI Label); SegmentCases sets it too
         self.inferer = parser.get_parsed_content("inferer")
 
     def __call__(self, dataset_dir: str | os.PathLike, output_dir: str | os.PathLike, **overrides) -> InferenceReport:

@@ -68,3 +68,9 @@ def test_the_settings_behind_the_network_and_inferer_are_fixed(tiny_ct_weights):
     predictor = BundlePredictor(BUNDLE, overrides={"bundle_root": str(tiny_ct_weights), **TINY})
     assert {"features", "roi_size", "flip_axes", "precision", "ckpt_dir", "device"} <= predictor.fixed
     assert not {"output_dir", "dataset_dir", "overwrite", "dicom_seg"} & predictor.fixed
+
+
+def test_the_network_is_ready_for_inference(tiny_ct_weights):
+    """Batch norm on its running statistics: callers such as MONAI Label run the network directly."""
+    predictor = BundlePredictor(BUNDLE, overrides={"bundle_root": str(tiny_ct_weights), **TINY})
+    assert not predictor.network.training
