@@ -8,7 +8,6 @@ come) or binary 2D masks, the object sizes.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 from monai.transforms import LoadImage
 from scipy import ndimage
 
-from monai_unet2015.data import load_datalist
+from monai_unet2015.data import ClassNameMap, load_datalist
 from monai_unet2015.metrics import matching_scores
 from monai_unet2015.transforms import CheckImageLabeld, label_instances
 
@@ -155,17 +154,15 @@ class _Tally:
 
 
 def _declared_classes(dataset_dir) -> list[str]:
-    """The foreground class names of ``dataset.json``'s ``"labels"`` (none without the file or entry)."""
+    """The foreground class names of ``dataset.json``'s ``"labels"`` (none without a usable entry)."""
     path = Path(dataset_dir) / "dataset.json"
     if not path.is_file():
         return []
     try:
-        labels = json.loads(path.read_text()).get("labels") or {}
-    except (ValueError, AttributeError):
-        return []  # load_datalist has read it already and says what is wrong with it
-    names = [str(k) if not str(k).isdigit() else str(v) for k, v in labels.items()]
-    ids = [str(v) if not str(k).isdigit() else str(k) for k, v in labels.items()]
-    return [name for name, class_id in zip(names, ids) if class_id != "0"]
+        names = ClassNameMap.from_dataset_json(path)
+    except ValueError:
+        return []  # no "labels" naming a class: the label values alone decide
+    return [aliases[0] for _, aliases in sorted(names.aliases.items())]
 
 
 def _refuse_class_map(label_file, labels: np.ndarray, declared_classes: list[str]) -> None:
