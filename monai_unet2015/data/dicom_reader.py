@@ -43,7 +43,7 @@ class DicomSeries:
         self.modality = ""
         self.patient_id = ""
         self.description = ""
-        self.problems: list[str] = []  # why the series cannot be segmented (with on_broken="report")
+        self.problems: list[str] = []  # why the series cannot be segmented (noted, not raised, for inference)
 
     @property
     def folders(self) -> set[Path]:

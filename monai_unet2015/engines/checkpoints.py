@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
 import warnings
@@ -13,6 +12,7 @@ import torch
 from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint
 
+from monai_unet2015.data.outputs import atomic_output
 from monai_unet2015.paths import check_not_mangled
 
 __all__ = [
@@ -239,18 +239,15 @@ class BestMetricState:
 
 
 def save_whole(state: dict, path: Path) -> None:
-    """``torch.save`` to a temporary name, then renamed: ``path`` is whole or untouched.
+    """``torch.save`` through :func:`~monai_unet2015.data.atomic_output`: ``path`` is whole or untouched.
 
     A write that fails (a full disk: torch says ``basic_ios::clear: iostream error``) leaves
     no temporary file and raises ``OSError`` naming ``path`` and the space left on its disk.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
     try:
-        torch.save(state, partial)
-        os.replace(partial, path)
+        with atomic_output(path, overwrite=True) as partial:
+            torch.save(state, partial)
     except (OSError, RuntimeError) as error:
-        partial.unlink(missing_ok=True)
         free_mib = shutil.disk_usage(path.parent).free / 2**20
         raise OSError(
             f"could not write {path} ({error}); {free_mib:.0f} MiB free on its disk: free space there, "
