@@ -138,17 +138,19 @@ def preset_settings(bundle: str, preset: str) -> dict:
         >>> preset_settings("unet3d_ct_organs", "cpu")
         {'features': [8, 16, 32], 'roi_size': [76, 76, 44]}
     """
-    preset_config = json.loads((bundle_path(bundle) / "configs" / f"{preset}.json").read_text())
-    return {"features": preset_config["features"], "roi_size": preset_config["roi_size"]}
+    return _network_and_tile(json.loads((bundle_path(bundle) / "configs" / f"{preset}.json").read_text()))
+
+
+def _network_and_tile(config: dict) -> dict:
+    return {"features": config["features"], "roi_size": config["roi_size"]}
 
 
 def bundle_presets(bundle: str) -> dict[str, dict]:
     """The presets of a bundle (the configs merged after ``train.json`` / ``inference.json`` that set
     a network width and a tile): ``{name: preset_settings(bundle, name)}``."""
-    configs = bundle_path(bundle) / "configs"
-    names = [
-        path.stem
-        for path in sorted(configs.glob("*.json"))
-        if path.stem not in _MAIN_CONFIGS and {"features", "roi_size"} <= set(json.loads(path.read_text()))
-    ]
-    return {name: preset_settings(bundle, name) for name in names}
+    presets = {}
+    for path in sorted((bundle_path(bundle) / "configs").glob("*.json")):
+        config = json.loads(path.read_text())
+        if path.stem not in _MAIN_CONFIGS and {"features", "roi_size"} <= set(config):
+            presets[path.stem] = _network_and_tile(config)
+    return presets

@@ -83,8 +83,10 @@ class BundlePredictor:
             raise ValueError(f"config_files must start with inference.json, got {list(config_files)!r}.")
         self.overrides = {"bundle_root": str(self.bundle_dir), **_plan(args_file), **dict(overrides or {})}
         parser = self._parser({})
+        #: the merged config (configs, plan, overrides), as the network was made from it
+        self.config: dict = parser.get()
         #: the settings the network, its weights and the inferer are made from: fixed for this predictor
-        self.fixed = _settings_behind(parser.get(), _MADE_ONCE)
+        self.fixed = _settings_behind(self.config, _MADE_ONCE)
         self.network = parser.get_parsed_content("network")
         parser.get_parsed_content("load_weights")()
         self.network.eval()  # for whoever calls it directly (MONAI Label); SegmentCases sets it too

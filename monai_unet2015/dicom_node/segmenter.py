@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monai.bundle import ConfigParser
-
 from monai_unet2015.bundle.predictor import BundlePredictor
 from monai_unet2015.data.presets import dicom_modality
 
@@ -40,8 +38,7 @@ class BundleSegmenter:
     ) -> None:
         self.bundle_dir = Path(bundle_dir)
         self.predictor = BundlePredictor(bundle_dir, config_files, {"progress": False, **(overrides or {})}, args_file)
-        config = ConfigParser.load_config_files([str(p) for p in self.predictor.config_files])
-        modality = self.predictor.overrides.get("modality", config.get("modality"))
+        modality = self.predictor.config.get("modality")
         if modality is None:
             raise ValueError(
                 f"bundle {self.bundle_dir} does not segment DICOM series (its inference.json has no modality)."
