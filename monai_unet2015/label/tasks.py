@@ -60,7 +60,6 @@ class UNet2015BundleInferTask(BundleInferTask):
 
     def __init__(self, path: str, conf: dict[str, str], **kwargs) -> None:
         kwargs.setdefault("post_filter", [SaveMaskd, SaveDicomSegd])
-        kwargs.setdefault("load_strict", True)
         super().__init__(path, conf, **kwargs)
         self._predictor: BundlePredictor | None = None
         self._weights_stamp: int | None = None
