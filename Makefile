@@ -89,6 +89,7 @@ bench: $(BENCH_STAMP)
 	$(PY) benchmarks/bench_dicom_node.py
 	$(PY) benchmarks/bench_dicom_node_orthanc.py
 	$(PY) benchmarks/bench_compile.py
+	$(PY) benchmarks/bench_clinical_ct.py
 
 # The peer benchmark (benchmarks/peer_nnunet.py): nnU-Net v2 in its own venv, on the same torch
 # pin as .venv (installed first, so no CUDA build is pulled). PyPI's torchvision, which timm pulls,
@@ -114,6 +115,7 @@ $(PEER_STAMP): constraints.txt
 
 peer: $(BENCH_STAMP) $(PEER_STAMP)
 	$(PY) benchmarks/peer_nnunet.py $(PEER_ARGS)
+	$(PY) benchmarks/bench_clinical_ct.py --nnunet
 
 NOTEBOOK_STAMP := $(VENV)/.installed-notebooks
 

@@ -17,13 +17,14 @@ import pydicom
 from monai.config import KeysCollection
 from monai.config.type_definitions import NdarrayOrTensor
 from monai.data import MetaTensor
-from monai.transforms import Activationsd, AsDiscreted, Invertd, SaveImage
+from monai.transforms import Activationsd, AsDiscreted, SaveImage
 from monai.transforms.transform import MapTransform, Transform
 from monai.utils import optional_import
 from monai.utils.enums import TransformBackends
 
 from monai_unet2015 import __version__
 from monai_unet2015.data.datalists import strip_image_suffix
+from monai_unet2015.transforms.source_grid import LabelsToSourceGridd
 
 hd, has_highdicom = optional_import("highdicom")
 
@@ -43,7 +44,6 @@ _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 
 
 def inference_postprocessing(
-    preprocessing: Transform,
     output_dir: str | Path,
     pred_key: str = "pred",
     image_key: str = "image",
@@ -56,18 +56,20 @@ def inference_postprocessing(
     """Class map of the logits, back on the input's original grid, saved as NIfTI (uint8).
 
     ``Activationsd`` (soft-max, or sigmoid for one channel) and ``AsDiscreted`` (argmax /
-    0.5) make a label map; ``Invertd`` undoes ``preprocessing``'s orientation and spacing
-    (nearest neighbour) so the mask has the shape and affine of the file it came from; and
+    0.5) make a label map;
+    :class:`~monai_unet2015.transforms.LabelsToSourceGridd` puts it back on the grid of the
+    file it came from (nearest neighbour, in bounded memory, where MONAI's ``Invertd`` would
+    need gigabytes for a full-size CT); and
     :class:`SaveMaskd` writes ``<output_dir>/<name>_<output_postfix><output_ext>`` with that
     affine (``output_ext=".png"`` for 2D images: labels scaled to 0 / 255 for a binary
     mask), atomically and never over an existing file unless ``overwrite``. For a DICOM
     series the affine is the series' geometry, so the NIfTI overlays the series in any
-    viewer; :class:`SaveDicomSegd` writes the DICOM SEG as well. ``invert=False`` leaves
-    out ``Invertd``, for preprocessing without spatial transforms.
+    viewer; :class:`SaveDicomSegd` writes the DICOM SEG as well. ``invert=False`` leaves the
+    label map on the preprocessed grid, for preprocessing without spatial transforms.
     """
     activation = {"sigmoid": True} if sigmoid else {"softmax": True}
     discrete = {"threshold": 0.5} if sigmoid else {"argmax": True}
-    inverse = [Invertd(pred_key, transform=preprocessing, orig_keys=image_key, nearest_interp=True, to_tensor=True)]
+    inverse = [LabelsToSourceGridd(pred_key, image_key=image_key)]
     return [
         Activationsd(pred_key, **activation),
         AsDiscreted(pred_key, **discrete),
@@ -363,7 +365,8 @@ def write_dicom_seg(
 class SaveDicomSegd(MapTransform):
     """Save a label map that came from a DICOM series as a DICOM SEG next to the NIfTI.
 
-    Use it after ``Invertd`` (the label map on the series' own grid), as in
+    Use it after :class:`~monai_unet2015.transforms.LabelsToSourceGridd` (the label map on
+    the series' own grid), as in
     :func:`inference_postprocessing`. The source series is the folder in the label map's
     ``filename_or_obj`` meta entry (MONAI's DICOM readers put the series folder there);
     samples that did not come from a DICOM folder are passed through untouched. The file is

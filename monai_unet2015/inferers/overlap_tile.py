@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,7 +25,13 @@ from monai_unet2015.inferers.precision import (
     resolve_memory_format,
     resolve_precision,
 )
-from monai_unet2015.inferers.tiling import PADDING_MODES, extend_borders, flip_combinations, tile_starts
+from monai_unet2015.inferers.tiling import (
+    PADDING_MODES,
+    extend_borders,
+    flip_combinations,
+    least_work_tile,
+    tile_starts,
+)
 from monai_unet2015.options import option
 
 __all__ = ["OverlapTileInferer"]
@@ -67,8 +72,11 @@ class OverlapTileInferer(Inferer):
 
     Args:
         roi_size: the input tile (per axis, or one int for all). Must be valid for the
-            network (a ``ValueError`` names the nearest valid sizes). None picks the largest
-            valid tile of at most ``max_tile_voxels`` (needs a network with ``input_size``).
+            network (a ``ValueError`` names the nearest valid sizes). None picks, per image,
+            the valid tile of at most ``max_tile_voxels`` whose tiles read the fewest voxels
+            in all (:func:`~monai_unet2015.inferers.tiling.least_work_tile`; needs a network
+            with ``input_size``): a valid-convolution net's output does not depend on the
+            tile, so a large CT costs a fraction of a small training tile's time.
         sw_batch_size: tiles per network call.
         overlap: fraction of the output tile by which neighbouring tiles overlap, in [0, 1).
         mode: blending where output tiles overlap: ``"constant"`` (mean) or ``"gaussian"``
@@ -223,15 +231,8 @@ class OverlapTileInferer(Inferer):
         ):
             raise ValueError("roi_size=None needs a network with input_size() (UNet2015, UNet3D); give roi_size.")
         budget = self.max_tile_voxels or _DEFAULT_TILE_BUDGET[spatial_dims]
-        tile = list(network.input_size(tuple(image_size)))  # one tile that covers the whole image
-        while math.prod(tile) > budget:
-            axis = max(range(spatial_dims), key=lambda a: tile[a])
-            below = network.nearest_valid_input_sizes(tuple(t - 1 if a == axis else t for a, t in enumerate(tile)))
-            smaller = below[axis][0]
-            if smaller is None:
-                raise ValueError(f"no valid tile fits max_tile_voxels={budget}; the smallest is {tuple(tile)}.")
-            tile[axis] = smaller
-        return tuple(tile)
+        alignment = self.alignment or int(getattr(network, "tile_alignment", 1))
+        return least_work_tile(network, image_size, budget, alignment, self.overlap)
 
     # -- inference ------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from monai_unet2015.bundle.locations import bundles_dir
 from monai_unet2015.engines import LoadNetworkWeights
 
 BUNDLE = bundles_dir() / "unet3d_ct_organs"
-TINY = {"features": [4, 8, 16], "roi_size": [60, 60, 60], "progress": False}
+TINY = {"features": [4, 8, 16], "progress": False}
 
 
 def test_the_weights_are_loaded_once_for_every_input(ct_sample, tiny_ct_weights, tmp_path, monkeypatch):
@@ -50,8 +50,8 @@ def test_the_predictor_writes_what_batch_inference_writes(ct_sample, tiny_ct_wei
 
 def test_what_is_made_once_cannot_change_per_call(tiny_ct_weights, tmp_path):
     predictor = BundlePredictor(BUNDLE, overrides={"bundle_root": str(tiny_ct_weights), **TINY})
-    with pytest.raises(ValueError, match=r"\['features', 'roi_size'\] are set up once per predictor"):
-        predictor(tmp_path, tmp_path / "out", features=[8, 16, 32], roi_size=[76, 76, 76])
+    with pytest.raises(ValueError, match=r"\['features', 'max_tile_voxels'\] are set up once per predictor"):
+        predictor(tmp_path, tmp_path / "out", features=[8, 16, 32], max_tile_voxels=10**6)
 
 
 def test_the_first_config_must_be_inference_json():
@@ -66,7 +66,7 @@ def test_a_missing_plan_is_named(tmp_path):
 
 def test_the_settings_behind_the_network_and_inferer_are_fixed(tiny_ct_weights):
     predictor = BundlePredictor(BUNDLE, overrides={"bundle_root": str(tiny_ct_weights), **TINY})
-    assert {"features", "roi_size", "flip_axes", "precision", "ckpt_dir", "device"} <= predictor.fixed
+    assert {"features", "max_tile_voxels", "flip_axes", "precision", "ckpt_dir", "device"} <= predictor.fixed
     assert not {"output_dir", "dataset_dir", "overwrite", "dicom_seg"} & predictor.fixed
 
 

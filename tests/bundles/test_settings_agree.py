@@ -28,7 +28,7 @@ def disagreements(train: dict, inference: dict) -> dict:
 @pytest.mark.parametrize("name", BUNDLES)
 def test_settings_shared_by_training_and_inference_are_equal(name):
     train, inference = configs(name)
-    assert {"network_def", "roi_size", "in_channels", "num_classes"} <= set(train) & set(inference)
+    assert {"network_def", "features", "in_channels", "num_classes"} <= set(train) & set(inference)
     differing = disagreements(train, inference)
     assert not differing, f"{name}: train.json and inference.json disagree on {differing}"
 

@@ -43,7 +43,7 @@ def test_mask_is_saved_on_the_input_grid(sample_root, tmp_path, source, pixdim, 
         {"image": str(sample_root / source), "label": str(sample_root / "ct/labelsTs/ct_002.nii.gz")}
     )
     sample["pred"] = logits_from_label(sample["label"])
-    Compose(inference_postprocessing(preprocessing, tmp_path))(sample)
+    Compose(inference_postprocessing(tmp_path))(sample)
     written = list(tmp_path.glob("*_seg.nii.gz"))
     assert len(written) == 1 and written[0].name.startswith(Path(source).name.split(".")[0])
     mask, truth = nib.load(written[0]), nib.load(sample_root / "ct/labelsTs/ct_002.nii.gz")
@@ -82,7 +82,7 @@ def test_save_dicom_segd_after_inverting_the_preprocessing(sample_root, tmp_path
     preprocessing = Compose(ct_preprocessing(label_key=None, pixdim=(1.6, 1.6, 2.5)))
     sample = preprocessing({"image": str(series)})
     sample["pred"] = logits_from_label(sample["image"] * 0)  # all background
-    out = Compose([*inference_postprocessing(preprocessing, tmp_path), SaveDicomSegd("pred", tmp_path, ORGANS)])(sample)
+    out = Compose([*inference_postprocessing(tmp_path), SaveDicomSegd("pred", tmp_path, ORGANS)])(sample)
     assert (tmp_path / "ct_000_seg.dcm").is_file()
     frames, _ = seg_as_label_map(tmp_path / "ct_000_seg.dcm", series)
     assert frames.shape == (12, 40, 48) and not frames.any()

@@ -130,19 +130,6 @@ def test_same_padding_network_matches_monai_sliding_window(spatial_dims, size, r
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)
 
 
-def test_roi_none_picks_the_largest_valid_tile_within_budget():
-    net = UNet2015(2, 1, 2, features=(4, 8, 16), dropout=0.0).eval()
-    inferer = OverlapTileInferer(None, max_tile_voxels=80 * 80)
-    roi, out, _ = inferer.tile_geometry(net, (300, 200), 1, torch.device("cpu"))
-    assert all(r % 4 == 0 for r in roi) and roi[0] * roi[1] <= 80 * 80
-    bigger = [(roi[0] + 4, roi[1]), (roi[0], roi[1] + 4)]
-    assert all(a * b > 80 * 80 for a, b in bigger)
-    roi_small, _, _ = OverlapTileInferer(None).tile_geometry(net, (30, 20), 1, torch.device("cpu"))
-    assert roi_small == net.input_size((30, 20))  # one tile covers a small image
-    with torch.no_grad():
-        assert inferer(torch.rand(1, 1, 90, 70), net).shape == (1, 2, 90, 70)
-
-
 def test_metatensor_keeps_metadata_and_device_split():
     net = CentreCrop(2)
     image = MetaTensor(torch.rand(1, 1, 12, 12), meta={"filename_or_obj": "a.nii"})

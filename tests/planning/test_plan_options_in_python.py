@@ -107,10 +107,11 @@ def test_planned_tile_and_training_length_from_python_and_from_the_bundle(kind, 
 
     dataset, plan = plan_for(kind, tmp_path)
     options = plan["options"]
-    inference = bundle_config(plan, "inference.json", dataset)
-    roi = options.get("roi_size", inference["roi_size"])
-    assert inference.get_parsed_content("inferer").roi_size == roi == OverlapTileInferer(roi).roi_size
     train = bundle_config(plan, "train.json", dataset)
+    roi = options.get("roi_size", train["roi_size"])
+    assert train.get_parsed_content("validate#inferer").roi_size == roi == OverlapTileInferer(roi).roi_size
+    # inference picks its own tile per image (any valid tile gives the same output)
+    assert bundle_config(plan, "inference.json", dataset).get_parsed_content("inferer").roi_size is None
     assert train.get_parsed_content("train#trainer#max_epochs") == options["max_epochs"]
     assert train.get_parsed_content("train#trainer#val_interval") == options["val_interval"]
     net = UNet2015(len(roi), 1, options["num_classes"], features=(4, 8, 16))
