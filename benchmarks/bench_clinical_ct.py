@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_results  # noqa: E402
+from common import memory_kib, write_results  # noqa: E402
 
 SHAPE = (512, 512, 300)
 SPACING = (0.8, 0.8, 1.5)
@@ -55,14 +54,6 @@ BEFORE = {
     },
 }
 VARIANTS = {"before": BEFORE, "now": {}}
-
-
-def _high_water_gib() -> float:
-    """This process's peak RSS (``VmHWM``; ``ru_maxrss`` would include the parent's RSS at the fork)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 2**20
-    raise RuntimeError("/proc/self/status has no VmHWM line")
 
 
 # Runs `-m module args...` or `script.py args...` and writes its peak RSS (GiB) to stderr as it exits.
@@ -93,8 +84,7 @@ def measured_run(python: str, arguments: list[str], env: dict | None = None) -> 
 
 
 def _rss_gib() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
+    return memory_kib()["VmRSS"] / 2**20
 
 
 class PeakRss:
@@ -205,7 +195,7 @@ def stage_times(dataset: str, bundle_root: str, output_dir: str, overrides: dict
     return {
         "stages": stages,
         "seconds": round(sum(s["seconds"] for s in stages.values()), 2),
-        "peak_rss_gib": round(_high_water_gib(), 3),
+        "peak_rss_gib": round(memory_kib()["VmHWM"] / 2**20, 3),
         "network_grid": list(output["image"].shape[1:]),
         "inference_tile": list(inferer.tile_geometry(network, output["image"].shape[1:], 1, torch.device("cpu"))[0]),
     }

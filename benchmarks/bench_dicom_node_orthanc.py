@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 from bench_dicom_node import bundle_with_weights, free_port  # noqa: E402
-from common import write_results  # noqa: E402
+from common import memory_kib, write_results  # noqa: E402
 
 from monai_unet2015.data import write_dicom_series, write_sample_data  # noqa: E402
 from tests.dicom_node.test_hospital_peers import Orthanc  # noqa: E402
@@ -38,11 +38,6 @@ from tests.dicom_node.test_node import echo, wait_for  # noqa: E402
 
 SERIES = 5
 SERIES_TIMEOUT = 2.0
-
-
-def memory_kib(pid: int) -> dict:
-    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM")}
 
 
 def seg_count(orthanc: Orthanc) -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 from contextlib import nullcontext
@@ -22,7 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import interleaved_medians, write_results  # noqa: E402
+from common import interleaved_medians, memory_kib, write_results  # noqa: E402
 from plain_unet import load_package_weights, plain_unet3d, plain_unet2015  # noqa: E402
 
 from monai_unet2015.networks import UNet3D, UNet2015  # noqa: E402
@@ -90,7 +89,7 @@ def cpu_peak_rss_mb(case: str, impl: str, mode: str, quick: bool) -> float:
 def rss_worker(case: str, impl: str, mode: str, quick: bool) -> None:
     network, x = build(case, impl, torch.device("cpu"), False, quick)
     make_step(network, x, mode, "fp32")()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = memory_kib()["VmHWM"] / 1024  # not ru_maxrss: it holds the parent's size at the fork
     print(json.dumps({"peak_rss_mb": round(peak_mb, 1)}))
 
 

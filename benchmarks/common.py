@@ -58,6 +58,18 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
+def memory_kib(pid: int | str = "self") -> dict[str, int]:
+    """A process's resident size now (``VmRSS``) and its peak (``VmHWM``), in KiB, from ``/proc``.
+
+    Use ``VmHWM`` for a child's peak, not ``resource``'s ``ru_maxrss``: Linux carries the
+    parent's resident size at the fork into the child's ``ru_maxrss``, so every fresh process
+    of a large parent reports at least the parent's size.
+    """
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    return {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM")}
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
