@@ -203,11 +203,8 @@ def stage_times(dataset: str, bundle_root: str, output_dir: str, overrides: dict
 
 def in_fresh_process(**arguments) -> dict:
     """:func:`stage_times` in a new interpreter, so that each peak starts from the same baseline."""
-    command = [sys.executable, __file__, "--one-run", json.dumps(arguments)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise RuntimeError(f"{' '.join(command[:3])} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    _, _, stdout = measured_run(sys.executable, [__file__, "--one-run", json.dumps(arguments)])
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def end_to_end(dataset: Path, bundle_root: Path, output_dir: Path) -> dict:

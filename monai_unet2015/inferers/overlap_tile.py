@@ -231,8 +231,11 @@ class OverlapTileInferer(Inferer):
         ):
             raise ValueError("roi_size=None needs a network with input_size() (UNet2015, UNet3D); give roi_size.")
         budget = self.max_tile_voxels or _DEFAULT_TILE_BUDGET[spatial_dims]
-        alignment = self.alignment or int(getattr(network, "tile_alignment", 1))
-        return least_work_tile(network, image_size, budget, alignment, self.overlap)
+        return least_work_tile(network, image_size, budget, self._alignment(network), self.overlap)
+
+    def _alignment(self, network: Callable) -> int:
+        """Output tiles start at multiples of this: ``alignment``, else the net's ``tile_alignment``, else 1."""
+        return self.alignment or int(getattr(network, "tile_alignment", 1))
 
     # -- inference ------------------------------------------------------------------------
 
@@ -281,7 +284,7 @@ class OverlapTileInferer(Inferer):
             raise ValueError(
                 f"flip_axes needs a network that crops its input symmetrically; it maps {roi} to {out_tile}."
             )
-        alignment = self.alignment or int(getattr(network, "tile_alignment", 1))
+        alignment = self._alignment(network)
         try:
             starts = [tile_starts(s, o, self.overlap, alignment) for s, o in zip(image_size, out_tile)]
         except ValueError as error:
