@@ -14,7 +14,8 @@ its seconds and its peak RSS (a thread reading ``/proc/self/statm`` every 10 ms)
 fresh process, so the peaks share one baseline (the interpreter, torch and MONAI). Variants:
 
 - ``before``: the configs before this benchmark's change: the training tile (76 x 76 x 44) as
-  the inference tile, MONAI's ``Invertd`` to go back to the file's grid, float64 resampling;
+  the inference tile, the class scores of the whole image turned into labels by ``Activationsd``
+  and ``AsDiscreted``, MONAI's ``Invertd`` to go back to the file's grid, float64 resampling;
 - ``now``: the bundle's defaults.
 
 Then, for ``now``: the same CT at 100, 200 and 300 slices, and with 4 and 14 classes (peak RSS
@@ -44,7 +45,8 @@ BEFORE = {
     "roi_size": [76, 76, 44],
     "inferer#roi_size": "@roi_size",
     "preprocessing#transforms#3#dtype": "$torch.float64",
-    "postprocessing#transforms#3": {
+    "inferer#argmax": False,  # stage_times then adds the soft-max and argmax steps
+    "postprocessing#transforms#1": {
         "_target_": "Invertd",
         "keys": "pred",
         "transform": "@preprocessing",
@@ -154,6 +156,7 @@ def stage_times(dataset: str, bundle_root: str, output_dir: str, overrides: dict
     import torch
     from monai.bundle import ConfigParser
     from monai.data import decollate_batch, list_data_collate
+    from monai.transforms import Activationsd, AsDiscreted
 
     from monai_unet2015.bundle.locations import bundle_path
     from monai_unet2015.data import add_output_names
@@ -161,10 +164,10 @@ def stage_times(dataset: str, bundle_root: str, output_dir: str, overrides: dict
     configs = bundle_path("unet3d_ct_organs") / "configs"
     parser = ConfigParser()
     parser.read_config([str(configs / "inference.json"), str(configs / "cpu.json")])
-    if "postprocessing#transforms#3" in overrides:  # BEFORE swaps the step back; it must still be that step
-        replaced = parser["postprocessing"]["transforms"][3]["_target_"]
+    if "postprocessing#transforms#1" in overrides:  # BEFORE swaps the step back; it must still be that step
+        replaced = parser["postprocessing"]["transforms"][1]["_target_"]
         if not replaced.endswith("LabelsToSourceGridd"):
-            raise RuntimeError(f"postprocessing step 3 is {replaced}, not LabelsToSourceGridd: update BEFORE")
+            raise RuntimeError(f"postprocessing step 1 is {replaced}, not LabelsToSourceGridd: update BEFORE")
     parser.update({"bundle_root": bundle_root, "dataset_dir": dataset, "output_dir": output_dir})
     parser.update({"progress": False, "overwrite": True, **overrides})
     network = parser.get_parsed_content("network")
@@ -190,7 +193,8 @@ def stage_times(dataset: str, bundle_root: str, output_dir: str, overrides: dict
     extras = {k: v for k, v in data.items() if not isinstance(v, torch.Tensor)}
     output = {**extras, **decollate_batch({"image": inputs, "pred": pred})[0]}
     del data, inputs, pred
-    for transform in parser.get_parsed_content("postprocessing").transforms:
+    to_labels = [] if inferer.argmax else [Activationsd("pred", softmax=True), AsDiscreted("pred", argmax=True)]
+    for transform in [*to_labels, *parser.get_parsed_content("postprocessing").transforms]:
         output = run(type(transform).__name__, transform, output)
     return {
         "stages": stages,

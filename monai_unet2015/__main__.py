@@ -1,4 +1,4 @@
-"""Command line: ``python -m monai_unet2015 {demo,smoke,sample-data,plan,bundle,dicom-node}``.
+"""Command line: ``python -m monai_unet2015 {demo,smoke,sample-data,plan,bundle,export,dicom-node}``.
 
 One argparse sub-parser and one handler per sub-command.
 """
@@ -17,7 +17,7 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m monai_unet2015", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_demo, _add_smoke, _add_sample_data, _add_plan, _add_bundle, _add_dicom_node):
+    for add in (_add_demo, _add_smoke, _add_sample_data, _add_plan, _add_bundle, _add_export, _add_dicom_node):
         add(commands)
     return parser
 
@@ -93,6 +93,59 @@ def _add_bundle(commands) -> None:
     init.set_defaults(handler=_run_bundle_init)
 
 
+def _add_export(commands) -> None:
+    export = commands.add_parser(
+        "export", help="write a bundle's trained network as ONNX (and an OpenVINO IR where OpenVINO is installed)"
+    )
+    export.add_argument("bundle", help="a bundle folder with a trained models/model.pt")
+    export.add_argument("--output-dir", required=True, help="where model.onnx, model.xml/.bin and export.json go")
+    _add_bundle_config_arguments(export)
+    formats = export.add_mutually_exclusive_group()
+    formats.add_argument("--openvino", dest="openvino", action="store_true", default=None, help="also the IR")
+    formats.add_argument("--no-openvino", dest="openvino", action="store_false", help="ONNX only")
+    export.set_defaults(handler=_run_export)
+
+
+def _add_bundle_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--config-file``, ``--args_file`` and ``--override``: a bundle's configs as inference merges them."""
+    parser.add_argument(
+        "--config-file",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="the bundle configs, in order, as in training (default inference.json; e.g. inference.json then cpu.json)",
+    )
+    parser.add_argument(
+        "--args_file", "--args-file", default=None, help="the plan the model was trained with (plan.json)"
+    )
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a bundle config override, VALUE in JSON (e.g. features=[4,8,16]); repeatable",
+    )
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from monai_unet2015.bundle.export import export_bundle
+
+    try:
+        written = export_bundle(
+            args.bundle,
+            args.output_dir,
+            config_files=args.config_file or ("inference.json",),
+            overrides=_overrides(args.override),
+            args_file=args.args_file,
+            openvino=args.openvino,
+        )
+    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 2
+    sys.stdout.write("".join(f"{kind}: {path}\n" for kind, path in written.items()))
+    return 0
+
+
 def _add_dicom_node(commands) -> None:
     node = commands.add_parser("dicom-node", help="the DICOM node: serve (segment what a PACS sends), status")
     node_commands = node.add_subparsers(dest="node_command", required=True)
@@ -141,23 +194,7 @@ def _add_node_arguments(node: argparse.ArgumentParser) -> None:
         default=None,
         help="remove a sent series' instances and results after this many days (default: keep everything)",
     )
-    node.add_argument(
-        "--config-file",
-        action="append",
-        default=None,
-        metavar="NAME",
-        help="the bundle configs, in order, as in training (default inference.json; e.g. inference.json then cpu.json)",
-    )
-    node.add_argument(
-        "--args_file", "--args-file", default=None, help="the plan the model was trained with (plan.json)"
-    )
-    node.add_argument(
-        "--override",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a bundle config override, VALUE in JSON (e.g. features=[4,8,16]); repeatable",
-    )
+    _add_bundle_config_arguments(node)
 
 
 def _node_status(args: argparse.Namespace) -> int:

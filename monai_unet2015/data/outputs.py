@@ -52,11 +52,13 @@ def inference_postprocessing(
     output_ext: str = ".nii.gz",
     invert: bool = True,
     overwrite: bool = False,
+    scores: bool = True,
 ) -> list[Transform]:
     """Class map of the logits, back on the input's original grid, saved as NIfTI (uint8).
 
     ``Activationsd`` (soft-max, or sigmoid for one channel) and ``AsDiscreted`` (argmax /
-    0.5) make a label map;
+    0.5) make a label map (``scores=False``: ``pred`` is one already, as
+    ``OverlapTileInferer(argmax=True)`` gives it, and these two steps are left out);
     :class:`~monai_unet2015.transforms.LabelsToSourceGridd` puts it back on the grid of the
     file it came from (nearest neighbour, in bounded memory, where MONAI's ``Invertd`` would
     need gigabytes for a full-size CT); and
@@ -70,9 +72,9 @@ def inference_postprocessing(
     activation = {"sigmoid": True} if sigmoid else {"softmax": True}
     discrete = {"threshold": 0.5} if sigmoid else {"argmax": True}
     inverse = [LabelsToSourceGridd(pred_key, image_key=image_key)]
+    to_labels = [Activationsd(pred_key, **activation), AsDiscreted(pred_key, **discrete)]
     return [
-        Activationsd(pred_key, **activation),
-        AsDiscreted(pred_key, **discrete),
+        *(to_labels if scores else []),
         *(inverse if invert else []),
         SaveMaskd(pred_key, output_dir, output_postfix=output_postfix, output_ext=output_ext, overwrite=overwrite),
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -25,6 +25,13 @@ from monai_unet2015.inferers.precision import (
     resolve_memory_format,
     resolve_precision,
 )
+from monai_unet2015.inferers.runtimes import (
+    RUNTIME_PRECISIONS,
+    RUNTIMES,
+    ExportedNetworks,
+    require_runtime,
+    runtime_available,
+)
 from monai_unet2015.inferers.tiling import (
     PADDING_MODES,
     extend_borders,
@@ -37,6 +44,17 @@ from monai_unet2015.options import option
 __all__ = ["OverlapTileInferer"]
 
 _DEFAULT_TILE_BUDGET = {2: 572 * 572, 3: 132 * 132 * 116}
+
+
+def _smallest_tile(network: Callable, tile: Sequence[int]) -> tuple[int, ...]:
+    """The smallest valid input tile where the network says (``input_size``), else ``tile``.
+
+    An export traces one forward pass: on the smallest tile it costs milliseconds, not the
+    seconds of a full fp32 tile, and the exported model takes every valid size anyway.
+    """
+    if callable(getattr(network, "input_size", None)):
+        return tuple(network.input_size([1] * len(tile)))
+    return tuple(tile)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,11 +130,27 @@ class OverlapTileInferer(Inferer):
             :class:`~monai_unet2015.inferers.precision.CompiledNetworks`). The first call
             compiles (tens of seconds on a CPU); worth it for many cases in one process
             (``benchmarks/bench_compile.py`` has the measured gain). Default off.
+        argmax: return the class map, ``(B, 1, H, W[, D])`` uint8 (int32 past 256 classes),
+            taken tile by tile, instead of the class scores: memory then no longer grows with
+            the number of classes (a 14-class CT holds one byte per voxel, not 14 floats, and
+            no soft-max copy). Needs ``overlap=0`` and a network with at least 2 output
+            channels. Where aligned output tiles overlap by a few voxels the later tile's
+            labels are kept: a valid-convolution network predicts the same there, so the map
+            equals the argmax of the whole-image scores.
+        runtime: what runs the tiles: ``"torch"`` (default), or, on the CPU, ``"onnxruntime"``
+            or ``"openvino"``: the network is exported to ONNX once (and again when its
+            weights change) and run there (:mod:`~monai_unet2015.inferers.runtimes`;
+            optional packages). ONNX Runtime computes in fp32 (``precision`` ``"fp32"`` or
+            ``"auto"``), OpenVINO in fp32 or bf16 (``"auto"``: bf16 where the CPU computes it
+            natively); ``memory_format`` and ``compile`` are PyTorch's and stay at their
+            defaults. ``"auto"``: OpenVINO where it is installed and the network runs on the
+            CPU (the fastest there in ``benchmarks/bench_runtimes.py``) unless ``compile`` or
+            ``memory_format="channels_last"`` ask for PyTorch, else PyTorch.
 
     Shapes:
         ``inputs`` ``(B, C, H, W[, D])``; returns ``(B, C_out, H, W[, D])`` on ``device``,
         float32 whatever the precision (a MetaTensor input gives a MetaTensor with its
-        metadata).
+        metadata); with ``argmax``, ``(B, 1, H, W[, D])`` class indices.
 
     Reference:
         O. Ronneberger, P. Fischer, T. Brox. U-Net. MICCAI 2015, section 2 and Fig. 2.
@@ -149,6 +183,8 @@ class OverlapTileInferer(Inferer):
         precision: str = "fp32",
         memory_format: str = "contiguous",
         compile: bool = False,
+        argmax: bool = False,
+        runtime: str = "torch",
     ) -> None:
         super().__init__()
         option("precision", precision, (*PRECISIONS, "auto"))
@@ -189,9 +225,50 @@ class OverlapTileInferer(Inferer):
         if not isinstance(compile, bool):
             raise TypeError(f"compile must be True or False, got {compile!r}.")
         self.compile = compile
+        if not isinstance(argmax, bool):
+            raise TypeError(f"argmax must be True or False, got {argmax!r}.")
+        if argmax and overlap:
+            raise ValueError(
+                f"argmax=True takes each tile's labels, overlap={overlap!r} blends overlapping tiles' scores "
+                "first: use overlap=0 with argmax, or argmax=False."
+            )
+        self.argmax = argmax
+        option("runtime", runtime, (*RUNTIMES, "auto"))
+        if runtime not in ("torch", "auto"):
+            require_runtime(runtime)
+            self._check_runtime_settings(runtime, precision, memory_format, compile)
+        self.runtime = runtime
+        self._exported = {name: ExportedNetworks(name) for name in RUNTIMES if name != "torch"}
         self._compiled = CompiledNetworks()
         # probed (roi, channels) -> output tile, per network: the probe runs once per geometry
         self._probed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @staticmethod
+    def _check_runtime_settings(runtime: str, precision: str, memory_format: str, compile: bool) -> None:
+        if precision != "auto" and precision not in RUNTIME_PRECISIONS[runtime]:
+            raise ValueError(
+                f"precision {precision!r} is not computed by runtime {runtime!r}: "
+                f"use one of {RUNTIME_PRECISIONS[runtime]} or 'auto'."
+            )
+        if memory_format == "channels_last" or compile:
+            raise ValueError(
+                f"memory_format='channels_last' and compile=True are PyTorch's; runtime {runtime!r} "
+                "lays out and compiles the network itself: leave them at their defaults."
+            )
+
+    def resolved_runtime(self, sw_device: torch.device) -> str:
+        """``runtime``, with ``"auto"`` resolved for ``sw_device`` and what is installed."""
+        if self.runtime != "auto":
+            return self.runtime
+        wants_torch = self.compile or self.memory_format == "channels_last" or self.precision == "fp16"
+        return "openvino" if runtime_available("openvino") and sw_device.type == "cpu" and not wants_torch else "torch"
+
+    def _runtime_precision(self, runtime: str, sw_device: torch.device) -> str:
+        """The precision the tiles compute in: ``precision``, with ``"auto"`` resolved for the runtime."""
+        precision = resolve_precision(self.precision, sw_device)
+        if runtime != "torch" and precision not in RUNTIME_PRECISIONS[runtime]:
+            return "fp32"  # "auto" asked for a precision this runtime does not compute
+        return precision
 
     # -- geometry -------------------------------------------------------------------------
 
@@ -248,18 +325,31 @@ class OverlapTileInferer(Inferer):
         # a plain tensor: MetaTensor bookkeeping on every tile and layer costs time and keeps nothing we need
         source = inputs.as_subclass(torch.Tensor).to(device)
         padded = extend_borders(source, plan.margin_before, plan.pad_after, self.padding_mode, self.cval)
-        precision = resolve_precision(self.precision, sw_device)
-        layout = self._layouts[resolve_memory_format(self.memory_format, sw_device, precision, len(image_size))]
-        laid_out = layout.network(network, len(image_size))  # a converted copy: the caller's network is not changed
-        run = self._compiled(laid_out) if self.compile else laid_out
+        runtime = self.resolved_runtime(sw_device)
+        precision = self._runtime_precision(runtime, sw_device)
+        if runtime != "torch":
+            if sw_device.type != "cpu":
+                raise ValueError(f"runtime {runtime!r} runs on the CPU, sw_device is {sw_device}.")
+            run = self._exported[runtime](network, inputs.shape[1], _smallest_tile(network, plan.roi), precision)
 
-        def predict(tiles: torch.Tensor) -> torch.Tensor:
-            with autocast_for(sw_device, precision):
-                return self._predict(run, layout.tiles(tiles.to(sw_device)), plan.flips, *args, **kwargs)
+            def predict(tiles: torch.Tensor) -> torch.Tensor:
+                return self._predict(run, tiles, plan.flips)
 
-        accumulated, weights = self._accumulate(padded, plan, predict, device)
+        else:
+            layout = self._layouts[resolve_memory_format(self.memory_format, sw_device, precision, len(image_size))]
+            laid_out = layout.network(network, len(image_size))  # a converted copy: the caller's is not changed
+            run = self._compiled(laid_out) if self.compile else laid_out
+
+            def predict(tiles: torch.Tensor) -> torch.Tensor:
+                with autocast_for(sw_device, precision):
+                    return self._predict(run, layout.tiles(tiles.to(sw_device)), plan.flips, *args, **kwargs)
+
         crop = (slice(None), slice(None), *[slice(0, s) for s in image_size])
-        output = accumulated[crop] / weights[crop]
+        if self.argmax:
+            output = self._labels(padded, plan, predict, device)[crop]
+        else:
+            accumulated, weights = self._accumulate(padded, plan, predict, device)
+            output = accumulated[crop] / weights[crop]
         if isinstance(inputs, MetaTensor):
             output, *_ = convert_to_dst_type(output, inputs, device=device, dtype=output.dtype)
         return output
@@ -294,6 +384,37 @@ class OverlapTileInferer(Inferer):
         flips = flip_combinations(self.flip_axes)
         return _TilePlan(tuple(roi), tuple(out_tile), starts, covered, margin_before, pad_after, flips)
 
+    def _tile_batches(self, padded: torch.Tensor, plan: _TilePlan) -> Iterator[tuple[torch.Tensor, list]]:
+        """Batches of ``sw_batch_size`` input tiles, each with its ``(batch index, *output start)``."""
+        locations = list(itertools.product(range(padded.shape[0]), *plan.starts))
+        batches = range(0, len(locations), self.sw_batch_size)
+        if self.progress:
+            batches = tqdm(batches, desc="overlap-tile", unit="batch")
+        for first in batches:
+            chunk = locations[first : first + self.sw_batch_size]
+            tiles = [
+                padded[(slice(b, b + 1), slice(None), *[slice(p, p + r) for p, r in zip(start, plan.roi)])]
+                for b, *start in chunk
+            ]
+            yield torch.cat(tiles), chunk
+
+    def _labels(self, padded: torch.Tensor, plan: _TilePlan, predict: Callable, device) -> torch.Tensor:
+        """The class map, ``(B, 1, *covered)``: each tile's argmax written where its output goes."""
+        labels: torch.Tensor | None = None
+        for tiles, chunk in self._tile_batches(padded, plan):
+            predictions = predict(tiles)
+            if predictions.shape[1] < 2:
+                raise ValueError(
+                    f"argmax=True needs a network with at least 2 output channels, this one has {predictions.shape[1]}."
+                )
+            if labels is None:
+                dtype = torch.uint8 if predictions.shape[1] <= 256 else torch.int32
+                labels = torch.zeros((padded.shape[0], 1, *plan.covered), dtype=dtype, device=device)
+            tile_labels = predictions.argmax(1, keepdim=True).to(device=device, dtype=labels.dtype)
+            for tile_label, (b, *start) in zip(tile_labels, chunk):
+                labels[(b, slice(None), *[slice(p, p + o) for p, o in zip(start, plan.out_tile)])] = tile_label
+        return labels
+
     def _accumulate(
         self, padded: torch.Tensor, plan: _TilePlan, predict: Callable, device
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -306,18 +427,7 @@ class OverlapTileInferer(Inferer):
         )
         accumulated: torch.Tensor | None = None
         weights = torch.zeros((1, 1, *plan.covered), device=device)
-        locations = list(itertools.product(range(padded.shape[0]), *plan.starts))
-        batches = range(0, len(locations), self.sw_batch_size)
-        if self.progress:
-            batches = tqdm(batches, desc="overlap-tile", unit="batch")
-        for first in batches:
-            chunk = locations[first : first + self.sw_batch_size]
-            tiles = torch.cat(
-                [
-                    padded[(slice(b, b + 1), slice(None), *[slice(p, p + r) for p, r in zip(start, plan.roi)])]
-                    for b, *start in chunk
-                ]
-            )
+        for tiles, chunk in self._tile_batches(padded, plan):
             predictions = predict(tiles).float().to(device)
             if accumulated is None:
                 accumulated = torch.zeros((padded.shape[0], predictions.shape[1], *plan.covered), device=device)

@@ -37,13 +37,16 @@ def logits_from_label(label: torch.Tensor, classes: int = 4) -> torch.Tensor:
 
 @pytest.mark.parametrize("source", ["ct/imagesTs/ct_002.nii.gz", "ct_dicom/ct_002"])
 @pytest.mark.parametrize("pixdim, min_agreement", [((0.8, 0.8, 2.5), 1.0), ((1.6, 1.6, 2.5), 0.95)])
-def test_mask_is_saved_on_the_input_grid(sample_root, tmp_path, source, pixdim, min_agreement):
+@pytest.mark.parametrize("scores", [True, False])
+def test_mask_is_saved_on_the_input_grid(sample_root, tmp_path, source, pixdim, min_agreement, scores):
     preprocessing = Compose(ct_preprocessing(pixdim=pixdim))
     sample = preprocessing(
         {"image": str(sample_root / source), "label": str(sample_root / "ct/labelsTs/ct_002.nii.gz")}
     )
-    sample["pred"] = logits_from_label(sample["label"])
-    Compose(inference_postprocessing(tmp_path))(sample)
+    # the logits, or the class map OverlapTileInferer(argmax=True) gives (uint8)
+    logits = logits_from_label(sample["label"])
+    sample["pred"] = logits if scores else logits.argmax(0, keepdim=True).to(torch.uint8)
+    Compose(inference_postprocessing(tmp_path, scores=scores))(sample)
     written = list(tmp_path.glob("*_seg.nii.gz"))
     assert len(written) == 1 and written[0].name.startswith(Path(source).name.split(".")[0])
     mask, truth = nib.load(written[0]), nib.load(sample_root / "ct/labelsTs/ct_002.nii.gz")

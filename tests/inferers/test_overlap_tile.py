@@ -178,6 +178,7 @@ def test_invalid_roi_names_nearest_valid_sizes():
         ({"alignment": 0}, "alignment must be a positive integer, got 0"),
         ({"precision": "int8"}, r"precision: (.|\n)*'int8' is not a valid value"),
         ({"memory_format": "nhwc"}, r"memory_format: Unsupported option 'nhwc', Available options are"),
+        ({"argmax": True, "overlap": 0.5}, r"argmax=True takes each tile's labels, overlap=0.5 blends"),
     ],
 )
 def test_invalid_arguments(kwargs, match):
@@ -328,3 +329,36 @@ def test_compile_compiles_each_network_once_and_gives_the_same_output(monkeypatc
     assert torch.equal(first, expected) and torch.equal(second, expected)
     with pytest.raises(TypeError, match=r"compile must be True or False, got 'yes'"):
         OverlapTileInferer(roi_size=(60, 60), compile="yes")
+
+
+ARGMAX_CASES = [
+    # network, image size, roi (None: picked per image), flip axes
+    (UNet2015(2, 1, 3, features=(4, 8, 16)), (70, 45), (60, 52), []),
+    (UNet2015(2, 1, 4, features=(4, 8, 16)), (130, 97), None, [0, 1]),
+    (UNet3D(1, 3, features=(2, 4)), (18, 25, 13), (20, 24, 20), [2]),
+    (UNet3D(1, 5, features=(2, 4)), (30, 21, 17), None, []),
+]
+
+
+@pytest.mark.parametrize("net,size,roi,flips", ARGMAX_CASES)
+def test_argmax_per_tile_equals_argmax_of_the_scores(net, size, roi, flips):
+    net.eval()
+    image = MetaTensor(torch.rand(2, 1, *size), meta={"filename_or_obj": "case.nii.gz"})
+    budget = {"max_tile_voxels": 60 * 60 if len(size) == 2 else 24**3}
+    with torch.no_grad():
+        scores = OverlapTileInferer(roi, sw_batch_size=3, flip_axes=flips, **budget)(image, net)
+        labels = OverlapTileInferer(roi, sw_batch_size=3, flip_axes=flips, argmax=True, **budget)(image, net)
+    assert labels.shape == (2, 1, *size) and labels.dtype == torch.uint8
+    assert isinstance(labels, MetaTensor) and labels.meta["filename_or_obj"] == "case.nii.gz"
+    expected = scores.argmax(1, keepdim=True)
+    top_two = scores.as_tensor().topk(2, dim=1).values
+    near_tie = (top_two[:, :1] - top_two[:, 1:]) < 1e-4  # where two tiles' float noise may pick either class
+    assert ((labels.as_tensor() == expected.as_tensor()) | near_tie).all()
+    assert (labels.as_tensor() == expected.as_tensor()).float().mean() > 0.999
+
+
+def test_argmax_needs_two_output_channels_and_a_bool():
+    with pytest.raises(ValueError, match="argmax=True needs a network with at least 2 output channels, this one has 1"):
+        OverlapTileInferer((8, 8), argmax=True)(torch.rand(1, 1, 8, 8), CentreCrop(1))
+    with pytest.raises(TypeError, match=r"argmax must be True or False, got 'yes'"):
+        OverlapTileInferer((8, 8), argmax="yes")

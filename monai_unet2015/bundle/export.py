@@ -1,0 +1,90 @@
+"""A bundle's trained network written as ONNX, and as an OpenVINO IR where OpenVINO is installed.
+
+What MONAI's ``python -m monai.bundle ckpt_export`` does for TorchScript, for the runtimes a
+CPU-only site runs: ``python -m monai_unet2015 export BUNDLE --output-dir DIR``. The network
+and its weights come from the bundle's :class:`~monai_unet2015.bundle.BundlePredictor`
+(the configs, the plan and the overrides inference uses, weights loaded strictly), so the
+export is the network inference runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from monai_unet2015.bundle.predictor import BundlePredictor
+from monai_unet2015.inferers.runtimes import export_onnx, require_runtime, runtime_available
+
+__all__ = ["export_bundle"]
+
+
+def export_bundle(
+    bundle_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    config_files: Sequence[str] = ("inference.json",),
+    overrides: Mapping | None = None,
+    args_file: str | os.PathLike | None = None,
+    openvino: bool | None = None,
+) -> dict[str, Path]:
+    """Write ``model.onnx`` (and ``model.xml`` / ``model.bin``) and ``export.json`` into ``output_dir``.
+
+    The ONNX model takes tiles ``(N, C, *S)`` of any batch size ``N`` and any valid spatial
+    size ``S`` (:func:`~monai_unet2015.inferers.runtimes.export_onnx`); ``export.json`` says
+    which: the channels, the smallest valid tile and the tile alignment, with the bundle's
+    settings the network was made from.
+
+    Args:
+        bundle_dir: the bundle folder with ``models/model.pt``.
+        output_dir: where the files go (created).
+        config_files: the bundle configs, as for :class:`~monai_unet2015.bundle.BundlePredictor`.
+        overrides: config overrides (``{"features": [4, 8, 16]}``...).
+        args_file: the plan the model was trained with.
+        openvino: also write the OpenVINO IR; None: where OpenVINO is installed. True without
+            it is an ``ImportError`` naming the install command.
+
+    Returns:
+        the written files by kind: ``onnx``, ``openvino`` (the ``.xml``), ``metadata``.
+    """
+    if openvino is None:
+        openvino = runtime_available("openvino")
+    elif openvino:
+        require_runtime("openvino")
+    predictor = BundlePredictor(bundle_dir, config_files, overrides, args_file)
+    network, config = predictor.network.cpu(), predictor.config
+    in_channels = int(config.get("in_channels", 1))
+    spatial_dims = int(network.spatial_dims)
+    smallest = tuple(network.input_size([1] * spatial_dims))
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    written = {"onnx": output / "model.onnx"}
+    export_onnx(network, in_channels, smallest, written["onnx"])
+    if openvino:
+        import openvino as ov
+
+        written["openvino"] = output / "model.xml"
+        # save_model halves the weights to fp16 by default: keep the trained fp32 weights
+        ov.save_model(ov.convert_model(str(written["onnx"])), str(written["openvino"]), compress_to_fp16=False)
+    written["metadata"] = output / "export.json"
+    metadata = {
+        "bundle": str(Path(bundle_dir).resolve()),
+        "network": type(network).__name__,
+        "input": {"name": "image", "shape": ["N", in_channels, *["S"] * spatial_dims]},
+        "output": {"name": "logits", "channels": int(config["num_classes"])},
+        "smallest_valid_tile": list(smallest),
+        "tile_alignment": int(getattr(network, "tile_alignment", 1)),
+        "settings": {key: config[key] for key in sorted(predictor.fixed) if key in config and _plain(config[key])},
+        "files": {kind: path.name for kind, path in written.items()},
+    }
+    written["metadata"].write_text(json.dumps(metadata, indent=2) + "\n")
+    return written
+
+
+def _plain(value) -> bool:
+    """Whether a config value is data (not an expression or a component definition)."""
+    if isinstance(value, str):
+        return not value.startswith(("$", "@", "%"))
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return isinstance(value, (int, float, bool)) or value is None
