@@ -16,7 +16,8 @@ fresh process, so the peaks share one baseline (the interpreter, torch and MONAI
 - ``before``: the configs before this benchmark's change: the training tile (76 x 76 x 44) as
   the inference tile, the class scores of the whole image turned into labels by ``Activationsd``
   and ``AsDiscreted``, MONAI's ``Invertd`` to go back to the file's grid, float64 resampling;
-- ``now``: the bundle's defaults.
+- ``now_torch``: the bundle's defaults with PyTorch running the tiles (``runtime: torch``);
+- ``now``: the bundle's defaults (``runtime: auto``: OpenVINO where it is installed).
 
 Then, for ``now``: the same CT at 100, 200 and 300 slices, and with 4 and 14 classes (peak RSS
 against size and class count), and the documented command (``python -m monai.bundle run``)
@@ -46,6 +47,7 @@ BEFORE = {
     "inferer#roi_size": "@roi_size",
     "preprocessing#transforms#3#dtype": "$torch.float64",
     "inferer#argmax": False,  # stage_times then adds the soft-max and argmax steps
+    "runtime": "torch",
     "postprocessing#transforms#1": {
         "_target_": "Invertd",
         "keys": "pred",
@@ -55,7 +57,7 @@ BEFORE = {
         "to_tensor": True,
     },
 }
-VARIANTS = {"before": BEFORE, "now": {}}
+VARIANTS = {"before": BEFORE, "now_torch": {"runtime": "torch"}, "now": {}}
 
 
 # Runs `-m module args...` or `script.py args...` and writes its peak RSS (GiB) to stderr as it exits.
@@ -293,7 +295,7 @@ def compare_variants(work: Path, repeats: int, inputs: dict[str, Path]) -> dict:
     for _ in range(repeats):
         for source, dataset in inputs.items():
             for variant, overrides in VARIANTS.items():
-                if variant == "before" and source == "dicom":
+                if variant != "now" and source == "dicom":
                     continue  # the NIfTI shows the change; the DICOM series adds reading and the SEG
                 runs.setdefault(f"{source}/{variant}", []).append(
                     in_fresh_process(
@@ -331,6 +333,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one repeat, 200 slices at most, no end-to-end run")
     parser.add_argument("--work", type=Path, default=None, help="keep the generated data here (default: a temp dir)")
     parser.add_argument("--nnunet", action="store_true", help="also nnU-Net v2's predictor (make peer-install)")
+    parser.add_argument(
+        "--nnunet-from",
+        type=Path,
+        default=None,
+        help="instead of --nnunet: nnU-Net's figures from an earlier results file of this benchmark (kept with "
+        "that run's git revision and machine); its 35 minutes of prediction need not run again",
+    )
     parser.add_argument("--one-run", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_run:
@@ -342,11 +351,13 @@ def main() -> None:
         "nifti": write_ct(work / f"nifti{slices}", slices, dicom=False),
         "dicom": write_ct(work / f"dicom{slices}", slices, dicom=True),
     }
+    if args.nnunet and args.nnunet_from:
+        parser.error("--nnunet and --nnunet-from exclude each other")
     peer = nnunet_predictions(work, inputs["nifti"] / "imagesTs" / "ct.nii.gz", budget_s=5.0) if args.nnunet else None
     results = {
         "volume": {"shape": [*SHAPE[:2], slices], "spacing_mm": list(SPACING), "generated": True},
         "bundle": "unet3d_ct_organs, configs inference.json + cpu.json, untrained weights",
-        "variants": {"before": BEFORE, "now": "the bundle's defaults"},
+        "variants": {"before": BEFORE, "now_torch": VARIANTS["now_torch"], "now": "the bundle's defaults"},
         "repeats": 1 if args.quick else args.repeats,
         "stages": compare_variants(work, 1 if args.quick else args.repeats, inputs),
     }
@@ -360,6 +371,10 @@ def main() -> None:
         print(json.dumps(results["end_to_end"]), flush=True)
     if peer is not None:
         results["nnunet"] = peer
+    elif args.nnunet_from is not None:
+        earlier = json.loads(args.nnunet_from.read_text())
+        results["nnunet"] = earlier["nnunet"]
+        results["nnunet_run"] = {"git_revision": earlier["git_revision"], "machine": earlier["machine"]}
     print(write_results("clinical_ct_cpu" if not args.quick else "clinical_ct_quick_cpu", results))
 
 

@@ -3,7 +3,8 @@
 Side by side in one run, through ``OverlapTileInferer`` (the bundles' inference path), timed
 in turn (A, B, C, ... repeated, so that the machine's drift hits all alike):
 
-- the paper's UNet2015 (64..1024 features) on a 700x700 image with 572x572 tiles (4 tiles);
+- the paper's UNet2015 (64..1024 features) on one 572x572 tile (a 388x388 image: its output)
+  and on a 700x700 image with 572x572 tiles (4 tiles);
 - the 3D bundle's CPU-preset net (UNet3D 8/16/32, two poolings) on a 180x180x150 volume
   with the inference tile it picks (``roi_size=None``, the default ``max_tile_voxels``).
 
@@ -58,8 +59,8 @@ OPTIONS = {
 }
 
 
-def cells_image() -> torch.Tensor:
-    image, _ = touching_cells_2d((700, 700), num_cells=160, seed=0)
+def cells_image(size: int = 700) -> torch.Tensor:
+    image, _ = touching_cells_2d((size, size), num_cells=160 * size**2 // 700**2, seed=0)
     return torch.from_numpy(image.astype(np.float32))[None, None]
 
 
@@ -69,6 +70,7 @@ def ct_image() -> torch.Tensor:
 
 
 CASES = {
+    "unet2015_paper_one_tile572": (lambda: UNet2015(2, 1, 2), lambda: cells_image(388), (572, 572)),
     "unet2015_paper_700x700_tile572": (lambda: UNet2015(2, 1, 2), cells_image, (572, 572)),
     "unet3d_cpu_preset_180x180x150": (lambda: UNet3D(1, 4, features=(8, 16, 32)), ct_image, None),
 }
