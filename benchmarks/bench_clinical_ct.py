@@ -19,6 +19,10 @@ fresh process, so the peaks share one baseline (the interpreter, torch and MONAI
 - ``now_torch``: the bundle's defaults with PyTorch running the tiles (``runtime: torch``);
 - ``now``: the bundle's defaults (``runtime: auto``: OpenVINO where it is installed).
 
+Before the inferer runs, its estimate (``OverlapTileInferer.estimate``: the tiles counted, one
+tile batch timed on this machine) is recorded beside the inferer's measured seconds and the
+memory it added (``added_gib``: its peak above the RSS when it began).
+
 Then, for ``now``: the same CT at 100, 200 and 300 slices, and with 4 and 14 classes (peak RSS
 against size and class count), and the documented command (``python -m monai.bundle run``)
 end to end, as a user runs it: its wall time and the child process's peak RSS.
@@ -29,6 +33,7 @@ end to end, as a user runs it: its wall time and the child process's peak RSS.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -95,7 +100,8 @@ class PeakRss:
     """The largest resident set size seen while the block runs (sampled every 10 ms)."""
 
     def __enter__(self) -> PeakRss:
-        self.peak, self._running = _rss_gib(), True
+        self.start = self.peak = _rss_gib()
+        self._running = True
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         return self
@@ -184,6 +190,7 @@ def stage_times(dataset: str, bundle_root: str, output_dir: str, overrides: dict
             result = function(value)
             seconds = time.perf_counter() - began
         stages[name] = {"seconds": round(seconds, 2), "peak_rss_gib": round(peak.peak, 3)}
+        stages[name]["added_gib"] = round(peak.peak - peak.start, 3)  # above the RSS when the stage began
         return result
 
     data = add_output_names([dict(parser.get_parsed_content("datalist")[0])], "image")[0]
@@ -191,6 +198,7 @@ def stage_times(dataset: str, bundle_root: str, output_dir: str, overrides: dict
         data = run(type(transform).__name__, transform, data)
     inputs = list_data_collate([data])["image"]
     with torch.no_grad():
+        estimate = run("estimate", lambda x: inferer.estimate(x, network), inputs)
         pred = run("inferer", lambda x: inferer(x, network), inputs)
     extras = {k: v for k, v in data.items() if not isinstance(v, torch.Tensor)}
     output = {**extras, **decollate_batch({"image": inputs, "pred": pred})[0]}
@@ -203,6 +211,12 @@ def stage_times(dataset: str, bundle_root: str, output_dir: str, overrides: dict
         "seconds": round(sum(s["seconds"] for s in stages.values()), 2),
         "peak_rss_gib": round(memory_kib()["VmHWM"] / 2**20, 3),
         "network_grid": list(output["image"].shape[1:]),
+        "predicted_inferer": {
+            "seconds": round(estimate.seconds, 2),
+            "memory_gib": round(estimate.memory_bytes / 2**30, 3),
+            "tiles": estimate.tiles,
+            "calibration": dataclasses.asdict(estimate.calibration),
+        },
         "inference_tile": list(inferer.tile_geometry(network, output["image"].shape[1:], 1, torch.device("cpu"))[0]),
     }
 

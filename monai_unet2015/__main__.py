@@ -78,6 +78,12 @@ def _add_plan(commands) -> None:
         default=None,
         help="plan for this bundle preset instead of --device's: slices (3D: the 2D U-Net on each slice)",
     )
+    plan.add_argument(
+        "--no-estimate",
+        dest="estimate",
+        action="store_false",
+        help="skip the inference time and memory of a median case on this machine (times one tile batch)",
+    )
     plan.set_defaults(handler=_run_plan)
 
 
@@ -311,6 +317,7 @@ def _run_plan(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             time_budget_s=args.time_budget,
             preset=args.preset,
+            estimate=args.estimate,
         )
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         sys.stderr.write(f"error: {error}\n")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
+import math
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -16,6 +19,13 @@ from monai.utils import BlendMode
 from monai.utils.type_conversion import convert_to_dst_type
 from tqdm.auto import tqdm
 
+from monai_unet2015.inferers.estimate import (
+    Calibration,
+    InferenceEstimate,
+    available_memory_bytes,
+    measure_call,
+    tile_count,
+)
 from monai_unet2015.inferers.precision import (
     MEMORY_FORMATS,
     PRECISIONS,
@@ -42,6 +52,8 @@ from monai_unet2015.inferers.tiling import (
 from monai_unet2015.options import option
 
 __all__ = ["OverlapTileInferer"]
+
+logger = logging.getLogger(__name__)
 
 _DEFAULT_TILE_BUDGET = {2: 572 * 572, 3: 132 * 132 * 116}
 
@@ -147,6 +159,13 @@ class OverlapTileInferer(Inferer):
             CPU (the fastest there in ``benchmarks/bench_runtimes.py``) unless ``compile`` or
             ``memory_format="channels_last"`` ask for PyTorch, else PyTorch.
 
+        max_memory_gib: before each input, :meth:`estimate` its cost (logged at INFO) and
+            refuse it (``ValueError``) where the inferer would need more than this many GiB:
+            a clear error instead of the out-of-memory killer. ``"auto"``: the memory the
+            machine has available at that moment (Linux ``MemAvailable``). The estimate covers
+            the inferer (its arrays and one network call), not the caller's input or the steps
+            before and after it. Default None: no estimate, no check.
+
     Shapes:
         ``inputs`` ``(B, C, H, W[, D])``; returns ``(B, C_out, H, W[, D])`` on ``device``,
         float32 whatever the precision (a MetaTensor input gives a MetaTensor with its
@@ -185,6 +204,7 @@ class OverlapTileInferer(Inferer):
         compile: bool = False,
         argmax: bool = False,
         runtime: str = "torch",
+        max_memory_gib: float | str | None = None,
     ) -> None:
         super().__init__()
         option("precision", precision, (*PRECISIONS, "auto"))
@@ -239,6 +259,11 @@ class OverlapTileInferer(Inferer):
             self._check_runtime_settings(runtime, precision, memory_format, compile)
         self.runtime = runtime
         self._exported = {name: ExportedNetworks(name) for name in RUNTIMES if name != "torch"}
+        if max_memory_gib is not None and max_memory_gib != "auto":
+            if isinstance(max_memory_gib, bool) or not isinstance(max_memory_gib, (int, float)) or max_memory_gib <= 0:
+                raise ValueError(f"max_memory_gib must be a positive number, 'auto' or None, got {max_memory_gib!r}.")
+        self.max_memory_gib = max_memory_gib
+        self._calibrations: dict[tuple, Calibration] = {}
         self._compiled = CompiledNetworks()
         # probed (roi, channels) -> output tile, per network: the probe runs once per geometry
         self._probed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -322,28 +347,12 @@ class OverlapTileInferer(Inferer):
         device = self.device or inputs.device
         sw_device = self.sw_device or inputs.device
         plan = self._plan_tiles(network, image_size, inputs.shape[1], sw_device, *args, **kwargs)
+        predict = self._tile_predictor(network, plan, inputs.shape[1], sw_device, *args, **kwargs)
+        if self.max_memory_gib is not None:
+            self._check_memory(self._estimate(network, tuple(inputs.shape), plan, predict, sw_device))
         # a plain tensor: MetaTensor bookkeeping on every tile and layer costs time and keeps nothing we need
         source = inputs.as_subclass(torch.Tensor).to(device)
         padded = extend_borders(source, plan.margin_before, plan.pad_after, self.padding_mode, self.cval)
-        runtime = self.resolved_runtime(sw_device)
-        precision = self._runtime_precision(runtime, sw_device)
-        if runtime != "torch":
-            if sw_device.type != "cpu":
-                raise ValueError(f"runtime {runtime!r} runs on the CPU, sw_device is {sw_device}.")
-            run = self._exported[runtime](network, inputs.shape[1], _smallest_tile(network, plan.roi), precision)
-
-            def predict(tiles: torch.Tensor) -> torch.Tensor:
-                return self._predict(run, tiles, plan.flips)
-
-        else:
-            layout = self._layouts[resolve_memory_format(self.memory_format, sw_device, precision, len(image_size))]
-            laid_out = layout.network(network, len(image_size))  # a converted copy: the caller's is not changed
-            run = self._compiled(laid_out) if self.compile else laid_out
-
-            def predict(tiles: torch.Tensor) -> torch.Tensor:
-                with autocast_for(sw_device, precision):
-                    return self._predict(run, layout.tiles(tiles.to(sw_device)), plan.flips, *args, **kwargs)
-
         crop = (slice(None), slice(None), *[slice(0, s) for s in image_size])
         if self.argmax:
             output = self._labels(padded, plan, predict, device)[crop]
@@ -353,6 +362,108 @@ class OverlapTileInferer(Inferer):
         if isinstance(inputs, MetaTensor):
             output, *_ = convert_to_dst_type(output, inputs, device=device, dtype=output.dtype)
         return output
+
+    def _tile_predictor(self, network, plan: _TilePlan, channels: int, sw_device: torch.device, *args, **kwargs):
+        """``predict(tiles)``: a batch of input tiles to their outputs, averaged over the flips, by the runtime."""
+        runtime = self.resolved_runtime(sw_device)
+        precision = self._runtime_precision(runtime, sw_device)
+        if runtime != "torch":
+            if sw_device.type != "cpu":
+                raise ValueError(f"runtime {runtime!r} runs on the CPU, sw_device is {sw_device}.")
+            run = self._exported[runtime](network, channels, _smallest_tile(network, plan.roi), precision)
+            return lambda tiles: self._predict(run, tiles, plan.flips)
+        spatial_dims = len(plan.roi)
+        layout = self._layouts[resolve_memory_format(self.memory_format, sw_device, precision, spatial_dims)]
+        laid_out = layout.network(network, spatial_dims)  # a converted copy: the caller's is not changed
+        run = self._compiled(laid_out) if self.compile else laid_out
+
+        def predict(tiles: torch.Tensor) -> torch.Tensor:
+            with autocast_for(sw_device, precision):
+                return self._predict(run, layout.tiles(tiles.to(sw_device)), plan.flips, *args, **kwargs)
+
+        return predict
+
+    # -- what it will cost ----------------------------------------------------------------
+
+    def estimate(
+        self, inputs: torch.Tensor | Sequence[int], network: Callable[..., torch.Tensor], *args: Any, **kwargs: Any
+    ) -> InferenceEstimate:
+        """Seconds and memory that inferring ``inputs`` will take on this machine, before it runs.
+
+        The tiles are counted as :meth:`__call__` places them; one batch of zero tiles is run
+        twice (the first call pays exports and compilation, the second is timed, its working
+        memory sampled), once per network, tile shape and runtime; the inferer's own arrays
+        (the mirror-extended input, the scores or the class map) are added.
+
+        Args:
+            inputs: the input, or its shape ``(B, C, H, W[, D])``.
+            network: the network, as for :meth:`__call__`.
+
+        Example::
+
+            >>> import torch
+            >>> from monai_unet2015.networks import UNet2015
+            >>> net = UNet2015(2, 1, 2, features=(4, 8, 16)).eval()
+            >>> estimate = OverlapTileInferer(roi_size=(60, 60)).estimate((1, 1, 70, 45), net)
+            >>> estimate.tiles, estimate.seconds > 0
+            (2, True)
+        """
+        shape = tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else tuple(int(s) for s in inputs)
+        if len(shape) not in (4, 5):
+            raise ValueError(f"inputs must be a tensor or shape (B, C, H, W[, D]), got {shape}.")
+        on = inputs.device if isinstance(inputs, torch.Tensor) else torch.device("cpu")
+        sw_device = self.sw_device or on
+        plan = self._plan_tiles(network, shape[2:], shape[1], sw_device, *args, **kwargs)
+        predict = self._tile_predictor(network, plan, shape[1], sw_device, *args, **kwargs)
+        return self._estimate(network, shape, plan, predict, sw_device)
+
+    def _estimate(self, network, shape: tuple[int, ...], plan: _TilePlan, predict: Callable, sw_device):
+        tiles = tile_count(shape[0], plan.starts)
+        batch = min(self.sw_batch_size, tiles)
+        key = (id(network), plan.roi, batch, shape[1], self.resolved_runtime(sw_device), str(sw_device))
+        if key not in self._calibrations:
+            zeros = torch.zeros((batch, shape[1], *plan.roi), device=sw_device)
+            with torch.no_grad():
+                began = time.perf_counter()
+                out_channels = predict(zeros).shape[1]
+                setup_s = time.perf_counter() - began
+                call_s, call_bytes = measure_call(lambda: predict(zeros), sw_device)
+            self._calibrations[key] = Calibration(setup_s, call_s, call_bytes, out_channels)
+        calibration = self._calibrations[key]
+        estimate = InferenceEstimate(
+            tile=plan.roi,
+            tiles=tiles,
+            network_calls=math.ceil(tiles / self.sw_batch_size),
+            calibration=calibration,
+            array_bytes=self._array_bytes(shape, calibration.out_channels, plan),
+        )
+        logger.info("overlap-tile %s: %s", "x".join(map(str, shape[2:])), estimate.describe())
+        return estimate
+
+    def _array_bytes(self, shape: tuple[int, ...], out_channels: int, plan: _TilePlan) -> int:
+        """The mirror-extended input and the output arrays :meth:`__call__` holds at once."""
+        batch, channels, image = shape[0], shape[1], shape[2:]
+        padded = math.prod(s + m + p for s, m, p in zip(image, plan.margin_before, plan.pad_after))
+        covered = math.prod(plan.covered)
+        if self.argmax:
+            outputs = batch * covered * (1 if out_channels <= 256 else 4)
+        else:  # the sums, the weights, and the divided crop
+            outputs = 4 * (batch * out_channels * covered + covered + batch * out_channels * math.prod(image))
+        return 4 * batch * channels * padded + outputs
+
+    def _check_memory(self, estimate: InferenceEstimate) -> None:
+        limit = self.max_memory_gib
+        if limit == "auto":
+            available = available_memory_bytes()
+            if available is None:
+                return
+            limit = available / 2**30
+        if estimate.memory_bytes > limit * 2**30:
+            raise ValueError(
+                f"max_memory_gib={self.max_memory_gib!r} ({limit:.2f} GiB): this input needs about "
+                f"{estimate.memory_bytes / 2**30:.2f} GiB ({estimate.describe()}). Lower max_tile_voxels "
+                "(a smaller tile needs less working memory), infer fewer images at once, or raise max_memory_gib."
+            )
 
     def _check_inputs(self, inputs: torch.Tensor) -> tuple[int, ...]:
         """The spatial size of ``inputs``; ``ValueError`` for a tensor of the wrong rank or flips it lacks."""

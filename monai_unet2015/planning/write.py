@@ -11,10 +11,11 @@ from pathlib import Path
 
 from monai_unet2015.bundle.locations import bundle_presets
 from monai_unet2015.bundle.workflow import WORKFLOW_NAME
+from monai_unet2015.planning.cost import plan_inference_estimate
 from monai_unet2015.planning.fingerprint import dataset_fingerprint
 from monai_unet2015.planning.plan import BUNDLE_FOR_DIMS, make_plan
 
-__all__ = ["write_plan", "plan_report", "fingerprint_path", "read_plan_record"]
+__all__ = ["write_plan", "plan_report", "inference_cost_line", "fingerprint_path", "read_plan_record"]
 
 
 def fingerprint_path(plan_file: str | Path) -> Path:
@@ -39,12 +40,16 @@ def write_plan(
     overwrite: bool = False,
     time_budget_s: float | None = None,
     preset: str | None = None,
+    estimate: bool = True,
 ) -> str:
     """Fingerprint ``dataset_dir``, write the plan's options to ``plan_file``; returns the report.
 
     ``time_budget_s``: train for that many seconds instead of the plan's iteration count
     (:func:`~monai_unet2015.planning.make_plan`); ``preset``: plan for that bundle preset
     (``"slices"``: the 3D bundle's 2D U-Net on each slice) instead of ``device``'s.
+    ``estimate``: the report ends with what inference of a median case will cost on this
+    machine (:func:`~monai_unet2015.planning.cost.plan_inference_estimate`: one tile batch
+    is timed, a few seconds).
 
     ``plan_file`` holds only bundle options (MONAI's ``--args_file``); the fingerprint, the
     bundle and the preset go to :func:`fingerprint_path`. An existing plan is kept unless
@@ -62,7 +67,17 @@ def write_plan(
     plan_file.write_text(json.dumps(plan["options"], indent=4) + "\n")
     record = {"bundle": plan["bundle"], "preset": plan["preset"], "fingerprint": fingerprint}
     fingerprint_path(plan_file).write_text(json.dumps(record, indent=4) + "\n")
-    return plan_report(fingerprint, plan, str(plan_file))
+    report = plan_report(fingerprint, plan, str(plan_file))
+    return f"{report}\n{inference_cost_line(plan, fingerprint)}" if estimate else report
+
+
+def inference_cost_line(plan: dict, fingerprint: dict) -> str:
+    """One report line: a median case's inference time and memory on this machine."""
+    size, cost = plan_inference_estimate(plan, fingerprint)
+    return (
+        f"inference on this machine, a median case ({'x'.join(map(str, size))} voxels on the network's grid): "
+        f"{cost.describe()}; the network stage only (reading, resampling and writing come on top)"
+    )
 
 
 def plan_report(fingerprint: dict, plan: dict, plan_file: str) -> str:

@@ -24,6 +24,7 @@ def test_before_and_now_write_the_same_mask(tmp_path, dicom):
         run = stage_times(str(dataset), str(bundle), str(tmp_path / variant), {**overrides, "precision": "fp32"})
         expected = ["AsDiscreted", "Invertd"] if variant == "before" else ["LabelsToSourceGridd"]
         assert set(expected) <= set(run["stages"]) and run["peak_rss_gib"] > 0
+        assert run["predicted_inferer"]["tiles"] >= 1 and run["predicted_inferer"]["seconds"] > 0
         masks[variant] = nib.load(next((tmp_path / variant).rglob("*_seg.nii.gz")))
     before, now = masks["before"], masks["now"]
     assert before.shape == now.shape == (64, 56, 24)
