@@ -90,6 +90,7 @@ bench: $(BENCH_STAMP)
 	$(PY) benchmarks/bench_dicom_node_orthanc.py
 	$(PY) benchmarks/bench_compile.py
 	$(PY) benchmarks/bench_clinical_ct.py
+	$(PY) benchmarks/bench_runtimes.py --int8
 
 # The peer benchmark (benchmarks/peer_nnunet.py): nnU-Net v2 in its own venv, on the same torch
 # pin as .venv (installed first, so no CUDA build is pulled). PyPI's torchvision, which timm pulls,

@@ -53,6 +53,7 @@ BEFORE = {
     "preprocessing#transforms#3#dtype": "$torch.float64",
     "inferer#argmax": False,  # stage_times then adds the soft-max and argmax steps
     "runtime": "torch",
+    "max_memory_gib": None,  # no estimate inside the inferer then
     "postprocessing#transforms#1": {
         "_target_": "Invertd",
         "keys": "pred",

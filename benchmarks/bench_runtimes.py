@@ -25,7 +25,11 @@ of ``benchmarks/real_data.py``, TotalSegmentator's silver-standard labels) segme
 held-out CT through the bundle's own ``inference.json`` once per option; per option the
 seconds, each organ's Dice against the labels, and the voxels equal to PyTorch fp32's mask.
 
-    python benchmarks/bench_runtimes.py [--repeats 5] [--cases ...] [--trained DIR --plan FILE --test DIR]
+``--int8`` (needs ``pip install nncf``): one measured try of post-training INT8 quantisation
+(NNCF, OpenVINO's quantiser), calibrated on 16 crops of each case's own generated image and,
+for ``--trained``, on crops of the training patient; judged by Dice on the held-out CT.
+
+    python benchmarks/bench_runtimes.py [--repeats 5] [--cases ...] [--trained DIR --plan FILE --test DIR] [--int8]
 """
 
 from __future__ import annotations
@@ -76,7 +80,7 @@ CASES = {
 }
 
 
-def run_case(make_net, make_image, roi, repeats: int) -> dict:
+def run_case(make_net, make_image, roi, repeats: int, int8: bool = False) -> dict:
     torch.manual_seed(0)
     net, image = make_net().eval(), make_image()
     native_bf16 = cpu_has_native_bf16()
@@ -90,6 +94,16 @@ def run_case(make_net, make_image, roi, repeats: int) -> dict:
         with torch.no_grad():
             labels[name] = inferers[name](image, net).argmax(1)  # warm-up (export, compile) and the labels
         results[name] = {"first_call_s": round(time.perf_counter() - began, 3)}
+    if int8 and native_bf16:  # NNCF's INT8 beside the rest; calibrated on crops of this (generated) image
+        began = time.perf_counter()
+        inferers["openvino_int8"] = OverlapTileInferer(roi, runtime="openvino", precision="bf16")
+        tile = inferers["openvino_int8"].tile_geometry(net, image.shape[2:], 1, torch.device("cpu"))[0]
+        with tempfile.TemporaryDirectory() as folder:
+            tiles = int8_tiles(net, image.shape[1], tile, calibration_crops(image[0], tile, 16), Path(folder))
+        inferers["openvino_int8"]._exported["openvino"] = _FixedTiles(tiles)
+        with torch.no_grad():
+            labels["openvino_int8"] = inferers["openvino_int8"](image, net).argmax(1)
+        results["openvino_int8"] = {"first_call_s": round(time.perf_counter() - began, 3)}
     samples: dict[str, list[float]] = {name: [] for name in inferers}
     with torch.no_grad():
         for _ in range(repeats):
@@ -107,8 +121,53 @@ def run_case(make_net, make_image, roi, repeats: int) -> dict:
     return {"image": list(image.shape), "tile": list(tile), "options": results}
 
 
-def trained_bundle_on_real_ct(bundle_root: Path, plan: Path, test: Path, work: Path) -> dict:
-    """The trained bundle on the held-out real CT, once per option: seconds, Dice, agreement."""
+class _FixedTiles:
+    """Stands in for the inferer's exporter: always the given (quantised) OpenVINO model."""
+
+    def __init__(self, tiles) -> None:
+        self.tiles = tiles
+
+    def __call__(self, *args):
+        return self.tiles
+
+
+def int8_tiles(network, in_channels: int, tile, calibration: list[np.ndarray], folder: Path):
+    """The network quantised to INT8 by NNCF (post-training, ``calibration`` tiles), as OpenVINO tiles."""
+    import nncf
+    import openvino as ov
+
+    from monai_unet2015.inferers.runtimes import OpenVinoTiles, export_onnx
+
+    folder.mkdir(parents=True, exist_ok=True)
+    export_onnx(network, in_channels, tuple(network.input_size([1] * len(tile))), folder / "fp32.onnx")
+    model = ov.Core().read_model(str(folder / "fp32.onnx"))
+    model.reshape([1, in_channels, *tile])
+    quantized = nncf.quantize(model, nncf.Dataset(calibration), subset_size=len(calibration))
+    ov.save_model(quantized, str(folder / "int8.xml"), compress_to_fp16=False)
+    return OpenVinoTiles(folder / "int8.xml", "bf16")
+
+
+def calibration_crops(image: torch.Tensor, tile, count: int, seed: int = 0) -> list[np.ndarray]:
+    """``count`` tiles ``(1, C, *tile)`` cut at random from ``image`` ``(C, *S)``, mirrored past its border."""
+    from monai_unet2015.inferers import extend_borders
+
+    margins = [max(0, t - s) for t, s in zip(tile, image.shape[1:])]
+    padded = extend_borders(image[None].float(), margins, margins, "reflect")[0]
+    rng = np.random.default_rng(seed)
+    crops = []
+    for _ in range(count):
+        start = [int(rng.integers(0, s - t + 1)) for s, t in zip(padded.shape[1:], tile)]
+        region = tuple(slice(b, b + t) for b, t in zip(start, tile))
+        crops.append(padded[(slice(None), *region)][None].numpy().astype(np.float32))
+    return crops
+
+
+def trained_bundle_on_real_ct(bundle_root: Path, plan: Path, test: Path, work: Path, int8: bool) -> dict:
+    """The trained bundle on the held-out real CT, once per option: seconds, Dice, agreement.
+
+    ``int8``: also OpenVINO with the network quantised by NNCF, calibrated on tiles of the
+    training patient (``<test>/../abdomen_ct``), never the held-out one.
+    """
     import nibabel as nib
 
     from monai_unet2015.bundle.locations import bundle_path
@@ -119,11 +178,8 @@ def trained_bundle_on_real_ct(bundle_root: Path, plan: Path, test: Path, work: P
     truth = {image.name: np.asarray(nib.load(test / "labelsTr" / image.name).dataobj) for image in images}
     names = {1: "liver", 2: "spleen", 3: "stomach"}
     results, masks = {}, {}
-    for name, settings in OPTIONS.items():
-        if settings["precision"] == "bf16" and not cpu_has_native_bf16():
-            continue
-        overrides = {"bundle_root": str(bundle_root), "progress": False, "overwrite": True, **settings}
-        predictor = BundlePredictor(bundle_path("unet3d_ct_organs"), overrides=overrides, args_file=plan)
+
+    def segment(name: str, predictor: BundlePredictor) -> None:
         began = time.perf_counter()
         predictor(test / "imagesTr", work / name)
         seconds = time.perf_counter() - began
@@ -133,9 +189,7 @@ def trained_bundle_on_real_ct(bundle_root: Path, plan: Path, test: Path, work: P
         results[name] = {
             "seconds": round(seconds, 2),
             "dice": {
-                image: {
-                    organ: round(dice(masks[name][image], truth[image], value), 4) for value, organ in names.items()
-                }
+                image: {organ: round(dice(masks[name][image], truth[image], v), 4) for v, organ in names.items()}
                 for image in truth
             },
             "voxels_equal_to_torch_fp32": round(
@@ -143,6 +197,28 @@ def trained_bundle_on_real_ct(bundle_root: Path, plan: Path, test: Path, work: P
             ),
         }
         print(name, json.dumps(results[name]), flush=True)
+
+    def predictor_for(settings: dict) -> BundlePredictor:
+        overrides = {"bundle_root": str(bundle_root), "progress": False, "overwrite": True, **settings}
+        return BundlePredictor(bundle_path("unet3d_ct_organs"), overrides=overrides, args_file=plan)
+
+    for name, settings in OPTIONS.items():
+        if settings["precision"] != "bf16" or cpu_has_native_bf16():
+            segment(name, predictor_for(settings))
+    if int8:
+        predictor = predictor_for({"runtime": "openvino", "precision": "bf16"})
+        preprocessing = predictor._parser({}).get_parsed_content("preprocessing")
+        grid = preprocessing({"image": str(images[0])})["image"].shape[1:]
+        tile = predictor.inferer.tile_geometry(predictor.network, grid, 1, torch.device("cpu"))[0]
+        calibration = [
+            crop
+            for path in sorted((test.parent / "abdomen_ct" / "imagesTr").glob("*.nii.gz"))
+            for crop in calibration_crops(preprocessing({"image": str(path)})["image"], tile, 16)
+        ]
+        tiles = int8_tiles(predictor.network, 1, tile, calibration, work / "int8_model")
+        predictor.inferer._exported["openvino"] = _FixedTiles(tiles)
+        segment("openvino_int8", predictor)
+        results["openvino_int8"]["calibration"] = f"{len(calibration)} tiles of {list(tile)} from the training patient"
     return {"bundle_root": str(bundle_root), "plan": str(plan), "test": str(test), "options": results}
 
 
@@ -153,12 +229,13 @@ def main() -> None:
     parser.add_argument("--trained", type=Path, default=None, help="a 3D bundle folder trained on real CT")
     parser.add_argument("--plan", type=Path, default=None, help="the plan it was trained with")
     parser.add_argument("--test", type=Path, default=None, help="held-out cases: imagesTr/, labelsTr/")
+    parser.add_argument("--int8", action="store_true", help="also OpenVINO INT8 quantised by NNCF (pip install nncf)")
     args = parser.parse_args()
     if (args.trained is None) != (args.test is None):
         parser.error("--trained and --test go together")
     results = {}
     for case in args.cases:
-        results[case] = run_case(*CASES[case], args.repeats)
+        results[case] = run_case(*CASES[case], args.repeats, args.int8)
         best = max(
             (n for n, r in results[case]["options"].items() if "median_s" in r),
             key=lambda n: results[case]["options"][n]["speed_up_over_torch_fp32"],
@@ -167,7 +244,7 @@ def main() -> None:
     if args.trained is not None:
         with tempfile.TemporaryDirectory() as work:
             results["trained_3d_bundle_on_real_ct"] = trained_bundle_on_real_ct(
-                args.trained, args.plan, args.test, Path(work)
+                args.trained, args.plan, args.test, Path(work), args.int8
             )
     path = write_results(
         "runtimes_cpu",

@@ -27,8 +27,9 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 @dataclasses.dataclass(frozen=True)
 class Calibration:
     """One network call on a tile batch, measured: ``setup_s`` is the first call (export,
-    compilation, allocator warm-up), ``call_s`` the second; ``call_bytes`` the memory the
-    second call took above what was resident before it (None where it cannot be read)."""
+    compilation, allocator warm-up), ``call_s`` the second; ``call_bytes`` the most memory
+    either call took above what was resident before it (the first one allocates the pools and
+    caches later calls reuse; None where it cannot be read)."""
 
     setup_s: float
     call_s: float

@@ -6,7 +6,6 @@ import dataclasses
 import itertools
 import logging
 import math
-import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -423,12 +422,19 @@ class OverlapTileInferer(Inferer):
         key = (id(network), plan.roi, batch, shape[1], self.resolved_runtime(sw_device), str(sw_device))
         if key not in self._calibrations:
             zeros = torch.zeros((batch, shape[1], *plan.roi), device=sw_device)
+            out_channels = []
+
+            def call():  # what the loop does per batch: the network, then the class map or float scores
+                scores = predict(zeros)
+                out_channels.append(scores.shape[1])
+                return scores.argmax(1) if self.argmax else scores.float()
+
             with torch.no_grad():
-                began = time.perf_counter()
-                out_channels = predict(zeros).shape[1]
-                setup_s = time.perf_counter() - began
-                call_s, call_bytes = measure_call(lambda: predict(zeros), sw_device)
-            self._calibrations[key] = Calibration(setup_s, call_s, call_bytes, out_channels)
+                # the first call allocates what later calls reuse (runtime pools, caches): its memory counts
+                setup_s, setup_bytes = measure_call(call, sw_device)
+                call_s, call_bytes = measure_call(call, sw_device)
+            peak = None if setup_bytes is None else max(setup_bytes, call_bytes or 0)
+            self._calibrations[key] = Calibration(setup_s, call_s, peak, out_channels[0])
         calibration = self._calibrations[key]
         estimate = InferenceEstimate(
             tile=plan.roi,

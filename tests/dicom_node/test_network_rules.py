@@ -452,3 +452,16 @@ def test_a_full_disk_answers_out_of_resources_leaves_no_partial_file_and_recover
         if running is not None:
             running.close()
         subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_the_node_logs_each_series_cost_and_refuses_one_over_the_memory_limit(bundle, tmp_path, caplog):
+    from monai_unet2015.bundle import CasesFailedError
+    from monai_unet2015.dicom_node import BundleSegmenter
+
+    ct_series(tmp_path / "series", slices=4)
+    with caplog.at_level("INFO", logger="monai_unet2015.inferers.overlap_tile"):
+        BundleSegmenter(bundle, OVERRIDES).segment(tmp_path / "series", tmp_path / "out")
+    assert any("tiles of" in r.getMessage() and "GiB" in r.getMessage() for r in caplog.records)
+    tight = BundleSegmenter(bundle, {**OVERRIDES, "max_memory_gib": 1e-6})
+    with pytest.raises(CasesFailedError, match=r"max_memory_gib=1e-06 .* this input needs about"):
+        tight.segment(tmp_path / "series", tmp_path / "refused")
