@@ -14,11 +14,21 @@ import math
 import os
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-__all__ = ["InferenceEstimate", "Calibration", "available_memory_bytes", "measure_call", "tile_count"]
+__all__ = [
+    "InferenceEstimate",
+    "Calibration",
+    "available_memory_bytes",
+    "measure_call",
+    "calibrate",
+    "inferer_array_bytes",
+    "check_memory_limit",
+    "tile_count",
+]
 
 _GIB = 2**30
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -136,6 +146,62 @@ def measure_call(call, device: torch.device) -> tuple[float, int | None]:
         call()
         seconds = time.perf_counter() - began
     return seconds, None if before is None else max(0, resident.peak - before)
+
+
+def calibrate(predict, argmax: bool, device: torch.device) -> Calibration:
+    """Time and measure ``predict()`` (one batch of tiles) as the inferer's loop runs it, twice.
+
+    The loop takes the class map (``argmax``) or float scores of each batch, so the call does
+    too. The first call allocates what later calls reuse (runtime pools, caches, an export):
+    its memory counts, its time is the setup; the second call's time is the per-call time.
+    """
+    out_channels = []
+
+    def call():
+        scores = predict()
+        out_channels.append(scores.shape[1])
+        return scores.argmax(1) if argmax else scores.float()
+
+    with torch.no_grad():
+        setup_s, setup_bytes = measure_call(call, device)
+        call_s, call_bytes = measure_call(call, device)
+    peak = None if setup_bytes is None else max(setup_bytes, call_bytes or 0)
+    return Calibration(setup_s, call_s, peak, out_channels[0])
+
+
+def inferer_array_bytes(
+    shape: Sequence[int], out_channels: int, padded_size: Sequence[int], covered: Sequence[int], argmax: bool
+) -> int:
+    """The arrays an overlap-tile inference holds at once for inputs of ``shape`` ``(B, C, *S)``.
+
+    The mirror-extended input (float32, ``padded_size``), and the class map over the output
+    tiles' extent ``covered`` (uint8, int32 past 256 classes) or the float32 sums, weights
+    and divided crop of the scores.
+    """
+    batch, channels, image = shape[0], shape[1], shape[2:]
+    extent = math.prod(covered)
+    if argmax:
+        outputs = batch * extent * (1 if out_channels <= 256 else 4)
+    else:
+        outputs = 4 * (batch * out_channels * extent + extent + batch * out_channels * math.prod(image))
+    return 4 * batch * channels * math.prod(padded_size) + outputs
+
+
+def check_memory_limit(estimate: InferenceEstimate, max_memory_gib: float | str) -> None:
+    """``ValueError`` naming the numbers where ``estimate`` passes ``max_memory_gib`` (``"auto"``:
+    the machine's available memory; nothing is checked where that cannot be read)."""
+    limit = max_memory_gib
+    if limit == "auto":
+        available = available_memory_bytes()
+        if available is None:
+            return
+        limit = available / _GIB
+    if estimate.memory_bytes > limit * _GIB:
+        raise ValueError(
+            f"max_memory_gib={max_memory_gib!r} ({limit:.2f} GiB): this input needs about "
+            f"{estimate.memory_bytes / _GIB:.2f} GiB ({estimate.describe()}). Lower max_tile_voxels "
+            "(a smaller tile needs less working memory), infer fewer images at once, or raise max_memory_gib."
+        )
 
 
 def tile_count(batch: int, starts: list[list[int]]) -> int:

@@ -21,8 +21,9 @@ from tqdm.auto import tqdm
 from monai_unet2015.inferers.estimate import (
     Calibration,
     InferenceEstimate,
-    available_memory_bytes,
-    measure_call,
+    calibrate,
+    check_memory_limit,
+    inferer_array_bytes,
     tile_count,
 )
 from monai_unet2015.inferers.precision import (
@@ -68,6 +69,21 @@ def _smallest_tile(network: Callable, tile: Sequence[int]) -> tuple[int, ...]:
     return tuple(tile)
 
 
+def _check_output_options(argmax, overlap: float, max_memory_gib) -> None:
+    """``TypeError`` / ``ValueError`` naming ``argmax`` or ``max_memory_gib`` where they cannot be used."""
+    if not isinstance(argmax, bool):
+        raise TypeError(f"argmax must be True or False, got {argmax!r}.")
+    if argmax and overlap:
+        raise ValueError(
+            f"argmax=True takes each tile's labels, overlap={overlap!r} blends overlapping tiles' scores "
+            "first: use overlap=0 with argmax, or argmax=False."
+        )
+    if max_memory_gib is None or max_memory_gib == "auto":
+        return
+    if isinstance(max_memory_gib, bool) or not isinstance(max_memory_gib, (int, float)) or max_memory_gib <= 0:
+        raise ValueError(f"max_memory_gib must be a positive number, 'auto' or None, got {max_memory_gib!r}.")
+
+
 @dataclasses.dataclass(frozen=True)
 class _TilePlan:
     """Where the tiles of one input go (:meth:`OverlapTileInferer._plan_tiles`)."""
@@ -79,6 +95,10 @@ class _TilePlan:
     margin_before: list[int]
     pad_after: list[int]
     flips: list[tuple[int, ...]]
+
+    def padded_size(self, image_size: Sequence[int]) -> tuple[int, ...]:
+        """The mirror-extended input's spatial size."""
+        return tuple(s + m + p for s, m, p in zip(image_size, self.margin_before, self.pad_after))
 
 
 class OverlapTileInferer(Inferer):
@@ -155,14 +175,15 @@ class OverlapTileInferer(Inferer):
             ``"auto"``), OpenVINO in fp32 or bf16 (``"auto"``: bf16 where the CPU computes it
             natively); ``memory_format`` and ``compile`` are PyTorch's and stay at their
             defaults. ``"auto"``: OpenVINO where it is installed and the network runs on the
-            CPU (the fastest there in ``benchmarks/bench_runtimes.py``) unless ``compile`` or
-            ``memory_format="channels_last"`` ask for PyTorch, else PyTorch.
-
+            CPU (the fastest there in ``benchmarks/bench_runtimes.py``) unless ``compile``,
+            ``memory_format="channels_last"`` or ``precision="fp16"`` ask for PyTorch, else
+            PyTorch.
         max_memory_gib: before each input, :meth:`estimate` its cost (logged at INFO) and
             refuse it (``ValueError``) where the inferer would need more than this many GiB:
             a clear error instead of the out-of-memory killer. ``"auto"``: the memory the
-            machine has available at that moment (Linux ``MemAvailable``). The estimate covers
-            the inferer (its arrays and one network call), not the caller's input or the steps
+            machine has available at that moment (Linux ``MemAvailable``; where it cannot be
+            read, the estimate is logged and nothing refused). The estimate covers the
+            inferer (its arrays and one network call), not the caller's input or the steps
             before and after it. Default None: no estimate, no check.
 
     Shapes:
@@ -244,13 +265,7 @@ class OverlapTileInferer(Inferer):
         if not isinstance(compile, bool):
             raise TypeError(f"compile must be True or False, got {compile!r}.")
         self.compile = compile
-        if not isinstance(argmax, bool):
-            raise TypeError(f"argmax must be True or False, got {argmax!r}.")
-        if argmax and overlap:
-            raise ValueError(
-                f"argmax=True takes each tile's labels, overlap={overlap!r} blends overlapping tiles' scores "
-                "first: use overlap=0 with argmax, or argmax=False."
-            )
+        _check_output_options(argmax, overlap, max_memory_gib)
         self.argmax = argmax
         option("runtime", runtime, (*RUNTIMES, "auto"))
         if runtime not in ("torch", "auto"):
@@ -258,9 +273,6 @@ class OverlapTileInferer(Inferer):
             self._check_runtime_settings(runtime, precision, memory_format, compile)
         self.runtime = runtime
         self._exported = {name: ExportedNetworks(name) for name in RUNTIMES if name != "torch"}
-        if max_memory_gib is not None and max_memory_gib != "auto":
-            if isinstance(max_memory_gib, bool) or not isinstance(max_memory_gib, (int, float)) or max_memory_gib <= 0:
-                raise ValueError(f"max_memory_gib must be a positive number, 'auto' or None, got {max_memory_gib!r}.")
         self.max_memory_gib = max_memory_gib
         self._calibrations: dict[tuple, Calibration] = {}
         self._compiled = CompiledNetworks()
@@ -348,7 +360,9 @@ class OverlapTileInferer(Inferer):
         plan = self._plan_tiles(network, image_size, inputs.shape[1], sw_device, *args, **kwargs)
         predict = self._tile_predictor(network, plan, inputs.shape[1], sw_device, *args, **kwargs)
         if self.max_memory_gib is not None:
-            self._check_memory(self._estimate(network, tuple(inputs.shape), plan, predict, sw_device))
+            check_memory_limit(
+                self._estimate(network, tuple(inputs.shape), plan, predict, sw_device), self.max_memory_gib
+            )
         # a plain tensor: MetaTensor bookkeeping on every tile and layer costs time and keeps nothing we need
         source = inputs.as_subclass(torch.Tensor).to(device)
         padded = extend_borders(source, plan.margin_before, plan.pad_after, self.padding_mode, self.cval)
@@ -390,9 +404,10 @@ class OverlapTileInferer(Inferer):
         """Seconds and memory that inferring ``inputs`` will take on this machine, before it runs.
 
         The tiles are counted as :meth:`__call__` places them; one batch of zero tiles is run
-        twice (the first call pays exports and compilation, the second is timed, its working
-        memory sampled), once per network, tile shape and runtime; the inferer's own arrays
-        (the mirror-extended input, the scores or the class map) are added.
+        twice, once per network, tile shape and runtime
+        (:func:`~monai_unet2015.inferers.estimate.calibrate`: the second call's time, the
+        larger working memory of the two); the inferer's own arrays (the mirror-extended
+        input, the scores or the class map) are added.
 
         Args:
             inputs: the input, or its shape ``(B, C, H, W[, D])``.
@@ -404,8 +419,8 @@ class OverlapTileInferer(Inferer):
             >>> from monai_unet2015.networks import UNet2015
             >>> net = UNet2015(2, 1, 2, features=(4, 8, 16)).eval()
             >>> estimate = OverlapTileInferer(roi_size=(60, 60)).estimate((1, 1, 70, 45), net)
-            >>> estimate.tiles, estimate.seconds > 0
-            (2, True)
+            >>> estimate.tiles, estimate.seconds > 0  # output tiles of 20 x 20: 4 x 3 of them
+            (12, True)
         """
         shape = tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else tuple(int(s) for s in inputs)
         if len(shape) not in (4, 5):
@@ -422,54 +437,19 @@ class OverlapTileInferer(Inferer):
         key = (id(network), plan.roi, batch, shape[1], self.resolved_runtime(sw_device), str(sw_device))
         if key not in self._calibrations:
             zeros = torch.zeros((batch, shape[1], *plan.roi), device=sw_device)
-            out_channels = []
-
-            def call():  # what the loop does per batch: the network, then the class map or float scores
-                scores = predict(zeros)
-                out_channels.append(scores.shape[1])
-                return scores.argmax(1) if self.argmax else scores.float()
-
-            with torch.no_grad():
-                # the first call allocates what later calls reuse (runtime pools, caches): its memory counts
-                setup_s, setup_bytes = measure_call(call, sw_device)
-                call_s, call_bytes = measure_call(call, sw_device)
-            peak = None if setup_bytes is None else max(setup_bytes, call_bytes or 0)
-            self._calibrations[key] = Calibration(setup_s, call_s, peak, out_channels[0])
+            self._calibrations[key] = calibrate(lambda: predict(zeros), self.argmax, sw_device)
         calibration = self._calibrations[key]
         estimate = InferenceEstimate(
             tile=plan.roi,
             tiles=tiles,
             network_calls=math.ceil(tiles / self.sw_batch_size),
             calibration=calibration,
-            array_bytes=self._array_bytes(shape, calibration.out_channels, plan),
+            array_bytes=inferer_array_bytes(
+                shape, calibration.out_channels, plan.padded_size(shape[2:]), plan.covered, self.argmax
+            ),
         )
         logger.info("overlap-tile %s: %s", "x".join(map(str, shape[2:])), estimate.describe())
         return estimate
-
-    def _array_bytes(self, shape: tuple[int, ...], out_channels: int, plan: _TilePlan) -> int:
-        """The mirror-extended input and the output arrays :meth:`__call__` holds at once."""
-        batch, channels, image = shape[0], shape[1], shape[2:]
-        padded = math.prod(s + m + p for s, m, p in zip(image, plan.margin_before, plan.pad_after))
-        covered = math.prod(plan.covered)
-        if self.argmax:
-            outputs = batch * covered * (1 if out_channels <= 256 else 4)
-        else:  # the sums, the weights, and the divided crop
-            outputs = 4 * (batch * out_channels * covered + covered + batch * out_channels * math.prod(image))
-        return 4 * batch * channels * padded + outputs
-
-    def _check_memory(self, estimate: InferenceEstimate) -> None:
-        limit = self.max_memory_gib
-        if limit == "auto":
-            available = available_memory_bytes()
-            if available is None:
-                return
-            limit = available / 2**30
-        if estimate.memory_bytes > limit * 2**30:
-            raise ValueError(
-                f"max_memory_gib={self.max_memory_gib!r} ({limit:.2f} GiB): this input needs about "
-                f"{estimate.memory_bytes / 2**30:.2f} GiB ({estimate.describe()}). Lower max_tile_voxels "
-                "(a smaller tile needs less working memory), infer fewer images at once, or raise max_memory_gib."
-            )
 
     def _check_inputs(self, inputs: torch.Tensor) -> tuple[int, ...]:
         """The spatial size of ``inputs``; ``ValueError`` for a tensor of the wrong rank or flips it lacks."""

@@ -94,7 +94,6 @@ def test_auto_memory_limit_is_the_available_memory(monkeypatch):
     with torch.no_grad():
         OverlapTileInferer((60, 60), max_memory_gib="auto")(image, net)
         monkeypatch.setattr(estimate_module, "available_memory_bytes", lambda: 1024)
-        monkeypatch.setattr("monai_unet2015.inferers.overlap_tile.available_memory_bytes", lambda: 1024)
         with pytest.raises(ValueError, match=r"max_memory_gib='auto' \(0.00 GiB\)"):
             OverlapTileInferer((60, 60), max_memory_gib="auto")(image, net)
 
