@@ -64,8 +64,11 @@ def export_bundle(
         import openvino as ov
 
         written["openvino"] = output / "model.xml"
-        # save_model halves the weights to fp16 by default: keep the trained fp32 weights
-        ov.save_model(ov.convert_model(str(written["onnx"])), str(written["openvino"]), compress_to_fp16=False)
+        # read_model, not convert_model: OpenVINO's converter sends usage telemetry unless opted
+        # out, which a hospital machine must not. save_model halves weights to fp16 by default:
+        # keep the trained fp32 weights.
+        model = ov.Core().read_model(str(written["onnx"]))
+        ov.save_model(model, str(written["openvino"]), compress_to_fp16=False)
     written["metadata"] = output / "export.json"
     metadata = {
         "bundle": str(Path(bundle_dir).resolve()),
