@@ -19,7 +19,10 @@ from pathlib import Path
 
 from monai.bundle import ConfigParser
 
+from monai_unet2015.bundle.cli import unknown_override_messages
+from monai_unet2015.bundle.errors import BundleInputError
 from monai_unet2015.bundle.inference import InferenceReport
+from monai_unet2015.bundle.workflow import sibling_configs
 
 __all__ = ["BundlePredictor"]
 
@@ -53,8 +56,10 @@ class BundlePredictor:
 
     Raises:
         FileNotFoundError: a config, the plan or the weights are missing.
-        ValueError: ``config_files`` does not start with ``inference.json``, or the plan is not
-            a JSON object.
+        ValueError: ``config_files`` does not start with ``inference.json``, the plan is not
+            a JSON object, or a key of the plan or of ``overrides`` is no setting of the
+            bundle's configs (:class:`~monai_unet2015.bundle.BundleInputError`, naming the
+            closest keys, as the bundles' command line does).
 
     Example::
 
@@ -82,6 +87,7 @@ class BundlePredictor:
         if not self.config_files or self.config_files[0].name != "inference.json":
             raise ValueError(f"config_files must start with inference.json, got {list(config_files)!r}.")
         self.overrides = {"bundle_root": str(self.bundle_dir), **_plan(args_file), **dict(overrides or {})}
+        self._check_keys(self.overrides)
         parser = self._parser({})
         #: the merged config (configs, plan, overrides), as the network was made from it
         self.config: dict = parser.get()
@@ -101,12 +107,20 @@ class BundlePredictor:
         Raises :class:`~monai_unet2015.bundle.CasesFailedError` after the other cases if
         any case failed, as batch inference does.
         """
+        self._check_keys(overrides)
         fixed = sorted(key for key in overrides if key.split("#")[0] in self.fixed)
         if fixed:
             raise ValueError(f"{fixed} are set up once per predictor: make another BundlePredictor to change them.")
         parser = self._parser({"dataset_dir": str(dataset_dir), "output_dir": str(output_dir), **overrides})
         parser["network"], parser["inferer"], parser["evaluator#load_weights"] = self.network, self.inferer, None
         return parser.get_parsed_content("evaluator").run()
+
+    def _check_keys(self, overrides: Mapping) -> None:
+        """``BundleInputError`` for keys no config of the bundle has (a typo: ``max_epoch``)."""
+        configs = [ConfigParser.load_config_files([str(p) for p in self.config_files])]
+        messages = unknown_override_messages(overrides, *configs, *sibling_configs([str(p) for p in self.config_files]))
+        if messages:
+            raise BundleInputError(f"bundle {self.bundle_dir}: " + "; ".join(messages))
 
     def _parser(self, call_overrides: dict) -> ConfigParser:
         parser = ConfigParser()

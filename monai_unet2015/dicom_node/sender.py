@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pydicom
 from pynetdicom import AE
+from pynetdicom.status import STATUS_SUCCESS, STATUS_WARNING, code_to_category
 
 __all__ = ["Destination", "SendOutcome", "WARNING_STATUSES", "send_file"]
 
@@ -47,8 +48,10 @@ class SendOutcome:
     detail: str = ""
 
 
-# C-STORE warning statuses (PS3.4 B.2.3): the object *was* stored.
+# C-STORE warning statuses with a name (PS3.4 B.2.3): the object *was* stored. Every other
+# warning status (PS3.7 C.1: 0x0001 and 0xBxxx) counts as stored too.
 WARNING_STATUSES = {
+    0x0001: "warning",
     0xB000: "coercion of data elements",
     0xB006: "elements discarded",
     0xB007: "data set does not match SOP class",
@@ -60,9 +63,10 @@ def send_file(
 ) -> SendOutcome:
     """C-STORE one DICOM file to ``destination``.
 
-    Success (0x0000) and the warning statuses (0xB000, 0xB006, 0xB007: stored, with a warning)
-    are ``stored``; a destination that is down, refuses the association, does not accept the
-    file's SOP class, or answers a failure status is not, with the reason in ``detail``.
+    Success (0x0000) and every warning status (0x0001, 0xBxxx and the others DICOM classes as
+    warnings: stored, with the warning in ``detail``) are ``stored``; a destination that is
+    down, refuses the association, does not accept the file's SOP class, or answers a failure
+    status is not, with the reason in ``detail``.
     """
     ds = pydicom.dcmread(path)
     ae = AE(ae_title=calling_ae)
@@ -82,9 +86,10 @@ def send_file(
     finally:
         assoc.release()
     code = getattr(status, "Status", None)
-    if code == 0x0000:
+    category = None if code is None else code_to_category(code)
+    if category == STATUS_SUCCESS:
         return SendOutcome(True)
-    if code in WARNING_STATUSES:
-        return SendOutcome(True, f"stored with warning 0x{code:04X} ({WARNING_STATUSES[code]})")
+    if category == STATUS_WARNING:
+        return SendOutcome(True, f"stored with warning 0x{code:04X} ({WARNING_STATUSES.get(code, 'warning')})")
     shown = "no answer" if code is None else f"failure status 0x{code:04X}"
     return SendOutcome(False, f"{destination.ae_title} answered {shown}")

@@ -40,12 +40,25 @@ def series_status(work_dir: str | Path) -> list[dict]:
     return sorted(rows, key=lambda row: (row.get("first_received") or 0.0, row["uid"]))
 
 
+def _one_line(value) -> str:
+    """A cell's text on one line: a multi-line reason (a traceback's tail, a list of slices) is joined
+    with " / ", so each series keeps one row."""
+    return " / ".join(line.strip() for line in str(value or "").splitlines() if line.strip())
+
+
 def _when(seconds: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) if seconds else "-"
 
 
 def status_table(rows: list[dict]) -> str:
-    """The rows as an aligned text table, times in local time."""
+    """The rows as an aligned text table, one line per series, times in local time.
+
+    Example::
+
+        >>> print(status_table([{"uid": "1.2", "state": "kept", "reason": "two patients:\\nA\\nB"}]))
+        uid  state  revision  instances  attempts  first_received  last_received  updated  reason
+        1.2  kept                                  -               -              -        two patients: / A / B
+    """
     if not rows:
         return "no series"
     table = [list(_COLUMNS)]
@@ -53,7 +66,7 @@ def status_table(rows: list[dict]) -> str:
         values = [row.get(column) for column in _COLUMNS]
         table.append(
             [
-                _when(v) if c in ("first_received", "last_received", "updated") else str(v or "")
+                _when(v) if c in ("first_received", "last_received", "updated") else _one_line(v)
                 for c, v in zip(_COLUMNS, values)
             ]
         )

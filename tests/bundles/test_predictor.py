@@ -74,3 +74,15 @@ def test_the_network_is_ready_for_inference(tiny_ct_weights):
     """Batch norm on its running statistics: callers such as MONAI Label run the network directly."""
     predictor = BundlePredictor(BUNDLE, overrides={"bundle_root": str(tiny_ct_weights), **TINY})
     assert not predictor.network.training
+
+
+def test_an_unknown_setting_is_named_with_the_closest_one(tiny_ct_weights, tmp_path):
+    with pytest.raises(ValueError, match=r"--max_epoch is not an option of this bundle; did you mean --max_epochs\?"):
+        BundlePredictor(BUNDLE, overrides={"bundle_root": str(tiny_ct_weights), **TINY, "max_epoch": 3})
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"pixdm": [1.6, 1.6, 2.5]}')
+    with pytest.raises(ValueError, match=r"--pixdm is not an option of this bundle; did you mean --pixdim or"):
+        BundlePredictor(BUNDLE, overrides={"bundle_root": str(tiny_ct_weights), **TINY}, args_file=plan)
+    predictor = BundlePredictor(BUNDLE, overrides={"bundle_root": str(tiny_ct_weights), **TINY, "max_epochs": 3})
+    with pytest.raises(ValueError, match=r"--dicom_sge is not an option of this bundle; did you mean --dicom_seg or"):
+        predictor(tmp_path, tmp_path / "out", dicom_sge=True)
