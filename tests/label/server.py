@@ -153,10 +153,20 @@ class LabelServer:
         return self.process.returncode
 
 
+@functools.lru_cache(maxsize=1)
+def server_runtime() -> str:
+    """What the bundles' ``runtime: auto`` is in MONAI Label's environment: OpenVINO where it
+    imports there (its ``label`` extra does not install it), else PyTorch. Offline inference
+    uses the same, so that bf16 rounds the same way on both sides."""
+    probe = subprocess.run([str(LABEL_PYTHON), "-c", "import openvino"], capture_output=True)
+    return "openvino" if probe.returncode == 0 else "torch"
+
+
 def bundle_inference(bundle: Path, weights: Path, image: Path, out_dir: Path) -> Path:
     """The bundle's own ``inference.json`` on one image with the given weights; the mask's path.
 
-    The class mask, ``<name>_seg.*`` (the 2D bundle writes ``<name>_instances.png`` beside it).
+    The class mask, ``<name>_seg.*`` (the 2D bundle writes ``<name>_instances.png`` beside it);
+    the tiles run in the runtime the MONAI Label server runs them in (:func:`server_runtime`).
     """
     configs = bundle / "configs"
     flow = ConfigWorkflow(
@@ -169,6 +179,7 @@ def bundle_inference(bundle: Path, weights: Path, image: Path, out_dir: Path) ->
         output_dir=str(out_dir),
         progress=False,
         dicom_seg=False,
+        runtime=server_runtime(),
     )
     flow.initialize()
     flow.run()
