@@ -87,6 +87,7 @@ class BundlePredictor:
         if not self.config_files or self.config_files[0].name != "inference.json":
             raise ValueError(f"config_files must start with inference.json, got {list(config_files)!r}.")
         self.overrides = {"bundle_root": str(self.bundle_dir), **_plan(args_file), **dict(overrides or {})}
+        self._known_configs: list[dict] | None = None
         self._check_keys(self.overrides)
         parser = self._parser({})
         #: the merged config (configs, plan, overrides), as the network was made from it
@@ -117,8 +118,10 @@ class BundlePredictor:
 
     def _check_keys(self, overrides: Mapping) -> None:
         """``BundleInputError`` for keys no config of the bundle has (a typo: ``max_epoch``)."""
-        configs = [ConfigParser.load_config_files([str(p) for p in self.config_files])]
-        messages = unknown_override_messages(overrides, *configs, *sibling_configs([str(p) for p in self.config_files]))
+        if self._known_configs is None:  # read once: the check runs for every call
+            files = [str(p) for p in self.config_files]
+            self._known_configs = [ConfigParser.load_config_files(files), *sibling_configs(files)]
+        messages = unknown_override_messages(overrides, *self._known_configs)
         if messages:
             raise BundleInputError(f"bundle {self.bundle_dir}: " + "; ".join(messages))
 
