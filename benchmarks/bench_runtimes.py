@@ -136,10 +136,10 @@ def int8_tiles(network, in_channels: int, tile, calibration: list[np.ndarray], f
     import nncf
     import openvino as ov
 
-    from monai_unet2015.inferers.runtimes import OpenVinoTiles, export_onnx
+    from monai_unet2015.inferers.runtimes import OpenVinoTiles, export_onnx, smallest_valid_tile
 
     folder.mkdir(parents=True, exist_ok=True)
-    export_onnx(network, in_channels, tuple(network.input_size([1] * len(tile))), folder / "fp32.onnx")
+    export_onnx(network, in_channels, smallest_valid_tile(network, tile), folder / "fp32.onnx")
     model = ov.Core().read_model(str(folder / "fp32.onnx"))
     model.reshape([1, in_channels, *tile])
     quantized = nncf.quantize(model, nncf.Dataset(calibration), subset_size=len(calibration))

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from monai_unet2015.bundle.predictor import BundlePredictor
-from monai_unet2015.inferers.runtimes import export_onnx, require_runtime, runtime_available
+from monai_unet2015.inferers.runtimes import export_onnx, require_runtime, runtime_available, smallest_valid_tile
 
 __all__ = ["export_bundle"]
 
@@ -55,7 +55,7 @@ def export_bundle(
     network, config = predictor.network.cpu(), predictor.config
     in_channels = int(config.get("in_channels", 1))
     spatial_dims = int(network.spatial_dims)
-    smallest = tuple(network.input_size([1] * spatial_dims))
+    smallest = smallest_valid_tile(network, [1] * spatial_dims)
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     written = {"onnx": output / "model.onnx"}

@@ -41,6 +41,7 @@ from monai_unet2015.inferers.runtimes import (
     ExportedNetworks,
     require_runtime,
     runtime_available,
+    smallest_valid_tile,
 )
 from monai_unet2015.inferers.tiling import (
     PADDING_MODES,
@@ -56,17 +57,6 @@ __all__ = ["OverlapTileInferer"]
 logger = logging.getLogger(__name__)
 
 _DEFAULT_TILE_BUDGET = {2: 572 * 572, 3: 132 * 132 * 116}
-
-
-def _smallest_tile(network: Callable, tile: Sequence[int]) -> tuple[int, ...]:
-    """The smallest valid input tile where the network says (``input_size``), else ``tile``.
-
-    An export traces one forward pass: on the smallest tile it costs milliseconds, not the
-    seconds of a full fp32 tile, and the exported model takes every valid size anyway.
-    """
-    if callable(getattr(network, "input_size", None)):
-        return tuple(network.input_size([1] * len(tile)))
-    return tuple(tile)
 
 
 def _check_output_options(argmax, overlap: float, max_memory_gib) -> None:
@@ -383,7 +373,7 @@ class OverlapTileInferer(Inferer):
         if runtime != "torch":
             if sw_device.type != "cpu":
                 raise ValueError(f"runtime {runtime!r} runs on the CPU, sw_device is {sw_device}.")
-            run = self._exported[runtime](network, channels, _smallest_tile(network, plan.roi), precision)
+            run = self._exported[runtime](network, channels, smallest_valid_tile(network, plan.roi), precision)
             return lambda tiles: self._predict(run, tiles, plan.flips)
         spatial_dims = len(plan.roi)
         layout = self._layouts[resolve_memory_format(self.memory_format, sw_device, precision, spatial_dims)]

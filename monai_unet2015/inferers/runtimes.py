@@ -31,6 +31,7 @@ __all__ = [
     "ExportedNetworks",
     "require_runtime",
     "runtime_available",
+    "smallest_valid_tile",
 ]
 
 ort, has_onnxruntime = optional_import("onnxruntime")
@@ -99,6 +100,23 @@ def export_onnx(network: torch.nn.Module, in_channels: int, example_size: Sequen
 def runtime_available(runtime: str) -> bool:
     """Whether ``runtime``'s package is installed (``"torch"`` always is)."""
     return {"onnxruntime": has_onnxruntime, "openvino": has_openvino}.get(runtime, True)
+
+
+def smallest_valid_tile(network, tile: Sequence[int]) -> tuple[int, ...]:
+    """The smallest valid input tile where the network says (``input_size``), else ``tile``.
+
+    What an export traces: one forward pass on it costs milliseconds, not the seconds of a
+    full fp32 tile, and the exported model takes every valid size anyway.
+
+    Example::
+
+        >>> from monai_unet2015.networks import UNet3D
+        >>> smallest_valid_tile(UNet3D(1, 2, features=(4, 8, 16)), (132, 132, 116))
+        (44, 44, 44)
+    """
+    if callable(getattr(network, "input_size", None)):
+        return tuple(network.input_size([1] * len(tile)))
+    return tuple(tile)
 
 
 def require_runtime(runtime: str) -> None:
