@@ -57,6 +57,12 @@ class InferenceEstimate:
         network_calls: calls of ``sw_batch_size`` tiles (each with every flip).
         calibration: the measured call.
         array_bytes: the arrays the inferer holds for the whole input.
+
+    Example::
+
+        >>> estimate = InferenceEstimate((92, 92), 4, 2, Calibration(0.5, 0.25, 2**20, 2), 3 * 2**20)
+        >>> estimate.describe()
+        '4 tiles of 92x92 in 2 network calls: about 0.5 s (0.250 s per call on this machine) and 0.00 GiB'
     """
 
     tile: tuple[int, ...]

@@ -131,6 +131,15 @@ class OnnxRuntimeTiles:
     Args:
         model: the serialised ONNX model (:func:`export_onnx`) or a path to one.
         threads: intra-op threads; default: PyTorch's (``torch.get_num_threads()``).
+
+    Example::
+
+        >>> import torch
+        >>> from monai_unet2015.networks import UNet2015
+        >>> net = UNet2015(2, 1, 2, features=(4, 8, 16)).eval()
+        >>> tiles = OnnxRuntimeTiles(export_onnx(net, 1, (44, 44)))
+        >>> tiles(torch.rand(3, 1, 60, 60)).shape  # any batch, any valid size
+        torch.Size([3, 2, 20, 20])
     """
 
     def __init__(self, model: bytes | str | Path, threads: int | None = None) -> None:
@@ -157,6 +166,15 @@ class OpenVinoTiles:
         precision: ``"fp32"`` or ``"bf16"`` (OpenVINO's ``INFERENCE_PRECISION_HINT``; bf16
             only pays where the CPU computes it natively).
         threads: inference threads; default: PyTorch's (``torch.get_num_threads()``).
+
+    Example::
+
+        >>> import torch
+        >>> from monai_unet2015.networks import UNet3D
+        >>> net = UNet3D(1, 3, features=(4, 8, 16)).eval()
+        >>> tiles = OpenVinoTiles(export_onnx(net, 1, (44, 44, 44)), precision="fp32")
+        >>> tiles(torch.rand(1, 1, 44, 52, 60)).shape
+        torch.Size([1, 3, 4, 12, 20])
     """
 
     max_shapes = 4
@@ -212,6 +230,14 @@ class ExportedNetworks:
 
     Args:
         runtime: ``"onnxruntime"`` or ``"openvino"``.
+
+    Example::
+
+        >>> from monai_unet2015.networks import UNet2015
+        >>> net = UNet2015(2, 1, 2, features=(4, 8, 16)).eval()
+        >>> exported = ExportedNetworks("onnxruntime")
+        >>> exported(net, 1, (44, 44), "fp32") is exported(net, 1, (44, 44), "fp32")  # exported once
+        True
     """
 
     def __init__(self, runtime: str) -> None:
