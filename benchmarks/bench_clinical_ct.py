@@ -16,8 +16,8 @@ fresh process, so the peaks share one baseline (the interpreter, torch and MONAI
 - ``before``: the configs before this benchmark's change: the training tile (76 x 76 x 44) as
   the inference tile, the class scores of the whole image turned into labels by ``Activationsd``
   and ``AsDiscreted``, MONAI's ``Invertd`` to go back to the file's grid, float64 resampling;
-- ``now_torch``: the bundle's defaults with PyTorch running the tiles (``runtime: torch``);
-- ``now``: the bundle's defaults (``runtime: auto``: OpenVINO where it is installed).
+- ``now_torch``: the bundle's defaults with PyTorch running the tiles (``backend: torch``);
+- ``now``: the bundle's defaults (``backend: auto``: OpenVINO where it is installed).
 
 Before the inferer runs, its estimate (``OverlapTileInferer.estimate``: the tiles counted, one
 tile batch timed on this machine) is recorded beside the inferer's measured seconds and the
@@ -52,7 +52,7 @@ BEFORE = {
     "inferer#roi_size": "@roi_size",
     "preprocessing#transforms#3#dtype": "$torch.float64",
     "inferer#argmax": False,  # stage_times then adds the soft-max and argmax steps
-    "runtime": "torch",
+    "backend": "torch",
     "max_memory_gib": None,  # no estimate inside the inferer then
     "postprocessing#transforms#1": {
         "_target_": "Invertd",
@@ -63,7 +63,7 @@ BEFORE = {
         "to_tensor": True,
     },
 }
-VARIANTS = {"before": BEFORE, "now_torch": {"runtime": "torch"}, "now": {}}
+VARIANTS = {"before": BEFORE, "now_torch": {"backend": "torch"}, "now": {}}
 
 
 # Runs `-m module args...` or `script.py args...` and writes its peak RSS (GiB) to stderr as it exits.

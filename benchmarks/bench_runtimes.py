@@ -9,7 +9,7 @@ in turn (A, B, C, ... repeated, so that the machine's drift hits all alike):
   with the inference tile it picks (``roi_size=None``, the default ``max_tile_voxels``).
 
 Options: PyTorch fp32 (the reference), bf16, bf16 + channels-last; ONNX Runtime fp32;
-OpenVINO fp32 and bf16 (``OverlapTileInferer(runtime=...)``). Each gets the median of
+OpenVINO fp32 and bf16 (``OverlapTileInferer(backend=...)``). Each gets the median of
 ``--repeats`` calls after a warm-up call (the warm-up of an exported runtime includes the
 ONNX export and compilation: recorded as ``first_call_s``), and the fraction of argmax labels
 equal to PyTorch fp32's. The weights are seeded random ones and the inputs are generated
@@ -57,9 +57,9 @@ OPTIONS = {
     "torch_fp32": {"precision": "fp32"},
     "torch_bf16": {"precision": "bf16"},
     "torch_bf16_channels_last": {"precision": "bf16", "memory_format": "channels_last"},
-    "onnxruntime_fp32": {"runtime": "onnxruntime", "precision": "fp32"},
-    "openvino_fp32": {"runtime": "openvino", "precision": "fp32"},
-    "openvino_bf16": {"runtime": "openvino", "precision": "bf16"},
+    "onnxruntime_fp32": {"backend": "onnxruntime", "precision": "fp32"},
+    "openvino_fp32": {"backend": "openvino", "precision": "fp32"},
+    "openvino_bf16": {"backend": "openvino", "precision": "bf16"},
 }
 
 
@@ -96,7 +96,7 @@ def run_case(make_net, make_image, roi, repeats: int, int8: bool = False) -> dic
         results[name] = {"first_call_s": round(time.perf_counter() - began, 3)}
     if int8 and native_bf16:  # NNCF's INT8 beside the rest; calibrated on crops of this (generated) image
         began = time.perf_counter()
-        inferers["openvino_int8"] = OverlapTileInferer(roi, runtime="openvino", precision="bf16")
+        inferers["openvino_int8"] = OverlapTileInferer(roi, backend="openvino", precision="bf16")
         tile = inferers["openvino_int8"].tile_geometry(net, image.shape[2:], 1, torch.device("cpu"))[0]
         with tempfile.TemporaryDirectory() as folder:
             tiles = int8_tiles(net, image.shape[1], tile, calibration_crops(image[0], tile, 16), Path(folder))
@@ -206,7 +206,7 @@ def trained_bundle_on_real_ct(bundle_root: Path, plan: Path, test: Path, work: P
         if settings["precision"] != "bf16" or cpu_has_native_bf16():
             segment(name, predictor_for(settings))
     if int8:
-        predictor = predictor_for({"runtime": "openvino", "precision": "bf16"})
+        predictor = predictor_for({"backend": "openvino", "precision": "bf16"})
         preprocessing = predictor._parser({}).get_parsed_content("preprocessing")
         grid = preprocessing({"image": str(images[0])})["image"].shape[1:]
         tile = predictor.inferer.tile_geometry(predictor.network, grid, 1, torch.device("cpu"))[0]

@@ -106,9 +106,11 @@ def _add_export(commands) -> None:
     export.add_argument("bundle", help="a bundle folder with a trained models/model.pt")
     export.add_argument("--output-dir", required=True, help="where model.onnx, model.xml/.bin and export.json go")
     _add_bundle_config_arguments(export)
-    formats = export.add_mutually_exclusive_group()
-    formats.add_argument("--openvino", dest="openvino", action="store_true", default=None, help="also the IR")
-    formats.add_argument("--no-openvino", dest="openvino", action="store_false", help="ONNX only")
+    export.add_argument(
+        "--format",
+        default=None,
+        help="onnx (model.onnx only) or openvino (the IR too); default: openvino where OpenVINO is installed",
+    )
     export.set_defaults(handler=_run_export)
 
 
@@ -143,7 +145,7 @@ def _run_export(args: argparse.Namespace) -> int:
             config_files=args.config_file or ("inference.json",),
             overrides=_overrides(args.override),
             args_file=args.args_file,
-            openvino=args.openvino,
+            format=args.format,
         )
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as error:
         sys.stderr.write(f"error: {error}\n")

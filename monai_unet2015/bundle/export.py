@@ -17,7 +17,9 @@ from pathlib import Path
 from monai_unet2015.bundle.predictor import BundlePredictor
 from monai_unet2015.inferers.runtimes import export_onnx, require_runtime, runtime_available, smallest_valid_tile
 
-__all__ = ["export_bundle"]
+__all__ = ["EXPORT_FORMATS", "export_bundle"]
+
+EXPORT_FORMATS = ("onnx", "openvino")
 
 
 def export_bundle(
@@ -26,7 +28,7 @@ def export_bundle(
     config_files: Sequence[str] = ("inference.json",),
     overrides: Mapping | None = None,
     args_file: str | os.PathLike | None = None,
-    openvino: bool | None = None,
+    format: str | None = None,
 ) -> dict[str, Path]:
     """Write ``model.onnx`` (and ``model.xml`` / ``model.bin``) and ``export.json`` into ``output_dir``.
 
@@ -41,15 +43,18 @@ def export_bundle(
         config_files: the bundle configs, as for :class:`~monai_unet2015.bundle.BundlePredictor`.
         overrides: config overrides (``{"features": [4, 8, 16]}``...).
         args_file: the plan the model was trained with.
-        openvino: also write the OpenVINO IR; None: where OpenVINO is installed. True without
-            it is an ``ImportError`` naming the install command.
+        format: ``"onnx"`` (``model.onnx`` only) or ``"openvino"`` (the IR too, made from the
+            ONNX model); None: ``"openvino"`` where OpenVINO is installed, else ``"onnx"``.
+            ``"openvino"`` without it is an ``ImportError`` naming the install command.
 
     Returns:
         the written files by kind: ``onnx``, ``openvino`` (the ``.xml``), ``metadata``.
     """
-    if openvino is None:
-        openvino = runtime_available("openvino")
-    elif openvino:
+    if format is None:
+        format = "openvino" if runtime_available("openvino") else "onnx"
+    if format not in EXPORT_FORMATS:
+        raise ValueError(f"format must be one of {EXPORT_FORMATS}, got {format!r}.")
+    if format == "openvino":
         require_runtime("openvino")
     predictor = BundlePredictor(bundle_dir, config_files, overrides, args_file)
     network, config = predictor.network.cpu(), predictor.config
@@ -60,7 +65,7 @@ def export_bundle(
     output.mkdir(parents=True, exist_ok=True)
     written = {"onnx": output / "model.onnx"}
     export_onnx(network, in_channels, smallest, written["onnx"])
-    if openvino:
+    if format == "openvino":
         import openvino as ov
 
         written["openvino"] = output / "model.xml"

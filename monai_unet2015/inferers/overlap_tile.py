@@ -36,8 +36,8 @@ from monai_unet2015.inferers.precision import (
     resolve_precision,
 )
 from monai_unet2015.inferers.runtimes import (
-    RUNTIME_PRECISIONS,
-    RUNTIMES,
+    BACKEND_PRECISIONS,
+    BACKENDS,
     ExportedNetworks,
     require_runtime,
     runtime_available,
@@ -158,7 +158,7 @@ class OverlapTileInferer(Inferer):
             channels. Where aligned output tiles overlap by a few voxels the later tile's
             labels are kept: a valid-convolution network predicts the same there, so the map
             equals the argmax of the whole-image scores.
-        runtime: what runs the tiles: ``"torch"`` (default), or, on the CPU, ``"onnxruntime"``
+        backend: what runs the tiles: ``"torch"`` (default), or, on the CPU, ``"onnxruntime"``
             or ``"openvino"``: the network is exported to ONNX once (and again when its
             weights change) and run there (:mod:`~monai_unet2015.inferers.runtimes`;
             optional packages). ONNX Runtime computes in fp32 (``precision`` ``"fp32"`` or
@@ -213,7 +213,7 @@ class OverlapTileInferer(Inferer):
         memory_format: str = "contiguous",
         compile: bool = False,
         argmax: bool = False,
-        runtime: str = "torch",
+        backend: str = "torch",
         max_memory_gib: float | str | None = None,
     ) -> None:
         super().__init__()
@@ -257,12 +257,12 @@ class OverlapTileInferer(Inferer):
         self.compile = compile
         _check_output_options(argmax, overlap, max_memory_gib)
         self.argmax = argmax
-        option("runtime", runtime, (*RUNTIMES, "auto"))
-        if runtime not in ("torch", "auto"):
-            require_runtime(runtime)
-            self._check_runtime_settings(runtime, precision, memory_format, compile)
-        self.runtime = runtime
-        self._exported = {name: ExportedNetworks(name) for name in RUNTIMES if name != "torch"}
+        option("backend", backend, (*BACKENDS, "auto"))
+        if backend not in ("torch", "auto"):
+            require_runtime(backend)
+            self._check_backend_settings(backend, precision, memory_format, compile)
+        self.backend = backend
+        self._exported = {name: ExportedNetworks(name) for name in BACKENDS if name != "torch"}
         self.max_memory_gib = max_memory_gib
         self._calibrations: dict[tuple, Calibration] = {}
         self._compiled = CompiledNetworks()
@@ -270,30 +270,30 @@ class OverlapTileInferer(Inferer):
         self._probed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     @staticmethod
-    def _check_runtime_settings(runtime: str, precision: str, memory_format: str, compile: bool) -> None:
-        if precision != "auto" and precision not in RUNTIME_PRECISIONS[runtime]:
+    def _check_backend_settings(backend: str, precision: str, memory_format: str, compile: bool) -> None:
+        if precision != "auto" and precision not in BACKEND_PRECISIONS[backend]:
             raise ValueError(
-                f"precision {precision!r} is not computed by runtime {runtime!r}: "
-                f"use one of {RUNTIME_PRECISIONS[runtime]} or 'auto'."
+                f"precision {precision!r} is not computed by backend {backend!r}: "
+                f"use one of {BACKEND_PRECISIONS[backend]} or 'auto'."
             )
         if memory_format == "channels_last" or compile:
             raise ValueError(
-                f"memory_format='channels_last' and compile=True are PyTorch's; runtime {runtime!r} "
+                f"memory_format='channels_last' and compile=True are PyTorch's; backend {backend!r} "
                 "lays out and compiles the network itself: leave them at their defaults."
             )
 
-    def resolved_runtime(self, sw_device: torch.device) -> str:
-        """``runtime``, with ``"auto"`` resolved for ``sw_device`` and what is installed."""
-        if self.runtime != "auto":
-            return self.runtime
+    def resolved_backend(self, sw_device: torch.device) -> str:
+        """``backend``, with ``"auto"`` resolved for ``sw_device`` and what is installed."""
+        if self.backend != "auto":
+            return self.backend
         wants_torch = self.compile or self.memory_format == "channels_last" or self.precision == "fp16"
         return "openvino" if runtime_available("openvino") and sw_device.type == "cpu" and not wants_torch else "torch"
 
-    def _runtime_precision(self, runtime: str, sw_device: torch.device) -> str:
-        """The precision the tiles compute in: ``precision``, with ``"auto"`` resolved for the runtime."""
+    def _backend_precision(self, backend: str, sw_device: torch.device) -> str:
+        """The precision the tiles compute in: ``precision``, with ``"auto"`` resolved for the backend."""
         precision = resolve_precision(self.precision, sw_device)
-        if runtime != "torch" and precision not in RUNTIME_PRECISIONS[runtime]:
-            return "fp32"  # "auto" asked for a precision this runtime does not compute
+        if backend != "torch" and precision not in BACKEND_PRECISIONS[backend]:
+            return "fp32"  # "auto" asked for a precision this backend does not compute
         return precision
 
     # -- geometry -------------------------------------------------------------------------
@@ -367,13 +367,13 @@ class OverlapTileInferer(Inferer):
         return output
 
     def _tile_predictor(self, network, plan: _TilePlan, channels: int, sw_device: torch.device, *args, **kwargs):
-        """``predict(tiles)``: a batch of input tiles to their outputs, averaged over the flips, by the runtime."""
-        runtime = self.resolved_runtime(sw_device)
-        precision = self._runtime_precision(runtime, sw_device)
-        if runtime != "torch":
+        """``predict(tiles)``: a batch of input tiles to their outputs, averaged over the flips, by the backend."""
+        backend = self.resolved_backend(sw_device)
+        precision = self._backend_precision(backend, sw_device)
+        if backend != "torch":
             if sw_device.type != "cpu":
-                raise ValueError(f"runtime {runtime!r} runs on the CPU, sw_device is {sw_device}.")
-            run = self._exported[runtime](network, channels, smallest_valid_tile(network, plan.roi), precision)
+                raise ValueError(f"backend {backend!r} runs on the CPU, sw_device is {sw_device}.")
+            run = self._exported[backend](network, channels, smallest_valid_tile(network, plan.roi), precision)
             return lambda tiles: self._predict(run, tiles, plan.flips)
         spatial_dims = len(plan.roi)
         layout = self._layouts[resolve_memory_format(self.memory_format, sw_device, precision, spatial_dims)]
@@ -394,7 +394,7 @@ class OverlapTileInferer(Inferer):
         """Seconds and memory that inferring ``inputs`` will take on this machine, before it runs.
 
         The tiles are counted as :meth:`__call__` places them; one batch of zero tiles is run
-        twice, once per network, tile shape and runtime
+        twice, once per network, tile shape and backend
         (:func:`~monai_unet2015.inferers.estimate.calibrate`: the second call's time, the
         larger working memory of the two); the inferer's own arrays (the mirror-extended
         input, the scores or the class map) are added.
@@ -424,7 +424,7 @@ class OverlapTileInferer(Inferer):
     def _estimate(self, network, shape: tuple[int, ...], plan: _TilePlan, predict: Callable, sw_device):
         tiles = tile_count(shape[0], plan.starts)
         batch = min(self.sw_batch_size, tiles)
-        key = (id(network), plan.roi, batch, shape[1], self.resolved_runtime(sw_device), str(sw_device))
+        key = (id(network), plan.roi, batch, shape[1], self.resolved_backend(sw_device), str(sw_device))
         if key not in self._calibrations:
             zeros = torch.zeros((batch, shape[1], *plan.roi), device=sw_device)
             self._calibrations[key] = calibrate(lambda: predict(zeros), self.argmax, sw_device)

@@ -1,6 +1,6 @@
 """Run a network's tiles through an exported runtime: ONNX Runtime or OpenVINO, on the CPU.
 
-:class:`~monai_unet2015.inferers.OverlapTileInferer` (``runtime="onnxruntime"`` /
+:class:`~monai_unet2015.inferers.OverlapTileInferer` (``backend="onnxruntime"`` /
 ``"openvino"``) exports the network to ONNX once (:func:`export_onnx`; batch and spatial
 axes free) and runs every tile there instead of in PyTorch.
 ``benchmarks/bench_runtimes.py`` measures them against PyTorch fp32, bf16 and bf16 with
@@ -23,8 +23,8 @@ import torch
 from monai.utils import optional_import
 
 __all__ = [
-    "RUNTIMES",
-    "RUNTIME_PRECISIONS",
+    "BACKENDS",
+    "BACKEND_PRECISIONS",
     "export_onnx",
     "OnnxRuntimeTiles",
     "OpenVinoTiles",
@@ -37,9 +37,9 @@ __all__ = [
 ort, has_onnxruntime = optional_import("onnxruntime")
 ov, has_openvino = optional_import("openvino")
 
-RUNTIMES = ("torch", "onnxruntime", "openvino")
+BACKENDS = ("torch", "onnxruntime", "openvino")
 #: the precisions each exported runtime computes in (PyTorch: all of ``PRECISIONS``)
-RUNTIME_PRECISIONS = {"onnxruntime": ("fp32",), "openvino": ("fp32", "bf16")}
+BACKEND_PRECISIONS = {"onnxruntime": ("fp32",), "openvino": ("fp32", "bf16")}
 _INSTALL = {"onnxruntime": "pip install onnxruntime", "openvino": "pip install openvino"}
 _OPSET = 17
 
@@ -181,8 +181,8 @@ class OpenVinoTiles:
 
     def __init__(self, model: bytes | str | Path, precision: str = "fp32", threads: int | None = None) -> None:
         require_runtime("openvino")
-        if precision not in RUNTIME_PRECISIONS["openvino"]:
-            raise ValueError(f"precision must be one of {RUNTIME_PRECISIONS['openvino']}, got {precision!r}.")
+        if precision not in BACKEND_PRECISIONS["openvino"]:
+            raise ValueError(f"precision must be one of {BACKEND_PRECISIONS['openvino']}, got {precision!r}.")
         self.core = ov.Core()
         if isinstance(model, (str, Path)):
             self.model = self.core.read_model(str(model))

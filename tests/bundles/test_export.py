@@ -47,7 +47,7 @@ def test_the_exported_files_compute_the_bundles_network(tiny_ct_weights, tmp_pat
 
 def test_the_command_writes_onnx_only_when_asked(tiny_ct_weights, tmp_path, capsys):
     code = main(
-        ["export", str(BUNDLE), "--output-dir", str(tmp_path / "out"), "--no-openvino"]
+        ["export", str(BUNDLE), "--output-dir", str(tmp_path / "out"), "--format", "onnx"]
         + ["--override", f"bundle_root={tiny_ct_weights}", "--override", "features=[4,8,16]"]
     )
     assert code == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["export.json", "model.onnx"]
@@ -58,5 +58,7 @@ def test_the_command_names_what_is_missing(tmp_path, capsys, monkeypatch):
     assert main(["export", str(BUNDLE), "--output-dir", str(tmp_path), "--override", f"bundle_root={tmp_path}"]) == 2
     assert "model.pt" in capsys.readouterr().err
     monkeypatch.setattr(runtimes, "has_openvino", False)
-    assert main(["export", str(BUNDLE), "--output-dir", str(tmp_path), "--openvino"]) == 2
+    assert main(["export", str(BUNDLE), "--output-dir", str(tmp_path), "--format", "openvino"]) == 2
     assert "runtime 'openvino' is not installed: pip install openvino" in capsys.readouterr().err
+    assert main(["export", str(BUNDLE), "--output-dir", str(tmp_path), "--format", "tensorrt"]) == 2
+    assert "format must be one of ('onnx', 'openvino'), got 'tensorrt'" in capsys.readouterr().err

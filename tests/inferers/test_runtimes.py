@@ -45,14 +45,14 @@ INFERER_CASES = [
 
 @pytest.mark.parametrize("dims,size,budget,flips,argmax", INFERER_CASES)
 @pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
-def test_inferer_with_a_runtime_equals_torch(dims, size, budget, flips, argmax, runtime):
+def test_inferer_with_a_backend_equals_torch(dims, size, budget, flips, argmax, runtime):
     torch.manual_seed(1)
     net = NETWORKS[dims]()
     image = torch.rand(2, 2 if dims == "2d" else 1, *size)
     settings = {"max_tile_voxels": budget, "flip_axes": flips, "argmax": argmax, "sw_batch_size": 2}
     with torch.no_grad():
         expected = OverlapTileInferer(None, **settings)(image, net)
-        result = OverlapTileInferer(None, runtime=runtime, precision="fp32", **settings)(image, net)
+        result = OverlapTileInferer(None, backend=runtime, precision="fp32", **settings)(image, net)
     assert result.shape == expected.shape and result.dtype == expected.dtype
     if argmax:
         assert (result == expected).float().mean() > 0.999  # float noise at near ties of an untrained net
@@ -66,7 +66,7 @@ def test_openvino_bf16_keeps_the_labels():
     image = torch.rand(1, 1, 60, 60, 60)
     with torch.no_grad():
         fp32 = OverlapTileInferer(None, max_tile_voxels=60**3)(image, net)
-        bf16 = OverlapTileInferer(None, max_tile_voxels=60**3, runtime="openvino", precision="bf16")(image, net)
+        bf16 = OverlapTileInferer(None, max_tile_voxels=60**3, backend="openvino", precision="bf16")(image, net)
     assert (bf16.argmax(1) == fp32.argmax(1)).float().mean() > 0.98  # untrained logits: many near ties
 
 
@@ -76,7 +76,7 @@ def test_the_network_is_exported_again_only_when_its_weights_change(monkeypatch)
     monkeypatch.setattr(runtimes, "export_onnx", lambda *a, **k: exports.append(a) or real_export(*a, **k))
     net = NETWORKS["2d"]()
     image = torch.rand(1, 2, 70, 45)
-    inferer = OverlapTileInferer((60, 60), runtime="onnxruntime")
+    inferer = OverlapTileInferer((60, 60), backend="onnxruntime")
     with torch.no_grad():
         first, again = inferer(image, net), inferer(image, net)
         assert len(exports) == 1 and torch.equal(first, again)
@@ -98,14 +98,14 @@ def test_openvino_keeps_only_the_last_compiled_shapes():
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        ({"runtime": "tensorrt"}, r"runtime: Unsupported option 'tensorrt', Available options are"),
-        ({"runtime": "onnxruntime", "precision": "bf16"}, r"precision 'bf16' is not computed by runtime 'onnxruntime'"),
-        ({"runtime": "openvino", "precision": "fp16"}, r"precision 'fp16' is not computed by runtime 'openvino'"),
-        ({"runtime": "openvino", "memory_format": "channels_last"}, r"memory_format='channels_last' and compile=True"),
-        ({"runtime": "onnxruntime", "compile": True}, r"are PyTorch's; runtime 'onnxruntime' lays out"),
+        ({"backend": "tensorrt"}, r"backend: Unsupported option 'tensorrt', Available options are"),
+        ({"backend": "onnxruntime", "precision": "bf16"}, r"precision 'bf16' is not computed by backend 'onnxruntime'"),
+        ({"backend": "openvino", "precision": "fp16"}, r"precision 'fp16' is not computed by backend 'openvino'"),
+        ({"backend": "openvino", "memory_format": "channels_last"}, r"memory_format='channels_last' and compile=True"),
+        ({"backend": "onnxruntime", "compile": True}, r"are PyTorch's; backend 'onnxruntime' lays out"),
     ],
 )
-def test_invalid_runtime_settings(kwargs, match):
+def test_invalid_backend_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         OverlapTileInferer((60, 60), **kwargs)
 
@@ -119,31 +119,31 @@ def test_invalid_runtime_settings(kwargs, match):
         ({"compile": True}, "cpu", True, "torch"),
         ({"memory_format": "channels_last"}, "cpu", True, "torch"),
         ({"precision": "fp16"}, "cpu", True, "torch"),
-        ({"runtime": "onnxruntime"}, "cpu", True, "onnxruntime"),
+        ({"backend": "onnxruntime"}, "cpu", True, "onnxruntime"),
     ],
 )
-def test_auto_runtime_is_openvino_on_the_cpu_where_installed(monkeypatch, kwargs, sw_device, installed, expected):
+def test_auto_backend_is_openvino_on_the_cpu_where_installed(monkeypatch, kwargs, sw_device, installed, expected):
     monkeypatch.setattr(runtimes, "has_openvino", installed)
-    inferer = OverlapTileInferer((60, 60), **({"runtime": "auto"} | kwargs))
-    assert inferer.resolved_runtime(torch.device(sw_device)) == expected
+    inferer = OverlapTileInferer((60, 60), **({"backend": "auto"} | kwargs))
+    assert inferer.resolved_backend(torch.device(sw_device)) == expected
 
 
-def test_auto_runtime_segments_as_openvino_does():
+def test_auto_backend_segments_as_openvino_does():
     net, image = NETWORKS["2d"](), torch.rand(1, 2, 70, 45)
     with torch.no_grad():
-        auto = OverlapTileInferer((60, 60), runtime="auto", precision="fp32")(image, net)
-        openvino = OverlapTileInferer((60, 60), runtime="openvino", precision="fp32")(image, net)
+        auto = OverlapTileInferer((60, 60), backend="auto", precision="fp32")(image, net)
+        openvino = OverlapTileInferer((60, 60), backend="openvino", precision="fp32")(image, net)
     assert torch.equal(auto, openvino)
 
 
-def test_runtime_errors_name_the_problem(monkeypatch):
-    with pytest.raises(ValueError, match=r"runtime 'openvino' runs on the CPU, sw_device is meta"):
-        OverlapTileInferer((60, 60), runtime="openvino", sw_device="meta")(torch.rand(1, 2, 60, 60), NETWORKS["2d"]())
+def test_backend_errors_name_the_problem(monkeypatch):
+    with pytest.raises(ValueError, match=r"backend 'openvino' runs on the CPU, sw_device is meta"):
+        OverlapTileInferer((60, 60), backend="openvino", sw_device="meta")(torch.rand(1, 2, 60, 60), NETWORKS["2d"]())
     with pytest.raises(TypeError, match=r"runtime 'onnxruntime' exports a torch.nn.Module, got function"):
         ExportedNetworks("onnxruntime")(lambda x: x, 1, (44, 44), "fp32")
     monkeypatch.setattr(runtimes, "has_openvino", False)
     with pytest.raises(ImportError, match=r"runtime 'openvino' is not installed: pip install openvino"):
-        OverlapTileInferer((60, 60), runtime="openvino")
+        OverlapTileInferer((60, 60), backend="openvino")
     with pytest.raises(ValueError, match=r"precision must be one of \('fp32', 'bf16'\), got 'int8'"):
         monkeypatch.setattr(runtimes, "has_openvino", True)
         OpenVinoTiles(b"", precision="int8")

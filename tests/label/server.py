@@ -154,8 +154,8 @@ class LabelServer:
 
 
 @functools.lru_cache(maxsize=1)
-def server_runtime() -> str:
-    """What the bundles' ``runtime: auto`` is in MONAI Label's environment: OpenVINO where it
+def server_backend() -> str:
+    """What the bundles' ``backend: auto`` is in MONAI Label's environment: OpenVINO where it
     imports there (its ``label`` extra does not install it), else PyTorch. Offline inference
     uses the same, so that bf16 rounds the same way on both sides."""
     probe = subprocess.run([str(LABEL_PYTHON), "-c", "import openvino"], capture_output=True)
@@ -166,7 +166,7 @@ def bundle_inference(bundle: Path, weights: Path, image: Path, out_dir: Path) ->
     """The bundle's own ``inference.json`` on one image with the given weights; the mask's path.
 
     The class mask, ``<name>_seg.*`` (the 2D bundle writes ``<name>_instances.png`` beside it);
-    the tiles run in the runtime the MONAI Label server runs them in (:func:`server_runtime`).
+    the tiles run in the backend the MONAI Label server runs them in (:func:`server_backend`).
     """
     configs = bundle / "configs"
     flow = ConfigWorkflow(
@@ -179,7 +179,7 @@ def bundle_inference(bundle: Path, weights: Path, image: Path, out_dir: Path) ->
         output_dir=str(out_dir),
         progress=False,
         dicom_seg=False,
-        runtime=server_runtime(),
+        backend=server_backend(),
     )
     flow.initialize()
     flow.run()
