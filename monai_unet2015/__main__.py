@@ -200,7 +200,8 @@ def _add_node_arguments(node: argparse.ArgumentParser) -> None:
         "--keep-days",
         type=float,
         default=None,
-        help="remove a sent series' instances and results after this many days (default: keep everything)",
+        help="remove a series' instances and results this many days after it ended (sent, kept or failed), "
+        "and objects kept aside this many days after they came (default: keep everything)",
     )
     _add_bundle_config_arguments(node)
 

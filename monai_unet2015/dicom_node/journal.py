@@ -11,8 +11,9 @@ A series moves ``receiving`` -> ``complete`` -> ``segmented`` -> ``sent``, or to
 reason (another modality, a series the bundle refused) or to ``failed`` (the destination
 refused it ``max_attempts`` times). An instance that arrives for a series past ``receiving``
 starts a new revision of it: back to ``receiving``, segmented again as a whole once quiet,
-the earlier results kept. Each state change is written (``fsync``, then ``os.replace``)
-before the node acts on it, so a node killed at any point resumes where the journal says.
+the earlier results kept; an instance identical to the one already stored changes nothing.
+Each state change is written (``fsync``, then ``os.replace``) before the node acts on it, so
+a node killed at any point resumes where the journal says.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = [
     "FINAL_STATES",
     "IMAGE_STORAGE",
     "IdentifierError",
+    "NonConformantError",
     "durable_write",
     "remove_partial_files",
 ]
@@ -54,6 +56,10 @@ _PARTIAL = ".partial-"
 
 class IdentifierError(ValueError):
     """A received object's UID does not follow the DICOM UID grammar: the object is refused."""
+
+
+class NonConformantError(ValueError):
+    """A received image lacks what a slice of a volume needs, or does not belong to its series: refused."""
 
 
 @dataclasses.dataclass
@@ -74,6 +80,8 @@ class SeriesRecord:
     updated: float = 0.0
     geometry: dict | None = None
     purged: bool = False
+    patient_id: str = ""
+    study_uid: str = ""
 
 
 def durable_write(path: Path, data: bytes) -> None:
@@ -174,13 +182,21 @@ class SeriesJournal:
     def store(self, ds: pydicom.Dataset) -> str | None:
         """Write one received instance to disk; its series UID, or None for an object kept aside.
 
-        Refused with :class:`IdentifierError` (nothing written): a UID that is not a DICOM UID.
-        Refused with ``ValueError``: pixel data whose length disagrees with Rows, Columns,
-        Samples per Pixel, Bits Allocated and Number of Frames (uncompressed transfer syntaxes).
+        Refused, nothing written (the sender keeps the instance and is told why):
+
+        - :class:`IdentifierError`: a UID that is not a DICOM UID;
+        - :class:`NonConformantError`: a CT / MR slice without pixel data or without what places
+          it in a volume (:func:`check_slice_attributes`), or one that names another patient or
+          study than the series' earlier instances (one series, one patient);
+        - ``ValueError``: pixel data whose length disagrees with Rows, Columns, Samples per
+          Pixel, Bits Allocated and Number of Frames (uncompressed transfer syntaxes).
+
         Kept aside under ``kept/`` with a log line, not segmented: objects whose SOP class is
         not CT / MR image storage (DICOM SEG, structured reports, enhanced multi-frame
-        images...), and images whose SOP class, Modality or slice geometry (Rows, Columns,
-        orientation, pixel spacing) differ from the rest of their series.
+        images...), and images whose Modality contradicts their SOP class. Slices of another
+        geometry than most of their series (a localizer) are set aside when the series is
+        complete (:meth:`set_aside_odd_slices`). An instance identical to the one stored under
+        its SOP Instance UID changes nothing (no new revision).
         """
         check_identifiers(ds)
         check_pixel_buffer(ds)
@@ -191,33 +207,73 @@ class SeriesJournal:
             modality = getattr(ds, "Modality", "?")
             self._keep(ds, folder, f"{name}, modality {modality}: not a CT or MR image to segment")
             return None
+        check_slice_attributes(ds)
         uid, modality = str(ds.SeriesInstanceUID), IMAGE_STORAGE[sop_class]
-        with self._lock:
-            record = self.records.get(uid) or SeriesRecord(uid=uid, modality=modality, first_received=time.time())
-            mixed = _mixed_reason(ds, record, modality)
-        if mixed:
-            self._keep(ds, f"mixed-{uid_file_name(uid)}", mixed)
+        declared = str(getattr(ds, "Modality", "")).upper()
+        if declared and declared != modality:
+            self._keep(ds, f"mixed-{uid_file_name(uid)}", f"SOP class {modality} image with Modality {declared}")
             return None
+        with self._lock:
+            _check_same_patient(ds, self.records.get(uid))
         path = self.series_dir(uid) / f"{uid_file_name(sop_uid)}.dcm"
-        sent_again = path.exists()  # the same SOP instance once more: replaced, not counted twice
+        if path.exists() and _same_instance(path, ds):
+            self._received_again(uid, sop_uid)
+            return uid
+        sent_again = path.exists()  # the same SOP instance, changed: replaced, not counted twice
         durable_write(path, _dicom_bytes(ds))
         with self._lock:
-            record = self.records.get(uid) or record
+            record = self.records.get(uid) or SeriesRecord(uid=uid, modality=modality, first_received=time.time())
             if record.state != "receiving":
-                logger.warning(
-                    "series %s: an instance came after the series was %s; revision %d will be the whole series",
-                    uid,
-                    record.state,
-                    record.revision + 1,
-                )
-                record = dataclasses.replace(
-                    record, state="receiving", revision=record.revision + 1, result="", reason="", attempts=0
-                )
+                record = _next_revision(record)
             record.instances += 0 if sent_again else 1
             record.last_received = time.time()
-            record.geometry = record.geometry or slice_geometry(ds)
+            record.patient_id, record.study_uid = str(ds.get("PatientID", "")), str(ds.StudyInstanceUID)
             self._save(record)
         return uid
+
+    def _received_again(self, uid: str, sop_uid: str) -> None:
+        """An instance identical to the stored one: only a series still receiving counts it as news."""
+        with self._lock:
+            record = self.records.get(uid)
+            if record is not None and record.state == "receiving":
+                record.last_received = time.time()
+                return
+        logger.info("series %s: instance %s again, identical to the one stored; nothing to do", uid, sop_uid)
+
+    def set_aside_odd_slices(self, uid: str, revision: int) -> SeriesRecord | None:
+        """Keep the slices of the series' most common modality and geometry; move the others to ``kept/``.
+
+        A localizer (another orientation or size) or a reformat sent with the axial slices
+        must not decide the series' geometry, whichever came first. The series must be
+        ``complete`` at ``revision`` (None otherwise, nothing moved). Two groups of equal size
+        keep the whole series aside (state ``kept``), with the reason: nothing says which is
+        meant.
+        """
+        groups = _geometry_groups(sorted(self.series_dir(uid).glob("*.dcm")))
+        if not groups:
+            return self.update_if(uid, revision, "complete")
+        if len(groups) > 1 and len(groups[0][1]) == len(groups[1][1]):
+            reason = f"{len(groups)} slice geometries, the largest two with {len(groups[0][1])} slices each"
+            return self.update_if(uid, revision, "complete", state="kept", reason=reason)
+        majority, slices = groups[0]
+        for geometry, paths in groups[1:]:
+            self._set_aside(uid, paths, geometry, majority)
+        geometry = {name: value for name, value in majority.items() if name != "modality"}
+        return self.update_if(
+            uid, revision, "complete", modality=majority["modality"], geometry=geometry, instances=len(slices)
+        )
+
+    def _set_aside(self, uid: str, paths: list[Path], geometry: dict, majority: dict) -> None:
+        folder = self.kept / f"mixed-{uid_file_name(uid)}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in paths:
+            os.replace(path, folder / path.name)
+        differing = ", ".join(
+            f"{name} {value} (most slices: {majority.get(name)})"
+            for name, value in geometry.items()
+            if not _same(value, majority.get(name))
+        )
+        logger.warning("series %s: %d slice(s) set aside in %s: %s", uid, len(paths), folder, differing)
 
     def _keep(self, ds: pydicom.Dataset, folder: str, reason: str) -> None:
         durable_write(self.kept / folder / f"{uid_file_name(ds.SOPInstanceUID)}.dcm", _dicom_bytes(ds))
@@ -247,10 +303,27 @@ class SeriesJournal:
             return record
 
     def purge(self, uid: str) -> None:
-        """Remove a series' received instances and results (the journal entry stays, marked ``purged``)."""
+        """Remove a series' received instances, results and slices set aside (the journal entry stays, ``purged``)."""
         shutil.rmtree(self.series_dir(uid), ignore_errors=True)
         shutil.rmtree(self.results / uid_file_name(uid), ignore_errors=True)
+        shutil.rmtree(self.kept / f"mixed-{uid_file_name(uid)}", ignore_errors=True)
         self.update(uid, purged=True)
+
+    def purge_expired(self, max_age: float, now: float | None = None) -> tuple[list[SeriesRecord], int]:
+        """Retention: purge every series final (sent, kept, failed) for ``max_age`` seconds, and remove
+        every object kept aside that long; the purged records and the number of kept files removed."""
+        now = time.time() if now is None else now
+        with self._lock:
+            final = [r for r in self.records.values() if r.state in FINAL_STATES and not r.purged]
+            expired = [r.uid for r in final if now - r.updated >= max_age]
+        for uid in expired:
+            self.purge(uid)
+        removed = 0
+        for path in self.kept.rglob("*.dcm"):
+            if now - path.stat().st_mtime >= max_age:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return [self.records[uid] for uid in expired], removed
 
     def in_state(self, state: str) -> list[SeriesRecord]:
         with self._lock:
@@ -263,22 +336,71 @@ class SeriesJournal:
         self.records[record.uid] = record
 
 
-def _mixed_reason(ds: pydicom.Dataset, record: SeriesRecord, modality: str) -> str:
-    """Why ``ds`` does not belong with the rest of its series ("" if it does)."""
-    declared = str(getattr(ds, "Modality", "")).upper()
-    if declared and declared != modality:
-        return f"SOP class {modality} image with Modality {declared}"
-    if record.instances and modality != record.modality:
-        return f"a {modality} image in a {record.modality} series {record.uid}"
-    if record.geometry is not None:
-        geometry = slice_geometry(ds)
-        differing = [name for name, value in geometry.items() if not _same(value, record.geometry.get(name))]
-        if differing:
-            shown = ", ".join(
-                f"{name} {geometry[name]} (the series: {record.geometry.get(name)})" for name in differing
+def _check_same_patient(ds: pydicom.Dataset, record: SeriesRecord | None) -> None:
+    """``NonConformantError`` where ``ds`` names another patient or study than its series' earlier instances."""
+    if record is None or not record.instances:
+        return
+    for name, known in (("PatientID", record.patient_id), ("StudyInstanceUID", record.study_uid)):
+        value = str(ds.get(name, ""))
+        if known and value != known:
+            raise NonConformantError(
+                f"instance {ds.SOPInstanceUID}: {name} {value!r}, but series {record.uid} holds {name} {known!r}: "
+                "one series, one patient and study"
             )
-            return f"its slice geometry differs from the series': {shown}"
-    return ""
+
+
+def _geometry_groups(paths: list[Path]) -> list[tuple[dict, list[Path]]]:
+    """The slices grouped by modality and :func:`slice_geometry` (within 1e-3), largest group first."""
+    groups: list[tuple[dict, list[Path]]] = []
+    for path in paths:
+        header = pydicom.dcmread(path, stop_before_pixels=True)
+        geometry = {"modality": IMAGE_STORAGE[str(header.SOPClassUID)], **slice_geometry(header)}
+        for known, members in groups:
+            if all(_same(value, known[name]) for name, value in geometry.items()):
+                members.append(path)
+                break
+        else:
+            groups.append((geometry, [path]))
+    return sorted(groups, key=lambda group: len(group[1]), reverse=True)
+
+
+def _same_instance(path: Path, ds: pydicom.Dataset) -> bool:
+    """Whether the stored file holds the same data set as ``ds`` (the file meta, such as the sender's AE, aside)."""
+    try:
+        return pydicom.dcmread(path) == ds
+    except Exception:  # an unreadable stored file is not the same: the new one replaces it
+        return False
+
+
+def _next_revision(record: SeriesRecord) -> SeriesRecord:
+    """The series' record for an instance that arrives after it was taken (complete, segmented, sent...)."""
+    revision = record.revision + 1
+    if record.purged:
+        logger.warning(
+            "series %s: an instance came after the series was sent and its instances removed (--keep-days); "
+            "revision %d is made of the instances sent from now on: send the whole series again for a whole result",
+            record.uid,
+            revision,
+        )
+        instances = 0
+    else:
+        logger.warning(
+            "series %s: an instance came after the series was %s; revision %d will be the whole series",
+            record.uid,
+            record.state,
+            revision,
+        )
+        instances = record.instances
+    return dataclasses.replace(
+        record,
+        state="receiving",
+        revision=revision,
+        result="",
+        reason="",
+        attempts=0,
+        instances=instances,
+        purged=False,
+    )
 
 
 def slice_geometry(ds: pydicom.Dataset) -> dict:
@@ -300,6 +422,35 @@ def _same(value, other) -> bool:
     if isinstance(value, list) and isinstance(other, list) and len(value) == len(other):
         return all(abs(a - b) <= 1e-3 for a, b in zip(value, other))
     return value == other
+
+
+#: what every CT / MR slice needs to be placed in a volume, with the number of values each holds
+_SLICE_ATTRIBUTES = {
+    "Rows": 1,
+    "Columns": 1,
+    "PixelSpacing": 2,
+    "ImagePositionPatient": 3,
+    "ImageOrientationPatient": 6,
+}
+
+
+def check_slice_attributes(ds: pydicom.Dataset) -> None:
+    """``NonConformantError`` naming what a CT / MR slice lacks to be placed in its volume.
+
+    Pixel data, Rows, Columns, Pixel Spacing, Image Position and Image Orientation (Patient)
+    are type 1 in the CT and MR image modules; without one the slice cannot be placed, and a
+    series with it would be set aside whole after the sender was told "stored".
+    """
+    missing = ["PixelData"] if "PixelData" not in ds else []
+    for name, count in _SLICE_ATTRIBUTES.items():
+        value = ds.get(name)
+        values = [] if value is None or value == "" else (list(value) if count > 1 else [value])
+        if len(values) != count:
+            missing.append(name if not values else f"{name} (has {len(values)} values, needs {count})")
+    if missing:
+        raise NonConformantError(
+            f"instance {ds.SOPInstanceUID}: a {ds.get('Modality', '')} slice without {', '.join(missing)}"
+        )
 
 
 def check_pixel_buffer(ds: pydicom.Dataset) -> None:

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 from pynetdicom import AE, AllStoragePresentationContexts, evt
+from pynetdicom.dimse_messages import C_STORE_RQ
+from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.sop_class import Verification
 
 from monai_unet2015.bundle.errors import error_line
@@ -74,8 +76,12 @@ class DicomNode:
     - **Receiving.** A Storage SCP (every storage SOP class, and C-ECHO) writes each instance
       to the journal on disk (:class:`SeriesJournal`) before it answers success; an instance
       that cannot be stored is answered with a failure (0xA700), so the sender keeps it. An
-      instance whose UIDs are not DICOM UIDs is refused (0xC000), one whose pixel data
-      disagrees with its header too (0xA900), each logged with the calling AE.
+      instance whose UIDs are not DICOM UIDs is refused (0xC000); a slice whose pixel data
+      disagrees with its header, that lacks pixel data or what places it in a volume, or that
+      names another patient or study than its series' earlier slices is refused (0xA900):
+      each logged with the calling AE (:meth:`SeriesJournal.store`). An identical re-send
+      changes nothing; slices of another geometry than most of their series (a localizer) are
+      set aside when the series is complete.
     - **A series is complete** when no instance of it has come for ``series_timeout``
       seconds, whatever the associations (Orthanc's "stable series" rule): one association
       per image, or a series split over several, makes one series. After a restart the
@@ -108,9 +114,10 @@ class DicomNode:
         max_attempts: sending attempts before a series is ``failed``.
         tls: an ``ssl.SSLContext`` for DICOM TLS, or None.
         config_files, args_file: the bundle's configs and plan (:class:`BundleSegmenter`).
-        keep_days: remove a sent series' instances and results this many days after sending
-            (its journal entry stays); None (default): keep everything, for the site's own
-            retention rules to handle.
+        keep_days: remove a series' instances, results and slices set aside this many days
+            after it ended (sent, kept or failed; its journal entry stays), and every object
+            kept aside this many days after it came; None (default): keep everything, for the
+            site's own retention rules to handle.
     """
 
     def __init__(
@@ -222,11 +229,42 @@ class DicomNode:
         elif self.allowed and not any(peer.admits(calling, address) for peer in self.allowed):
             reason, rejection = "the calling AE and host are not in --allowed-ae", _REJECT_CALLING
         else:
+            self._check_store_requests_first(assoc)
             return
         logger.warning("rejected an association from %s@%s: %s", calling, address, reason)
         assoc.acse.send_reject(*rejection)
         assoc.is_rejected = True
         assoc.kill()
+
+    def _check_store_requests_first(self, assoc) -> None:
+        """Bind :meth:`_on_dimse_received` before pynetdicom's own message loggers: those raise on
+        the requests it must answer, and an exception stops the handlers after it."""
+        others = [handler for handler, _ in assoc.get_handlers(evt.EVT_DIMSE_RECV)]
+        for handler in others:
+            assoc.unbind(evt.EVT_DIMSE_RECV, handler)
+        for handler in (self._on_dimse_received, *others):
+            assoc.bind(evt.EVT_DIMSE_RECV, handler)
+
+    def _on_dimse_received(self, event) -> None:
+        """Answer 0xC000 to a C-STORE request without an Affected SOP Class / Instance UID.
+
+        pynetdicom drops such a request unanswered (it cannot make a service call of it), so
+        the sender would wait for its DIMSE timeout; this answers it at once, and logs it.
+        """
+        message = event.message
+        if not isinstance(message, C_STORE_RQ):
+            return
+        command = message.command_set
+        missing = [name for name in ("AffectedSOPClassUID", "AffectedSOPInstanceUID") if not command.get(name)]
+        if not missing or command.get("MessageID") is None:
+            return
+        peer = f"{event.assoc.requestor.ae_title.strip()}@{event.assoc.requestor.address}"
+        logger.error("refused an instance from %s: its C-STORE request has no %s", peer, " or ".join(missing))
+        response = C_STORE()
+        response.MessageIDBeingRespondedTo = command.MessageID
+        response.AffectedSOPClassUID = command.get("AffectedSOPClassUID") or None
+        response.Status = _CANNOT_UNDERSTAND
+        event.assoc.dimse.send_msg(response, message.context_id)
 
     def _on_store(self, event) -> int:
         ds = event.dataset
@@ -273,21 +311,34 @@ class DicomNode:
             if record.next_try <= now:
                 self._send(record)
         if self.keep_days is not None:
-            for record in self.journal.in_state("sent"):
-                if not record.purged and now - record.updated >= self.keep_days * 86400:
-                    self.journal.purge(record.uid)
-                    logger.info(
-                        "series %s: instances and results removed (sent %g day(s) ago)", record.uid, self.keep_days
-                    )
+            self._apply_retention(now)
+
+    def _apply_retention(self, now: float) -> None:
+        purged, kept_files = self.journal.purge_expired(self.keep_days * 86400, now)
+        for record in purged:
+            logger.info(
+                "series %s (%s): instances and results removed, %g day(s) after its last change",
+                record.uid,
+                record.state,
+                self.keep_days,
+            )
+        if kept_files:
+            logger.info("%d object(s) kept aside removed, %g day(s) after they came", kept_files, self.keep_days)
 
     def _complete(self, record: SeriesRecord) -> None:
+        if not self.journal.update_if(record.uid, record.revision, "receiving", state="complete"):
+            return  # an instance came meanwhile
+        record = self.journal.set_aside_odd_slices(record.uid, record.revision)
+        if record is None or record.state != "complete":
+            if record is not None:
+                logger.warning("series %s kept, not segmented: %s", record.uid, record.reason)
+            return
         if record.modality != self.segmenter.modality:
             reason = f"modality {record.modality}; this node's bundle segments {self.segmenter.modality}"
-            if self.journal.update_if(record.uid, record.revision, "receiving", state="kept", reason=reason):
+            if self.journal.update_if(record.uid, record.revision, "complete", state="kept", reason=reason):
                 logger.warning("series %s kept, not segmented: %s", record.uid, reason)
             return
-        if self.journal.update_if(record.uid, record.revision, "receiving", state="complete"):
-            logger.info("series %s complete: %d instance(s)", record.uid, record.instances)
+        logger.info("series %s complete: %d instance(s)", record.uid, record.instances)
 
     def _segment(self, record: SeriesRecord) -> None:
         began = time.perf_counter()

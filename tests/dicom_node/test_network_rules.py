@@ -235,21 +235,64 @@ def test_an_instance_after_the_seg_was_sent_gives_a_new_seg_of_the_whole_series(
     assert node.node.journal.records[uid].revision == 1
 
 
-def test_an_mr_instance_or_another_geometry_in_a_ct_series_is_kept_aside_and_not_referenced(node, tmp_path):
+def test_an_identical_resend_of_a_sent_series_makes_no_second_seg(node, tmp_path):
+    import time
+
+    files = ct_series(tmp_path / "series", slices=4)
+    uid = uid_of(files[0])
+    send(files, node.port)
+    wait_for(lambda: node.state(uid) == "sent", 180, "sent")
+    assert set(send(files, node.port, calling="PACS_FORWARD")) == {0x0000}  # the same series, pushed again
+    time.sleep(2 * SERIES_TIMEOUT)  # a new revision would be complete and segmenting by now
+    record = node.node.journal.records[uid]
+    assert (record.state, record.revision) == ("sent", 0) and len(node.pacs.received) == 1
+
+
+def test_an_mr_instance_or_a_localizer_sent_first_is_set_aside_and_not_referenced(node, tmp_path):
     files = ct_series(tmp_path / "series", slices=6)
     stranger = pydicom.dcmread(files[-1])
     stranger.SOPClassUID = "1.2.840.10008.5.1.4.1.1.4"  # MR Image Storage, same series
     stranger.file_meta.MediaStorageSOPClassUID = stranger.SOPClassUID
     stranger.Modality = "MR"
     stranger.SOPInstanceUID = pydicom.uid.generate_uid()
-    other_spacing = pydicom.dcmread(files[-1])
-    other_spacing.PixelSpacing = [0.5, 0.5]
-    other_spacing.SOPInstanceUID = pydicom.uid.generate_uid()
-    assert set(send([*files, stranger, other_spacing], node.port)) == {0x0000}
+    localizer = pydicom.dcmread(files[-1])
+    localizer.ImageOrientationPatient, localizer.PixelSpacing = [1, 0, 0, 0, 0, -1], [0.5, 0.5]
+    localizer.SOPInstanceUID = pydicom.uid.generate_uid()
+    # the first slices decided the series' geometry before: then every axial slice went aside
+    assert set(send([localizer, stranger, *files], node.port)) == {0x0000}
     wait_for(lambda: node.pacs.received, 180, "the SEG")
     assert referenced_instances(node.pacs.received[0]) == sop_uids(files)
     kept = sorted(p.stem for p in (node.work / "kept").rglob("*.dcm"))
-    assert kept == sorted([str(stranger.SOPInstanceUID), str(other_spacing.SOPInstanceUID)])
+    assert kept == sorted([str(stranger.SOPInstanceUID), str(localizer.SOPInstanceUID)])
+
+
+def _without(attribute: str):
+    def change(ds: pydicom.Dataset) -> None:
+        delattr(ds, attribute)
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change, status, logged",
+    [
+        (lambda ds: setattr(ds, "SOPInstanceUID", ""), 0xC000, "its C-STORE request has no AffectedSOPInstanceUID"),
+        (_without("PixelData"), 0xA900, "a CT slice without PixelData"),
+        (_without("ImagePositionPatient"), 0xA900, "a CT slice without ImagePositionPatient"),
+        (lambda ds: setattr(ds, "PatientID", "SOMEONE-ELSE"), 0xA900, "one series, one patient and study"),
+    ],
+)
+def test_a_non_conformant_instance_is_refused_at_once_and_logged(node, tmp_path, caplog, change, status, logged):
+    import time
+
+    first, second = (pydicom.dcmread(p) for p in ct_series(tmp_path / "series", slices=2))
+    change(second)
+    began = time.monotonic()
+    with caplog.at_level("ERROR", logger="monai_unet2015.dicom_node.node"):
+        assert send([first, second], node.port) == [0x0000, status]
+    assert time.monotonic() - began < 10  # answered, not left to the sender's DIMSE timeout (30 s)
+    assert any(logged in r.getMessage() and "SCANNER@127.0.0.1" in r.getMessage() for r in caplog.records)
+    assert node.node.journal.records[str(first.SeriesInstanceUID)].instances == 1
 
 
 def test_an_instance_whose_pixel_data_disagrees_with_its_header_is_refused(node, tmp_path):
