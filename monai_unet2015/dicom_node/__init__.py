@@ -3,7 +3,7 @@
 from monai_unet2015.dicom_node.journal import SeriesJournal, SeriesRecord
 from monai_unet2015.dicom_node.node import AllowedPeer, DicomNode, tls_server_context
 from monai_unet2015.dicom_node.segmenter import BundleSegmenter
-from monai_unet2015.dicom_node.sender import Destination, SendOutcome, send_file
+from monai_unet2015.dicom_node.sender import Destination, SendOutcome, StoreSender, send_file
 from monai_unet2015.dicom_node.status import series_status, status_json, status_table
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "BundleSegmenter",
     "Destination",
     "SendOutcome",
+    "StoreSender",
     "send_file",
     "series_status",
     "status_table",

@@ -18,7 +18,7 @@ from monai_unet2015.bundle.errors import error_line
 from monai_unet2015.bundle.locations import bundle_path, bundles_dir
 from monai_unet2015.dicom_node.journal import IdentifierError, SeriesJournal, SeriesRecord
 from monai_unet2015.dicom_node.segmenter import BundleSegmenter
-from monai_unet2015.dicom_node.sender import Destination, send_file
+from monai_unet2015.dicom_node.sender import Destination, StoreSender
 
 __all__ = ["DicomNode", "AllowedPeer", "tls_server_context"]
 
@@ -91,12 +91,15 @@ class DicomNode:
     - **Segmenting**, one series at a time: a series of another modality than the bundle's is
       kept with the reason; the bundle's ``inference.json`` (with the training preset and
       plan: ``config_files``, ``args_file``) runs on the others (:class:`BundleSegmenter`).
-    - **Sending** the SEG to ``destination`` by C-STORE: success and warning statuses are
-      ``sent``; otherwise again after ``retry_initial`` seconds, doubling up to
-      ``retry_max``, at most ``max_attempts`` times, then ``failed`` with the reason.
+    - **Sending** the SEG to ``destination`` by C-STORE, in a thread of its own (a PACS that
+      does not answer holds up no other series): success and warning statuses are ``sent``;
+      otherwise (no answer within ``send_timeout`` included) again after ``retry_initial``
+      seconds, doubling up to ``retry_max``, at most ``max_attempts`` times, then ``failed``
+      with the reason.
     - **A crash** loses nothing: each step is in the journal before the next starts. (A node
       killed between the PACS's success answer and the journal's ``sent`` sends that SEG
-      again; the PACS sees the same SOP Instance UID twice.)
+      again; the PACS sees the same SOP Instance UID twice.) :meth:`stop` (SIGTERM) starts
+      nothing new and aborts a send in flight at once.
 
     Args:
         bundle_dir: the bundle whose ``configs/inference.json`` segments the series: a folder,
@@ -118,6 +121,8 @@ class DicomNode:
             after it ended (sent, kept or failed; its journal entry stays), and every object
             kept aside this many days after it came; None (default): keep everything, for the
             site's own retention rules to handle.
+        send_timeout: seconds the sender waits for the destination to connect, associate and
+            answer each C-STORE before the attempt counts as failed.
     """
 
     def __init__(
@@ -139,6 +144,7 @@ class DicomNode:
         config_files: tuple[str, ...] | list[str] = ("inference.json",),
         args_file: str | Path | None = None,
         keep_days: float | None = None,
+        send_timeout: float = 30.0,
     ) -> None:
         if not 1 <= len(ae_title) <= 16:
             raise ValueError(f"ae_title must have 1 to 16 characters, got {ae_title!r}.")
@@ -166,10 +172,10 @@ class DicomNode:
         self.series_timeout, self.poll_interval = float(series_timeout), float(poll_interval)
         self.retry_initial, self.retry_max, self.max_attempts = float(retry_initial), float(retry_max), max_attempts
         self.keep_days = keep_days
+        self.sender = StoreSender(self.destination, calling_ae=ae_title, timeout=send_timeout)
         self._stopping = threading.Event()
         self._server = None
-        self._worker: threading.Thread | None = None
-        self._last_error = ""
+        self._threads: list[threading.Thread] = []
 
     # -- receiving ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -184,8 +190,12 @@ class DicomNode:
         ]
         self.journal.restart_quiet_clocks()  # from when senders can reach the node again
         self._server = ae.start_server((self.host, self.port), block=False, evt_handlers=handlers, ssl_context=self.tls)
-        self._worker = threading.Thread(target=self._work, name="dicom-node-worker", daemon=True)
-        self._worker.start()
+        self._threads = [
+            threading.Thread(target=self._run, args=(self.work_once, "worker"), name="dicom-node-worker", daemon=True),
+            threading.Thread(target=self._run, args=(self.send_once, "sender"), name="dicom-node-sender", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
         logger.info(
             "DICOM node %s listening on %s:%d%s; segments %s series; results to %s@%s:%d",
             self.ae_title,
@@ -200,12 +210,25 @@ class DicomNode:
         if not self.allowed:
             logger.warning("no --allowed-ae given: any calling AE that reaches %s:%d may store", self.host, self.port)
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop receiving, abort a send in flight, start nothing new; wait up to ``grace`` seconds.
+
+        Nothing is lost: an aborted send is no attempt (the series stays ``segmented`` and is
+        sent at the next start), and a series still being segmented after ``grace`` stays
+        ``complete`` in the journal and is segmented again at the next start.
+        """
         self._stopping.set()
+        self.sender.abort()
         if self._server is not None:
             self._server.shutdown()
-        if self._worker is not None:
-            self._worker.join()
+            self._server = None
+        deadline = time.monotonic() + grace
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                logger.warning(
+                    "%s still busy after %g s: the journal has its series for the next start", thread.name, grace
+                )
 
     def serve_forever(self) -> None:
         """:meth:`start`, then wait until interrupted (Ctrl-C, SIGTERM as KeyboardInterrupt)."""
@@ -285,33 +308,45 @@ class DicomNode:
             logger.debug("stored an instance of series %s from %s", uid, peer)
         return _SUCCESS
 
-    # -- the worker --------------------------------------------------------------------------
-    def _work(self) -> None:
+    # -- the worker and the sender ------------------------------------------------------------
+    def _run(self, step, name: str) -> None:
+        """Call ``step`` every ``poll_interval`` until stopped; an error is logged once while it repeats."""
+        last_error = ""
         while not self._stopping.is_set():
             try:
-                self.work_once()
-                self._last_error = ""
-            except Exception as error:  # the worker must not die: log (once while it repeats) and go on
+                step()
+                last_error = ""
+            except Exception as error:  # the thread must not die: log (once while it repeats) and go on
                 message = error_line(error)
-                if message != self._last_error:
-                    logger.exception("the DICOM node's worker failed; going on")
-                    self._last_error = message
+                if message != last_error:
+                    logger.exception("the DICOM node's %s failed; going on", name)
+                    last_error = message
             self._stopping.wait(self.poll_interval)
 
     def work_once(self, now: float | None = None) -> None:
-        """One round: complete quiet series, segment one complete series, send what is due."""
+        """One round of the worker: complete quiet series, segment one complete series, retention.
+
+        Sending is the sender thread's (:meth:`send_once`): a destination that does not answer
+        never holds up receiving and segmenting.
+        """
         now = time.time() if now is None else now
         for record in self.journal.in_state("receiving"):
             if now - record.last_received >= self.series_timeout:
                 self._complete(record)
         complete = self.journal.in_state("complete")
-        if complete:
+        if complete and not self._stopping.is_set():
             self._segment(min(complete, key=lambda r: r.last_received))
-        for record in self.journal.in_state("segmented"):
-            if record.next_try <= now:
-                self._send(record)
         if self.keep_days is not None:
             self._apply_retention(now)
+
+    def send_once(self, now: float | None = None) -> None:
+        """One round of the sender: send every segmented series that is due, oldest first."""
+        now = time.time() if now is None else now
+        for record in sorted(self.journal.in_state("segmented"), key=lambda r: r.updated):
+            if self._stopping.is_set():
+                return
+            if record.next_try <= now:
+                self._send(record)
 
     def _apply_retention(self, now: float) -> None:
         purged, kept_files = self.journal.purge_expired(self.keep_days * 86400, now)
@@ -355,7 +390,10 @@ class DicomNode:
             logger.warning("series %s: instances came during segmentation; it is segmented again", record.uid)
 
     def _send(self, record: SeriesRecord) -> None:
-        outcome = send_file(record.result, self.destination, calling_ae=self.ae_title)
+        outcome = self.sender.send(record.result)
+        if outcome.interrupted:
+            logger.info("series %s: sending interrupted (stopping); it is sent at the next start", record.uid)
+            return
         attempts = record.attempts + 1
         if outcome.stored:
             if self.journal.update_if(record.uid, record.revision, "segmented", state="sent", attempts=attempts):

@@ -437,7 +437,7 @@ def test_the_worker_logs_a_repeated_error_once(bundle, tmp_path, caplog):
         raise OSError(28, "No space left on device")
 
     node.work_once = full_disk
-    worker = threading.Thread(target=node._work)
+    worker = threading.Thread(target=node._run, args=(node.work_once, "worker"))
     with caplog.at_level("ERROR", logger="monai_unet2015.dicom_node.node"):
         worker.start()
         time.sleep(0.5)  # about 25 rounds

@@ -46,11 +46,23 @@ def wait_for(condition, timeout: float, what: str):
 
 
 class Pacs:
-    """A Storage SCP standing for the PACS: keeps every dataset it receives, answers ``status``."""
+    """A Storage SCP standing for the PACS: keeps every dataset it receives, answers ``status``.
 
-    def __init__(self, port: int, status: int = 0x0000, accepts_seg: bool = True) -> None:
+    ``hung``: a PACS that takes the C-STORE and does not answer until :meth:`release`
+    (``holding`` is set once a request waits).
+    """
+
+    def __init__(self, port: int, status: int = 0x0000, accepts_seg: bool = True, hung: bool = False) -> None:
+        import threading
+
         self.port, self.received, self.server = port, [], None
         self.status, self.accepts_seg, self.attempts = status, accepts_seg, 0
+        self.holding, self._released = threading.Event(), threading.Event()
+        if not hung:
+            self._released.set()
+
+    def release(self) -> None:
+        self._released.set()
 
     def start(self) -> Pacs:
         ae = AE(ae_title="PACS")
@@ -58,6 +70,8 @@ class Pacs:
 
         def on_store(event):
             self.attempts += 1
+            self.holding.set()
+            self._released.wait(120)
             ds = event.dataset
             ds.file_meta = event.file_meta
             if self.status == 0x0000 or 0xB000 <= self.status <= 0xBFFF:  # success or a warning: stored
@@ -68,6 +82,7 @@ class Pacs:
         return self
 
     def stop(self) -> None:
+        self.release()
         if self.server is not None:
             self.server.shutdown()
 
@@ -261,3 +276,40 @@ def test_killed_while_receiving_then_the_series_sent_again_gives_one_seg_of_ever
     assert referenced_instances(seg) == sop_uids(files)
     record = json.loads((work / "journal" / f"{series_uid(tmp_path / 'series')}.json").read_text())
     assert record["instances"] == 30 and record["state"] == "sent" and record["revision"] == 0
+
+
+@pytest.mark.slow
+def test_a_pacs_that_never_answers_holds_up_no_series_and_sigterm_stops_at_once_losing_nothing(bundle, tmp_path):
+    hung = Pacs(free_port(), hung=True).start()
+    work, port = tmp_path / "work", free_port()
+    node = NodeProcess(bundle, work, port, hung.port)
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, seed in ((first, 0), (second, 1)):
+        volume = np.random.default_rng(seed).normal(40, 20, (48, 40, 6)).astype(np.float32)
+        write_dicom_series(volume, np.diag([1.0, 1.0, 2.5, 1.0]), folder)
+    try:
+        assert set(send(sorted(first.iterdir()), port)) == {0x0000}
+        wait_for(hung.holding.is_set, 120, "the first SEG's C-STORE waiting at the PACS")
+        assert set(send(sorted(second.iterdir()), port)) == {0x0000}
+        # before: one thread segmented and sent, so the second series waited for the hung send
+        wait_for(lambda: journal_states(work).get(series_uid(second)) == "segmented", 120, "the second segmented")
+        began = time.monotonic()
+        node.stop(signal.SIGTERM)
+        assert time.monotonic() - began < 15 and node.process.returncode == 0
+        entries = {
+            uid: json.loads((work / "journal" / f"{uid}.json").read_text()) for uid in map(series_uid, (first, second))
+        }
+        assert {(e["state"], e["attempts"]) for e in entries.values()} == {("segmented", 0)}  # the abort is no attempt
+        assert "sending interrupted (stopping); it is sent at the next start" in node.log.read_text()
+    finally:
+        node.stop(signal.SIGKILL)
+        hung.stop()
+    pacs = Pacs(hung.port).start()
+    node = NodeProcess(bundle, work, port, pacs.port)
+    try:
+        wait_for(lambda: set(journal_states(work).values()) == {"sent"}, 180, "both SEGs sent after the restart")
+    finally:
+        node.stop()
+        pacs.stop()
+    referenced = {seg.ReferencedSeriesSequence[0].SeriesInstanceUID for seg in pacs.received}
+    assert referenced == {series_uid(first), series_uid(second)} and len(pacs.received) == 2
