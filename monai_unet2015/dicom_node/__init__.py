@@ -1,5 +1,6 @@
 """A DICOM node: receive series by C-STORE, segment them with a bundle, send the DICOM SEG on."""
 
+from monai_unet2015.dicom_node.connections import ConnectionGuard
 from monai_unet2015.dicom_node.journal import SeriesJournal, SeriesRecord
 from monai_unet2015.dicom_node.node import AllowedPeer, DicomNode, tls_server_context
 from monai_unet2015.dicom_node.segmenter import BundleSegmenter
@@ -9,6 +10,7 @@ from monai_unet2015.dicom_node.status import series_status, status_json, status_
 __all__ = [
     "DicomNode",
     "AllowedPeer",
+    "ConnectionGuard",
     "tls_server_context",
     "SeriesJournal",
     "SeriesRecord",

@@ -16,6 +16,7 @@ from pynetdicom.sop_class import Verification
 
 from monai_unet2015.bundle.errors import error_line
 from monai_unet2015.bundle.locations import bundle_path, bundles_dir
+from monai_unet2015.dicom_node.connections import PYNETDICOM_LIMIT, ConnectionGuard, HandshakeInConnectionThread
 from monai_unet2015.dicom_node.journal import IdentifierError, SeriesJournal, SeriesRecord
 from monai_unet2015.dicom_node.segmenter import BundleSegmenter
 from monai_unet2015.dicom_node.sender import Destination, StoreSender
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 _SUCCESS, _OUT_OF_RESOURCES, _CANNOT_UNDERSTAND, _DOES_NOT_MATCH = 0x0000, 0xA700, 0xC000, 0xA900
 # A-ASSOCIATE-RJ: rejected permanent, by the DUL service user, calling / called AE not recognised
 _REJECT_CALLING, _REJECT_CALLED = (0x01, 0x01, 0x03), (0x01, 0x01, 0x07)
+# rejected transient, by the DUL service provider (presentation), local limit exceeded
+_REJECT_LIMIT = (0x02, 0x03, 0x02)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +76,9 @@ class DicomNode:
       only those calling AE titles (and hosts) are accepted, the others rejected at
       association time (A-ASSOCIATE-RJ, calling AE title not recognised). ``host`` is the
       address to listen on; ``tls`` a server context for DICOM TLS (:func:`tls_server_context`).
+      ``guard`` bounds connections per address, associations in all and silent time, and
+      does each TLS handshake in the connection's own thread (:class:`ConnectionGuard`): idle
+      connections cannot lock the scanner out, and every refusal is logged.
     - **Receiving.** A Storage SCP (every storage SOP class, and C-ECHO) writes each instance
       to the journal on disk (:class:`SeriesJournal`) before it answers success; an instance
       that cannot be stored is answered with a failure (0xA700), so the sender keeps it. An
@@ -123,6 +129,8 @@ class DicomNode:
             site's own retention rules to handle.
         send_timeout: seconds the sender waits for the destination to connect, associate and
             answer each C-STORE before the attempt counts as failed.
+        guard: what peers may hold (:class:`ConnectionGuard`: 8 connections per address, 10
+            associations, 10 s of silence or TLS handshake; each refusal logged).
     """
 
     def __init__(
@@ -145,6 +153,7 @@ class DicomNode:
         args_file: str | Path | None = None,
         keep_days: float | None = None,
         send_timeout: float = 30.0,
+        guard: ConnectionGuard | None = None,
     ) -> None:
         if not 1 <= len(ae_title) <= 16:
             raise ValueError(f"ae_title must have 1 to 16 characters, got {ae_title!r}.")
@@ -172,6 +181,7 @@ class DicomNode:
         self.series_timeout, self.poll_interval = float(series_timeout), float(poll_interval)
         self.retry_initial, self.retry_max, self.max_attempts = float(retry_initial), float(retry_max), max_attempts
         self.keep_days = keep_days
+        self.guard = guard if guard is not None else ConnectionGuard()
         self.sender = StoreSender(self.destination, calling_ae=ae_title, timeout=send_timeout)
         self._stopping = threading.Event()
         self._server = None
@@ -181,15 +191,19 @@ class DicomNode:
     def start(self) -> None:
         """Listen and start the worker; returns at once."""
         ae = AE(ae_title=self.ae_title)
+        ae.acse_timeout = self.guard.idle_timeout  # the ARTIM timer: a silent connection is closed
+        ae.maximum_associations = PYNETDICOM_LIMIT  # the guard counts associations, not silent connections
         ae.supported_contexts = AllStoragePresentationContexts
         ae.add_supported_context(Verification)
         handlers = [
             (evt.EVT_REQUESTED, self._on_requested),
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_C_ECHO, lambda event: _SUCCESS),
+            *self.guard.handlers(),
         ]
         self.journal.restart_quiet_clocks()  # from when senders can reach the node again
-        self._server = ae.start_server((self.host, self.port), block=False, evt_handlers=handlers, ssl_context=self.tls)
+        tls = HandshakeInConnectionThread(self.tls) if self.tls is not None else None
+        self._server = ae.start_server((self.host, self.port), block=False, evt_handlers=handlers, ssl_context=tls)
         self._threads = [
             threading.Thread(target=self._run, args=(self.work_once, "worker"), name="dicom-node-worker", daemon=True),
             threading.Thread(target=self._run, args=(self.send_once, "sender"), name="dicom-node-sender", daemon=True),
@@ -242,15 +256,19 @@ class DicomNode:
             self.stop()
 
     def _on_requested(self, event) -> None:
-        """Reject, before any negotiation, an association for another AE title or from a peer not allowed."""
+        """Reject, before any negotiation, an association for another AE title, from a peer not
+        allowed, or past the node's association limit."""
         assoc = event.assoc
         primitive = assoc.requestor.primitive
         calling, called = primitive.calling_ae_title.strip(), primitive.called_ae_title.strip()
         address = assoc.requestor.address
+        crowded = ""
         if called != self.ae_title:
             reason, rejection = f"it called AE {called!r}, not {self.ae_title!r}", _REJECT_CALLED
         elif self.allowed and not any(peer.admits(calling, address) for peer in self.allowed):
             reason, rejection = "the calling AE and host are not in --allowed-ae", _REJECT_CALLING
+        elif crowded := self.guard.admit(assoc):
+            reason, rejection = crowded, _REJECT_LIMIT
         else:
             self._check_store_requests_first(assoc)
             return
