@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import pydicom
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.dimse_messages import C_STORE_RQ
 from pynetdicom.dimse_primitives import C_STORE
@@ -24,6 +25,20 @@ from monai_unet2015.dicom_node.sender import Destination, StoreSender
 __all__ = ["DicomNode", "AllowedPeer", "tls_server_context"]
 
 logger = logging.getLogger(__name__)
+
+#: the compressed transfer syntaxes the node accepts: lossless, and decoded exactly by the
+#: bundles' DICOM reader (ITK's GDCM; tests/dicom_node/test_hospital_peers.py compares the SEGs
+#: of dcmtk-compressed series with the uncompressed one's). Lossy syntaxes (JPEG baseline and
+#: extended, JPEG-LS near-lossless, JPEG 2000 lossy) are not offered: a lossy series is another
+#: image than the one the model was validated on, and its mask differs. A sender then offers
+#: an uncompressed context, or logs that the context was refused.
+LOSSLESS_COMPRESSED = (
+    pydicom.uid.RLELossless,
+    pydicom.uid.JPEGLossless,
+    pydicom.uid.JPEGLosslessSV1,
+    pydicom.uid.JPEGLSLossless,
+    pydicom.uid.JPEG2000Lossless,
+)
 
 _SUCCESS, _OUT_OF_RESOURCES, _CANNOT_UNDERSTAND, _DOES_NOT_MATCH = 0x0000, 0xA700, 0xC000, 0xA900
 # A-ASSOCIATE-RJ: rejected permanent, by the DUL service user, calling / called AE not recognised
@@ -193,7 +208,8 @@ class DicomNode:
         ae = AE(ae_title=self.ae_title)
         ae.acse_timeout = self.guard.idle_timeout  # the ARTIM timer: a silent connection is closed
         ae.maximum_associations = PYNETDICOM_LIMIT  # the guard counts associations, not silent connections
-        ae.supported_contexts = AllStoragePresentationContexts
+        for context in AllStoragePresentationContexts:
+            ae.add_supported_context(context.abstract_syntax, [*context.transfer_syntax, *LOSSLESS_COMPRESSED])
         ae.add_supported_context(Verification)
         handlers = [
             (evt.EVT_REQUESTED, self._on_requested),

@@ -8,12 +8,14 @@ stored. Without the programs these tests skip and say so.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
 import time
 import urllib.request
 
+import numpy as np
 import pydicom
 import pytest
 
@@ -77,6 +79,13 @@ class Orthanc:
                 found += [self.get(f"/instances/{i}/simplified-tags") for i in series["Instances"]]
         return found
 
+    def dataset_of_modality(self, modality: str) -> pydicom.Dataset:
+        """The one instance of ``modality`` Orthanc holds, as Orthanc gives it back."""
+        (series,) = [s for s in self.get("/series?expand") if s["MainDicomTags"].get("Modality") == modality]
+        url = f"http://127.0.0.1:{self.http}/instances/{series['Instances'][0]}/file"
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            return pydicom.dcmread(io.BytesIO(answer.read()))
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
@@ -101,8 +110,8 @@ def peers(bundle, tmp_path):
     orthanc.stop()
 
 
-def storescu(port: int, files, calling: str = "STORESCU") -> None:
-    command = ["storescu", "-aet", calling, "-aec", "UNET_NODE", "127.0.0.1", str(port), *map(str, files)]
+def storescu(port: int, files, calling: str = "STORESCU", *options: str) -> None:
+    command = ["storescu", *options, "-aet", calling, "-aec", "UNET_NODE", "127.0.0.1", str(port), *map(str, files)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -143,3 +152,36 @@ def test_orthanc_sends_a_study_to_the_node_and_gets_the_seg_back(peers, tmp_path
     the_seg(orthanc, study_uid, uid_of(files[0]))
     time.sleep(1.0)
     assert len(orthanc.get(f"/studies/{study}")["Series"]) == 2  # the CT and its SEG, one study
+
+
+@pytest.mark.parametrize(
+    "compressor, propose, syntax",
+    [
+        (["dcmcrle"], "-xr", pydicom.uid.RLELossless),
+        (["dcmcjpeg", "+e1"], "-xs", pydicom.uid.JPEGLosslessSV1),
+        (["dcmcjpls", "+el"], "-xt", pydicom.uid.JPEGLSLossless),
+    ],
+    ids=["RLE", "JPEG lossless SV1", "JPEG-LS lossless"],
+)
+def test_a_losslessly_compressed_series_gives_the_uncompressed_ones_seg(
+    bundle, peers, tmp_path, compressor, propose, syntax
+):
+    from monai_unet2015.dicom_node import BundleSegmenter
+    from tests.dicom_node.test_node import OVERRIDES
+
+    orthanc, node = peers
+    files = ct_series(tmp_path / "series")
+    compressed = tmp_path / "compressed"
+    compressed.mkdir()
+    for path in files:
+        subprocess.run([*compressor, str(path), str(compressed / path.name)], check=True, capture_output=True)
+    # the compressed syntax first, then the uncompressed ones: before, the node accepted only
+    # those, and storescu (which does not decompress) could send nothing
+    storescu(node.port, sorted(compressed.iterdir()), "STORESCU", propose)
+    stored = sorted(node.journal.series_dir(uid_of(files[0])).iterdir())
+    assert {pydicom.dcmread(p, stop_before_pixels=True).file_meta.TransferSyntaxUID for p in stored} == {syntax}
+    study = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
+    the_seg(orthanc, study, uid_of(files[0]))
+    received = orthanc.dataset_of_modality("SEG")
+    uncompressed = pydicom.dcmread(BundleSegmenter(bundle, OVERRIDES).segment(tmp_path / "series", tmp_path / "own"))
+    assert np.array_equal(received.pixel_array, uncompressed.pixel_array)

@@ -303,6 +303,29 @@ def test_an_instance_whose_pixel_data_disagrees_with_its_header_is_refused(node,
     assert not node.node.journal.records
 
 
+def test_lossless_compressed_syntaxes_are_accepted_as_they_come_and_lossy_ones_refused(node):
+    import itk
+    from pydicom.data import get_testdata_file
+    from pynetdicom.sop_class import MRImageStorage
+
+    from monai_unet2015.dicom_node.node import LOSSLESS_COMPRESSED
+
+    lossy = (pydicom.uid.JPEGBaseline8Bit, pydicom.uid.JPEGExtended12Bit, pydicom.uid.JPEGLSNearLossless)
+    ae = AE(ae_title="SCANNER")
+    for syntax in (*LOSSLESS_COMPRESSED, *lossy, pydicom.uid.JPEG2000):
+        ae.add_requested_context(MRImageStorage, syntax)
+    assoc = ae.associate("127.0.0.1", node.port, ae_title="UNET_NODE")
+    assert {cx.transfer_syntax[0] for cx in assoc.accepted_contexts} == set(LOSSLESS_COMPRESSED)
+    j2k = get_testdata_file("MR_small_jp2klossless.dcm")  # a real MR slice, JPEG 2000 lossless (pydicom ships it)
+    assert assoc.send_c_store(pydicom.dcmread(j2k)).Status == 0x0000
+    assoc.release()
+    (stored,) = node.work.glob("incoming/*/*.dcm")
+    assert pydicom.dcmread(stored).file_meta.TransferSyntaxUID == pydicom.uid.JPEG2000Lossless
+    # the bundles' DICOM reader (ITK) decodes it to the uncompressed slice's values exactly
+    uncompressed = pydicom.dcmread(get_testdata_file("MR_small.dcm")).pixel_array
+    assert np.array_equal(itk.GetArrayFromImage(itk.imread(str(stored))).squeeze(), uncompressed)
+
+
 # -- sending -------------------------------------------------------------------------------------
 
 
