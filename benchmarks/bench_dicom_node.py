@@ -1,11 +1,16 @@
 """The DICOM node and batch inference: series-to-SEG latency, and cases per minute with 1 and 2 processes.
 
-1. Latency: each CT series of the sample data (the two DICOM copies ``write_sample_data``
-   writes: 128x128x40 voxels at 0.8 x 0.8 x 2.5 mm, 40 slices) is sent by C-STORE, in one
-   association, to a running :class:`~monai_unet2015.dicom_node.DicomNode` (the CT bundle's
-   default network and tile, weights drawn at random: the time does not depend on them); the
-   clock stops when the DICOM SEG arrives at a test PACS on localhost. Receive, segment
-   (the bundle's inference.json, set up anew for each series), send.
+1. Latency, first series and later ones, with the model loaded once (the node as shipped:
+   one :class:`~monai_unet2015.bundle.BundlePredictor` per process) and, in the same run,
+   made anew for each series (what the node did before the predictor: a fresh bundle
+   workflow, network and weights per series). ``--series`` CT series (the sample data's two
+   DICOM series, 128x128x40 voxels at 0.8 x 0.8 x 2.5 mm, each sent again with new UIDs) are
+   sent by C-STORE, in one association each, to a running
+   :class:`~monai_unet2015.dicom_node.DicomNode` (the CT bundle's default network and tile,
+   weights drawn at random: the time does not depend on them); the clock stops when the
+   DICOM SEG arrives at a test PACS on localhost. The latency includes the node's quiet time
+   (``series_timeout``, 1 s here) that ends a series. The node runs in this process: its
+   resident memory idle (after start) and at peak (the peak is reset before the first series).
 2. Throughput: the CT bundle's ``inference.json`` over 8 sample NIfTI images, with
    ``python -m monai.bundle run`` in one process and with ``torchrun --nproc_per_node 2`` and
    ``multi_gpu_inference.json`` (on the CPU each process gets one core: OMP_NUM_THREADS=1 for
@@ -32,12 +37,12 @@ from pynetdicom import AE, evt
 from pynetdicom.sop_class import CTImageStorage, SegmentationStorage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_results  # noqa: E402
+from common import memory_kib, write_results  # noqa: E402
 
 from monai_unet2015.bundle.locations import bundles_dir  # noqa: E402
 from monai_unet2015.bundle.workflow import bundle_run_command
 from monai_unet2015.data import write_sample_data  # noqa: E402
-from monai_unet2015.dicom_node import DicomNode  # noqa: E402
+from monai_unet2015.dicom_node import BundleSegmenter, DicomNode  # noqa: E402
 from monai_unet2015.networks import UNet3D  # noqa: E402
 
 BUNDLE = bundles_dir() / "unet3d_ct_organs"
@@ -59,7 +64,26 @@ def bundle_with_weights(root: Path) -> Path:
     return root
 
 
-def latencies(bundle: Path, series: list[Path], work: Path) -> list[float]:
+QUIET_SECONDS = 1.0
+
+
+def with_new_uids(folder: Path) -> list[pydicom.Dataset]:
+    """The series' slices as a new series of a new study (so the node does not take it for a re-send)."""
+    study, series = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+    slices = []
+    for path in sorted(folder.iterdir()):
+        ds = pydicom.dcmread(path)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        slices.append(ds)
+    return slices
+
+
+def reset_peak_memory() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # Linux: VmHWM starts again from VmRSS
+
+
+def latencies(bundle: Path, series: list[list[pydicom.Dataset]], work: Path, model_per_series: bool) -> dict:
     arrived: list[float] = []
 
     def on_store(event):
@@ -70,25 +94,39 @@ def latencies(bundle: Path, series: list[Path], work: Path) -> list[float]:
     pacs_ae.add_supported_context(SegmentationStorage)
     pacs_port, node_port = free_port(), free_port()
     pacs = pacs_ae.start_server(("127.0.0.1", pacs_port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
-    node = DicomNode(bundle, "UNET_NODE", node_port, f"PACS@127.0.0.1:{pacs_port}", work_dir=work, poll_interval=0.05)
+    destination = f"PACS@127.0.0.1:{pacs_port}"
+    node = DicomNode(
+        bundle, "UNET_NODE", node_port, destination, work_dir=work, poll_interval=0.05, series_timeout=QUIET_SECONDS
+    )
+    if model_per_series:
+        node.segmenter.segment = lambda series_dir, out: BundleSegmenter(bundle).segment(series_dir, out)
     node.start()
+    idle = memory_kib()["VmRSS"]
+    reset_peak_memory()
     seconds = []
     try:
-        for folder in series:
+        for slices in series:
             scanner = AE(ae_title="SCANNER")
             scanner.add_requested_context(CTImageStorage)
             began, before = time.perf_counter(), len(arrived)
             assoc = scanner.associate("127.0.0.1", node_port, ae_title="UNET_NODE")
-            for path in sorted(folder.iterdir()):
-                assoc.send_c_store(pydicom.dcmread(path))
+            for ds in slices:
+                assoc.send_c_store(ds)
             assoc.release()
             while len(arrived) == before:
                 time.sleep(0.01)
             seconds.append(arrived[-1] - began)
+        peak = memory_kib()["VmHWM"]
     finally:
         node.stop()
         pacs.shutdown()
-    return seconds
+    return {
+        "seconds": [round(s, 2) for s in seconds],
+        "first": round(seconds[0], 2),
+        "later_median": round(statistics.median(seconds[1:]), 2),
+        "rss_idle_mib": round(idle / 1024),
+        "rss_peak_mib": round(peak / 1024),
+    }
 
 
 def batch_seconds(bundle: Path, images: Path, out: Path, processes: int) -> float:
@@ -109,33 +147,41 @@ def batch_seconds(bundle: Path, images: Path, out: Path, processes: int) -> floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.parse_args()
+    parser.add_argument("--series", type=int, default=6, help="series sent per variant (default 6)")
+    parser.add_argument("--skip-batch", action="store_true", help="only the latency part")
+    args = parser.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_sample_data(root / "sample", num_ct=9, num_mri=0, num_cells=0)
         bundle = bundle_with_weights(root / "bundle")
-        series = sorted((root / "sample" / "ct_dicom").iterdir())
-        latency = latencies(bundle, series, root / "work")
+        folders = sorted((root / "sample" / "ct_dicom").iterdir())
+        variants = {}
+        for variant, per_series in (("model_per_series", True), ("model_once", False)):
+            series = [with_new_uids(folders[i % len(folders)]) for i in range(args.series)]
+            variants[variant] = latencies(bundle, series, root / f"work_{variant}", per_series)
         images = root / "sample" / "ct" / "imagesTr"
         cases = len(list(images.iterdir()))
-        one = batch_seconds(bundle, images, root / "one", 1)
-        two = batch_seconds(bundle, images, root / "two", 2)
+        if not args.skip_batch:
+            one = batch_seconds(bundle, images, root / "one", 1)
+            two = batch_seconds(bundle, images, root / "two", 2)
+    later = variants["model_per_series"]["later_median"] / variants["model_once"]["later_median"]
     results = {
-        "series_to_seg_seconds": {
-            "each": [round(s, 2) for s in latency],
-            "median": round(statistics.median(latency), 2),
-        },
+        "series_to_seg_seconds": variants,
+        "later_series_speed_up": round(later, 2),
+        "quiet_seconds": QUIET_SECONDS,
         "series_slices": 40,
-        "batch_inference": {
+        "note": "the node in this process; model_per_series: what the node did before the predictor",
+    }
+    if not args.skip_batch:
+        results["batch_inference"] = {
             "cases": cases,
             "one_process_seconds": round(one, 1),
             "two_processes_seconds": round(two, 1),
             "cases_per_minute": {"one": round(60 * cases / one, 1), "two": round(60 * cases / two, 1)},
             "speed_up": round(one / two, 2),
             "note": "wall time of the whole command, start-up (imports, weights) included; OMP_NUM_THREADS=1",
-        },
-    }
+        }
     print(write_results("dicom_node_cpu" if not torch.cuda.is_available() else "dicom_node_cuda", results))
 
 
