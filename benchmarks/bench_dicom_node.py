@@ -9,8 +9,8 @@
    :class:`~monai_unet2015.dicom_node.DicomNode` (the CT bundle's default network and tile,
    weights drawn at random: the time does not depend on them); the clock stops when the
    DICOM SEG arrives at a test PACS on localhost. The latency includes the node's quiet time
-   (``series_timeout``, 1 s here) that ends a series. The node runs in this process: its
-   resident memory idle (after start) and at peak (the peak is reset before the first series).
+   (``series_timeout``, 1 s here) that ends a series. Each variant's node runs in a fresh
+   process: its resident memory idle (after start) and at peak (reset before the first series).
 2. Throughput: the CT bundle's ``inference.json`` over 8 sample NIfTI images, with
    ``python -m monai.bundle run`` in one process and with ``torchrun --nproc_per_node 2`` and
    ``multi_gpu_inference.json`` (on the CPU each process gets one core: OMP_NUM_THREADS=1 for
@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -149,17 +150,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=6, help="series sent per variant (default 6)")
     parser.add_argument("--skip-batch", action="store_true", help="only the latency part")
+    parser.add_argument("--one-variant", nargs=2, metavar=("VARIANT", "ROOT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
+    if args.one_variant:  # a child process: one variant's latencies as JSON on stdout
+        variant, root = args.one_variant[0], Path(args.one_variant[1])
+        folders = sorted((root / "sample" / "ct_dicom").iterdir())
+        series = [with_new_uids(folders[i % len(folders)]) for i in range(args.series)]
+        print(json.dumps(latencies(root / "bundle", series, root / f"work_{variant}", variant == "model_per_series")))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_sample_data(root / "sample", num_ct=9, num_mri=0, num_cells=0)
         bundle = bundle_with_weights(root / "bundle")
-        folders = sorted((root / "sample" / "ct_dicom").iterdir())
         variants = {}
-        for variant, per_series in (("model_per_series", True), ("model_once", False)):
-            series = [with_new_uids(folders[i % len(folders)]) for i in range(args.series)]
-            variants[variant] = latencies(bundle, series, root / f"work_{variant}", per_series)
+        for variant in ("model_per_series", "model_once"):  # each in a fresh process: no warm caches carried
+            command = [sys.executable, __file__, "--series", str(args.series), "--one-variant", variant, str(root)]
+            done = subprocess.run(command, check=True, capture_output=True, text=True)
+            variants[variant] = json.loads(done.stdout.strip().splitlines()[-1])
         images = root / "sample" / "ct" / "imagesTr"
         cases = len(list(images.iterdir()))
         if not args.skip_batch:
@@ -171,7 +179,7 @@ def main() -> None:
         "later_series_speed_up": round(later, 2),
         "quiet_seconds": QUIET_SECONDS,
         "series_slices": 40,
-        "note": "the node in this process; model_per_series: what the node did before the predictor",
+        "note": "each variant's node in a fresh process; model_per_series: what the node did before the predictor",
     }
     if not args.skip_batch:
         results["batch_inference"] = {
