@@ -197,6 +197,11 @@ def _add_node_arguments(node: argparse.ArgumentParser) -> None:
         "--max-attempts", type=int, default=10, help="sending attempts before a series is failed (default 10)"
     )
     node.add_argument(
+        "--outputs",
+        default="seg",
+        help="what goes back for each series, comma-separated, sent in this order: seg, rtstruct (default seg)",
+    )
+    node.add_argument(
         "--keep-days",
         type=float,
         default=None,
@@ -242,6 +247,7 @@ def _start_node(args: argparse.Namespace) -> int:
             config_files=args.config_file or ("inference.json",),
             args_file=args.args_file,
             keep_days=args.keep_days,
+            outputs=[name.strip() for name in args.outputs.split(",") if name.strip()],
         )
     except (ValueError, FileNotFoundError, OSError) as error:
         sys.stderr.write(f"error: {error}\n")

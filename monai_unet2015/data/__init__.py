@@ -37,6 +37,7 @@ from monai_unet2015.data.presets import (
     mri_preprocessing,
     normalize_modality,
 )
+from monai_unet2015.data.rtstruct_writer import SaveRtStructd, write_rtstruct
 from monai_unet2015.data.sample_data import write_sample_data
 from monai_unet2015.data.synthetic_cells import touching_cells_2d
 from monai_unet2015.data.synthetic_volumes import CT_LABELS, MRI_LABELS, ct_like_volume, mri_like_volume
@@ -75,6 +76,8 @@ __all__ = [
     "RaisingThreadDataLoader",
     "inference_postprocessing",
     "write_dicom_seg",
+    "write_rtstruct",
+    "SaveRtStructd",
     "read_series",
     "SaveDicomSegd",
     "SaveMaskd",

@@ -32,8 +32,10 @@ __all__ = [
     "inference_postprocessing",
     "write_dicom_seg",
     "read_series",
+    "slice_label_frame",
     "SaveMaskd",
     "SaveDicomSegd",
+    "SaveDicomObjectd",
     "has_highdicom",
     "atomic_output",
     "output_name",
@@ -254,6 +256,15 @@ def _frame_indices(ds: pydicom.Dataset, affine: np.ndarray, shape: Sequence[int]
     return tuple(nearest.astype(np.int64))
 
 
+def slice_label_frame(mask: np.ndarray, affine: np.ndarray, ds: pydicom.Dataset) -> np.ndarray:
+    """The labels of DICOM slice ``ds``'s pixels ``(rows, columns)``, looked up in ``mask`` (x, y, z; RAS ``affine``).
+
+    ``ValueError`` where the mask's grid does not hold the slice's pixels (a mask that was not
+    put back on the series' grid): never a shifted frame.
+    """
+    return mask[_frame_indices(ds, np.asarray(affine, dtype=float), mask.shape)]
+
+
 def _segment_description(number: int, name: str):
     from pydicom.sr.codedict import codes
 
@@ -338,7 +349,7 @@ def write_dicom_seg(
     if unknown:
         raise ValueError(f"mask holds values {unknown} that labels {dict(labels)} does not name.")
     sources = read_series(source_folder)
-    frames = np.stack([mask[_frame_indices(ds, np.asarray(affine, dtype=float), mask.shape)] for ds in sources])
+    frames = np.stack([slice_label_frame(mask, affine, ds) for ds in sources])
     segment_numbers = {value: number for number, value in enumerate(sorted(labels), start=1)}
     lookup = np.zeros(max(labels, default=0) + 1, np.uint8)
     for value, number in segment_numbers.items():
@@ -364,28 +375,28 @@ def write_dicom_seg(
     return out_path
 
 
-class SaveDicomSegd(MapTransform):
-    """Save a label map that came from a DICOM series as a DICOM SEG next to the NIfTI.
+class SaveDicomObjectd(MapTransform):
+    """Base of the transforms that save a label map from a DICOM series as a DICOM object next to the NIfTI.
 
-    Use it after :class:`~monai_unet2015.transforms.LabelsToSourceGridd` (the label map on
-    the series' own grid), as in
-    :func:`inference_postprocessing`. The source series is the folder in the label map's
-    ``filename_or_obj`` meta entry (MONAI's DICOM readers put the series folder there);
-    samples that did not come from a DICOM folder are passed through untouched. The file is
-    ``<output_dir>/<name>_seg.dcm``, named like :class:`SaveMaskd`'s, written atomically,
-    never over an existing file unless ``overwrite``.
+    The source series is the folder in the label map's ``filename_or_obj`` meta entry
+    (MONAI's DICOM readers put the series folder there); samples that did not come from a
+    DICOM folder are passed through untouched. The file is ``<output_dir>/<name><suffix>``,
+    named like :class:`SaveMaskd`'s, written atomically by :meth:`write`, never over an
+    existing file unless ``overwrite``. Subclasses set ``suffix``, ``kind`` (the object's name in
+    messages), ``option`` (the bundle setting that asks for it) and :meth:`write`.
 
     Args:
         keys: the label-map key(s), ``(1, x, y, z)`` MetaTensors.
-        output_dir: where ``<name>_seg.dcm`` goes.
-        labels: ``{value: name}`` of the segments.
+        output_dir: where the files go.
+        labels: ``{value: name}`` of the structures.
         name_key: the sample's entry holding the output name.
         overwrite: replace existing files.
         warn_without_dicom: warn, naming the case, when a sample did not come from a DICOM
-            series (the user asked for SEGs explicitly: ``--dicom_seg true``).
+            series (the user asked for the object explicitly).
     """
 
     backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
+    suffix, kind, option = "", "", ""
 
     def __init__(
         self,
@@ -397,8 +408,6 @@ class SaveDicomSegd(MapTransform):
         warn_without_dicom: bool = False,
     ) -> None:
         super().__init__(keys)
-        if not has_highdicom:
-            raise ImportError("SaveDicomSegd needs highdicom: pip install 'monai_unet2015[dicom]'.")
         if not labels or any(int(k) <= 0 for k in labels):
             raise ValueError(f"labels must map values > 0 to names, got {labels!r}.")
         self.output_dir = Path(output_dir)
@@ -406,12 +415,15 @@ class SaveDicomSegd(MapTransform):
         self.name_key, self.overwrite = name_key, bool(overwrite)
         self.warn_without_dicom = bool(warn_without_dicom)
 
+    def write(self, mask: np.ndarray, affine: np.ndarray, source: Path, out_path: Path) -> None:
+        raise NotImplementedError
+
     def planned_outputs(self, data: Mapping[Hashable, object]) -> list[Path]:
-        """The SEG files this transform will write for a sample: one per key, DICOM input only."""
+        """The files this transform will write for a sample: one per key, DICOM input only."""
         source = data.get("image")
         if not isinstance(source, (str, os.PathLike)) or not Path(source).is_dir():
             return []
-        return [self.output_dir / f"{output_name(data, 'image', self.name_key)}_seg.dcm" for _ in self.keys]
+        return [self.output_dir / f"{output_name(data, 'image', self.name_key)}{self.suffix}" for _ in self.keys]
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
@@ -421,14 +433,32 @@ class SaveDicomSegd(MapTransform):
             if not source or not Path(str(source)).is_dir():
                 if self.warn_without_dicom:
                     warnings.warn(
-                        f"dicom_seg is on, but {output_name(d, key, self.name_key)} ({source}) is not a DICOM series: "
-                        "a DICOM SEG refers to the series it segments, so only the mask file is written for it.",
+                        f"{self.option} is on, but {output_name(d, key, self.name_key)} ({source}) is not a DICOM "
+                        f"series: a {self.kind} refers to the series it segments, so it is not written for it.",
                         stacklevel=2,
                     )
                 continue
-            out_path = self.output_dir / f"{output_name(d, key, self.name_key)}_seg.dcm"
-            write_dicom_seg(
-                np.asarray(value)[0], np.asarray(value.affine), source, out_path, self.labels, self.overwrite
-            )
-            logger.info("DICOM SEG written: %s", out_path)
+            out_path = self.output_dir / f"{output_name(d, key, self.name_key)}{self.suffix}"
+            self.write(np.asarray(value)[0], np.asarray(value.affine), Path(str(source)), out_path)
+            logger.info("%s written: %s", self.kind, out_path)
         return d
+
+
+class SaveDicomSegd(SaveDicomObjectd):
+    """Save a label map that came from a DICOM series as a DICOM SEG next to the NIfTI: ``<name>_seg.dcm``.
+
+    Use it after :class:`~monai_unet2015.transforms.LabelsToSourceGridd` (the label map on
+    the series' own grid), as in :func:`inference_postprocessing`; :func:`write_dicom_seg`
+    writes it. Arguments as :class:`SaveDicomObjectd`'s (``warn_without_dicom``: the user
+    asked for SEGs explicitly, ``--dicom_seg true``).
+    """
+
+    suffix, kind, option = "_seg.dcm", "DICOM SEG", "dicom_seg"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not has_highdicom:
+            raise ImportError("SaveDicomSegd needs highdicom: pip install 'monai_unet2015[dicom]'.")
+
+    def write(self, mask: np.ndarray, affine: np.ndarray, source: Path, out_path: Path) -> None:
+        write_dicom_seg(mask, affine, source, out_path, self.labels, self.overwrite)

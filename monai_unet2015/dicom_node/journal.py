@@ -82,6 +82,8 @@ class SeriesRecord:
     purged: bool = False
     patient_id: str = ""
     study_uid: str = ""
+    results: list[str] = dataclasses.field(default_factory=list)  # the DICOM objects to send, in order
+    sent: list[str] = dataclasses.field(default_factory=list)  # those the destination has stored
 
 
 def durable_write(path: Path, data: bytes) -> None:
@@ -396,6 +398,8 @@ def _next_revision(record: SeriesRecord) -> SeriesRecord:
         state="receiving",
         revision=revision,
         result="",
+        results=[],
+        sent=[],
         reason="",
         attempts=0,
         instances=instances,

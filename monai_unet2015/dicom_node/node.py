@@ -85,7 +85,7 @@ def tls_server_context(cert: str | Path, key: str | Path, ca: str | Path | None 
 
 
 class DicomNode:
-    """Receive series by C-STORE, segment each with a bundle, C-STORE the DICOM SEG to a PACS.
+    """Receive series by C-STORE, segment each with a bundle, C-STORE the DICOM SEG (and RTSTRUCT) to a PACS.
 
     - **Who may connect.** Associations must call this node's ``ae_title``; with ``allowed``,
       only those calling AE titles (and hosts) are accepted, the others rejected at
@@ -144,6 +144,10 @@ class DicomNode:
             site's own retention rules to handle.
         send_timeout: seconds the sender waits for the destination to connect, associate and
             answer each C-STORE before the attempt counts as failed.
+        outputs: what goes back for each series, in this order: ``"seg"`` (DICOM SEG, the
+            default), ``"rtstruct"`` (RT Structure Set) (:data:`~monai_unet2015.dicom_node.segmenter.OUTPUTS`).
+            The series is ``sent`` once the destination stored each; a retry sends only
+            those it has not stored.
         guard: what peers may hold (:class:`ConnectionGuard`: 8 connections per address, 10
             associations, 10 s of silence or TLS handshake; each refusal logged).
     """
@@ -169,6 +173,7 @@ class DicomNode:
         keep_days: float | None = None,
         send_timeout: float = 30.0,
         guard: ConnectionGuard | None = None,
+        outputs: tuple[str, ...] | list[str] = ("seg",),
     ) -> None:
         if not 1 <= len(ae_title) <= 16:
             raise ValueError(f"ae_title must have 1 to 16 characters, got {ae_title!r}.")
@@ -189,7 +194,7 @@ class DicomNode:
                 f"work_dir: the shipped bundle {bundle_dir.name} is not a folder to write to; pass --work-dir, or "
                 f"copy the bundle out (python -m monai_unet2015 bundle init {bundle_dir.name} DIR) and use that."
             )
-        self.segmenter = BundleSegmenter(bundle_dir, overrides, config_files, args_file)
+        self.segmenter = BundleSegmenter(bundle_dir, overrides, config_files, args_file, outputs)
         self.journal = SeriesJournal(work_dir if work_dir is not None else bundle_dir / "dicom_node")
         self.allowed = [p if isinstance(p, AllowedPeer) else AllowedPeer.parse(p) for p in allowed]
         self.ae_title, self.port, self.host, self.tls = ae_title, int(port), host, tls
@@ -412,27 +417,42 @@ class DicomNode:
     def _segment(self, record: SeriesRecord) -> None:
         began = time.perf_counter()
         try:
-            seg = self.segmenter.segment(self.journal.series_dir(record.uid), self.journal.result_dir(record.uid))
+            series_dir, result_dir = self.journal.series_dir(record.uid), self.journal.result_dir(record.uid)
+            written = [str(path) for path in self.segmenter.segment_outputs(series_dir, result_dir)]
         except Exception as error:  # the bundle refused the series: keep it, with its reason
             reason = error_line(error)
             if self.journal.update_if(record.uid, record.revision, "complete", state="kept", reason=reason):
                 logger.error("series %s kept, not segmented: %s", record.uid, reason)
             return
-        if self.journal.update_if(record.uid, record.revision, "complete", state="segmented", result=str(seg)):
-            logger.info("series %s segmented in %.1f s: %s", record.uid, time.perf_counter() - began, seg)
+        done = {"state": "segmented", "result": written[0], "results": written, "sent": []}
+        if self.journal.update_if(record.uid, record.revision, "complete", **done):
+            shown = ", ".join(written)
+            logger.info("series %s segmented in %.1f s: %s", record.uid, time.perf_counter() - began, shown)
         else:
             logger.warning("series %s: instances came during segmentation; it is segmented again", record.uid)
 
     def _send(self, record: SeriesRecord) -> None:
-        outcome = self.sender.send(record.result)
-        if outcome.interrupted:
-            logger.info("series %s: sending interrupted (stopping); it is sent at the next start", record.uid)
-            return
+        """Send the series' objects the destination has not stored yet, in order; one attempt."""
+        outcome = None
+        for path in [p for p in (record.results or [record.result]) if p not in record.sent]:
+            outcome = self.sender.send(path)
+            if outcome.interrupted:
+                logger.info("series %s: sending interrupted (stopping); it is sent at the next start", record.uid)
+                return
+            if not outcome.stored:
+                self._failed_attempt(record, outcome)
+                return
+            record = self.journal.update_if(record.uid, record.revision, "segmented", sent=[*record.sent, path])
+            if record is None:  # a new revision came meanwhile
+                return
         attempts = record.attempts + 1
-        if outcome.stored:
-            if self.journal.update_if(record.uid, record.revision, "segmented", state="sent", attempts=attempts):
-                logger.info("series %s: SEG sent to %s %s", record.uid, self.destination.ae_title, outcome.detail)
-            return
+        if self.journal.update_if(record.uid, record.revision, "segmented", state="sent", attempts=attempts):
+            detail = f" ({outcome.detail})" if outcome is not None and outcome.detail else ""
+            names = ", ".join(Path(p).name for p in record.sent)
+            logger.info("series %s: %s sent to %s%s", record.uid, names, self.destination.ae_title, detail)
+
+    def _failed_attempt(self, record: SeriesRecord, outcome) -> None:
+        attempts = record.attempts + 1
         if attempts >= self.max_attempts:
             reason = f"not stored after {attempts} attempt(s): {outcome.detail}"
             if self.journal.update_if(

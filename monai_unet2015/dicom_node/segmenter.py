@@ -7,7 +7,11 @@ from pathlib import Path
 from monai_unet2015.bundle.predictor import BundlePredictor
 from monai_unet2015.data.presets import dicom_modality
 
-__all__ = ["BundleSegmenter"]
+__all__ = ["BundleSegmenter", "OUTPUTS"]
+
+#: the DICOM objects the node can make of a series, by name, with the bundle setting that writes
+#: each and the file name it ends with
+OUTPUTS = {"seg": ("dicom_seg", "_seg.dcm"), "rtstruct": ("dicom_rtstruct", "_rtstruct.dcm")}
 
 
 class BundleSegmenter:
@@ -16,7 +20,7 @@ class BundleSegmenter:
     The bundle's network and weights are loaded once (:class:`~monai_unet2015.bundle.BundlePredictor`);
     each series then runs through the bundle's own ``inference.json`` (its checks,
     overlap-tile inference, post-processing) with ``dataset_dir`` the series folder,
-    ``output_dir`` the result folder and ``dicom_seg`` on, plus the model's training set-up:
+    ``output_dir`` the result folder and the ``outputs`` on, plus the model's training set-up:
     the same preset configs merged after it and the same plan (``--args_file``) as in
     training, then ``overrides``.
 
@@ -27,6 +31,8 @@ class BundleSegmenter:
             (default ``("inference.json",)``; a preset: ``("inference.json", "cpu.json")``).
         args_file: a plan from ``python -m monai_unet2015 plan`` (JSON options), applied
             before ``overrides`` as MONAI's ``--args_file`` is.
+        outputs: the DICOM objects to write for each series, in the order they are sent:
+            ``"seg"`` (DICOM SEG), ``"rtstruct"`` (RT Structure Set); see :data:`OUTPUTS`.
     """
 
     def __init__(
@@ -35,7 +41,12 @@ class BundleSegmenter:
         overrides: dict | None = None,
         config_files: tuple[str, ...] | list[str] = ("inference.json",),
         args_file: str | Path | None = None,
+        outputs: tuple[str, ...] | list[str] = ("seg",),
     ) -> None:
+        unknown = [name for name in outputs if name not in OUTPUTS]
+        if not outputs or unknown or len(set(outputs)) != len(outputs):
+            raise ValueError(f"outputs must be distinct names among {sorted(OUTPUTS)}, got {list(outputs)!r}.")
+        self.outputs = tuple(outputs)
         self.bundle_dir = Path(bundle_dir)
         self.predictor = BundlePredictor(bundle_dir, config_files, {"progress": False, **(overrides or {})}, args_file)
         modality = self.predictor.config.get("modality")
@@ -47,9 +58,18 @@ class BundleSegmenter:
         self.modality = dicom_modality(modality)
 
     def segment(self, series_dir: Path, output_dir: Path) -> Path:
-        """Run the bundle on ``series_dir``; the DICOM SEG it wrote in ``output_dir``."""
-        self.predictor(series_dir, output_dir, dicom_seg=True, overwrite=True)
-        segs = sorted(p for p in Path(output_dir).rglob("*.dcm") if not p.name.startswith("."))
-        if len(segs) != 1:
-            raise RuntimeError(f"the bundle wrote {len(segs)} DICOM SEG files in {output_dir}, expected 1.")
-        return segs[0]
+        """Run the bundle on ``series_dir``; the first of the ``outputs`` it wrote in ``output_dir``."""
+        return self.segment_outputs(series_dir, output_dir)[0]
+
+    def segment_outputs(self, series_dir: Path, output_dir: Path) -> list[Path]:
+        """Run the bundle on ``series_dir``; the DICOM objects it wrote in ``output_dir``, in ``outputs`` order."""
+        switches = {setting: name in self.outputs for name, (setting, _) in OUTPUTS.items()}
+        self.predictor(series_dir, output_dir, **switches, overwrite=True)
+        written = []
+        for name in self.outputs:
+            suffix = OUTPUTS[name][1]
+            found = sorted(p for p in Path(output_dir).rglob(f"*{suffix}") if not p.name.startswith("."))
+            if len(found) != 1:
+                raise RuntimeError(f"the bundle wrote {len(found)} *{suffix} files in {output_dir}, expected 1.")
+            written.append(found[0])
+        return written

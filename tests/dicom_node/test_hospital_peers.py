@@ -93,8 +93,8 @@ class Orthanc:
 
 
 @pytest.fixture
-def peers(bundle, tmp_path):
-    """(orthanc, node) with the node sending its SEGs to Orthanc."""
+def peers(bundle, tmp_path, request):
+    """(orthanc, node) with the node sending its SEGs (and, where the test asks, more) to Orthanc."""
     node_port = free_port()
     orthanc = Orthanc(tmp_path, node_port)
     running = InProcessNode(
@@ -103,6 +103,7 @@ def peers(bundle, tmp_path):
         destination=f"ORTHANC@127.0.0.1:{orthanc.dicom}",
         port=node_port,
         allowed=["STORESCU", "ORTHANC"],
+        outputs=getattr(request, "param", ("seg",)),
     )
     node = running.node
     yield orthanc, node
@@ -185,3 +186,38 @@ def test_a_losslessly_compressed_series_gives_the_uncompressed_ones_seg(
     received = orthanc.dataset_of_modality("SEG")
     uncompressed = pydicom.dcmread(BundleSegmenter(bundle, OVERRIDES).segment(tmp_path / "series", tmp_path / "own"))
     assert np.array_equal(received.pixel_array, uncompressed.pixel_array)
+
+
+def dciodvfy_errors(ds: pydicom.Dataset, folder) -> list[str]:
+    path = folder / f"{ds.SOPInstanceUID}.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    report = subprocess.run(["dciodvfy", "-new", str(path)], capture_output=True, text=True)
+    return [line for line in (report.stdout + report.stderr).splitlines() if line.startswith("Error")]
+
+
+@pytest.mark.parametrize("peers", [("seg", "rtstruct")], indirect=True)
+def test_seg_and_rtstruct_come_back_to_orthanc_in_the_study_and_read_back_as_the_mask(peers, tmp_path):
+    import nibabel as nib
+
+    from monai_unet2015.data import series_grid
+    from monai_unet2015.data.rtstruct_labels import rasterise_contours, read_rtstruct
+
+    orthanc, node = peers
+    files = ct_series(tmp_path / "series")
+    storescu(node.port, files)
+    uid = uid_of(files[0])
+    wait_for(lambda: node.journal.records.get(uid) and node.journal.records[uid].state == "sent", 240, "sent")
+    study = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
+    seg, rtstruct = orthanc.dataset_of_modality("SEG"), orthanc.dataset_of_modality("RTSTRUCT")
+    assert seg.StudyInstanceUID == rtstruct.StudyInstanceUID == study
+    assert rtstruct.FrameOfReferenceUID == pydicom.dcmread(files[0], stop_before_pixels=True).FrameOfReferenceUID
+    # read back from Orthanc, the contours are the node's own mask, voxel for voxel
+    (nifti,) = node.journal.result_dir(uid).glob("*_seg.nii.gz")
+    mask = np.asarray(nib.load(nifti).dataobj)
+    grid = series_grid(files)
+    rtstruct.save_as(tmp_path / "rt.dcm", enforce_file_format=True)
+    rois = read_rtstruct(tmp_path / "rt.dcm")
+    for number, roi in enumerate(rois, start=1):
+        np.testing.assert_array_equal(rasterise_contours(roi, grid), mask == number)
+    if shutil.which("dciodvfy"):
+        assert dciodvfy_errors(seg, tmp_path) == [] and dciodvfy_errors(rtstruct, tmp_path) == []

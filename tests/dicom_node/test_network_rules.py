@@ -531,3 +531,35 @@ def test_the_node_logs_each_series_cost_and_refuses_one_over_the_memory_limit(bu
     tight = BundleSegmenter(bundle, {**OVERRIDES, "max_memory_gib": 1e-6})
     with pytest.raises(CasesFailedError, match=r"max_memory_gib=1e-06 .* this input needs about"):
         tight.segment(tmp_path / "series", tmp_path / "refused")
+
+
+def test_a_retry_sends_only_the_objects_the_destination_has_not_stored(bundle, tmp_path):
+    import time
+    from pathlib import Path
+
+    from monai_unet2015.dicom_node import SendOutcome
+
+    node = DicomNode(bundle, "UNET_NODE", free_port(), "PACS@127.0.0.1:104", work_dir=tmp_path / "w",
+                     overrides=OVERRIDES, retry_initial=0.01, retry_max=0.01)  # fmt: skip
+    (path, *_) = ct_series(tmp_path / "series", slices=2)
+    uid = node.journal.store(pydicom.dcmread(path))
+    objects = [str(tmp_path / "case_seg.dcm"), str(tmp_path / "case_rtstruct.dcm")]
+    node.journal.update(uid, state="segmented", result=objects[0], results=objects)
+    answers = iter([SendOutcome(True), SendOutcome(False, "PACS answered failure status 0xA700"), SendOutcome(True)])
+    calls = []
+    node.sender.send = lambda sent: calls.append(Path(sent).name) or next(answers)
+    node.send_once()
+    record = node.journal.records[uid]
+    assert (record.state, record.sent, record.attempts) == ("segmented", objects[:1], 1)
+    node.send_once(now=time.time() + 1)
+    record = node.journal.records[uid]
+    assert (record.state, record.sent) == ("sent", objects)
+    assert calls == ["case_seg.dcm", "case_rtstruct.dcm", "case_rtstruct.dcm"]  # the SEG once
+
+
+@pytest.mark.parametrize("outputs", [["seg", "overlay"], [], ["seg", "seg"]])
+def test_outputs_are_checked(bundle, outputs):
+    from monai_unet2015.dicom_node import BundleSegmenter
+
+    with pytest.raises(ValueError, match=r"outputs must be distinct names among \['rtstruct', 'seg'\], got"):
+        BundleSegmenter(bundle, OVERRIDES, outputs=outputs)

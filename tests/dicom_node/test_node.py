@@ -16,7 +16,13 @@ import pydicom
 import pytest
 import torch
 from pynetdicom import AE, evt
-from pynetdicom.sop_class import CTImageStorage, MRImageStorage, SegmentationStorage, Verification
+from pynetdicom.sop_class import (
+    CTImageStorage,
+    MRImageStorage,
+    RTStructureSetStorage,
+    SegmentationStorage,
+    Verification,
+)
 
 from monai_unet2015.bundle.locations import bundles_dir
 from monai_unet2015.data import write_dicom_series, write_sample_data
@@ -66,7 +72,11 @@ class Pacs:
 
     def start(self) -> Pacs:
         ae = AE(ae_title="PACS")
-        ae.add_supported_context(SegmentationStorage if self.accepts_seg else CTImageStorage)
+        if self.accepts_seg:
+            ae.add_supported_context(SegmentationStorage)
+            ae.add_supported_context(RTStructureSetStorage)
+        else:
+            ae.add_supported_context(CTImageStorage)
 
         def on_store(event):
             self.attempts += 1
@@ -225,7 +235,7 @@ def test_killed_before_sending_and_pacs_down_the_seg_arrives_once_after_restart(
     assert len(pacs.received) == 1
     assert pacs.received[0].ReferencedSeriesSequence[0].SeriesInstanceUID == series_uid(series)
     log = node.log.read_text()  # both nodes' (one log per port)
-    assert log.count("could not be reached (attempt 1)") == 1 and "SEG sent to PACS" in log
+    assert log.count("could not be reached (attempt 1)") == 1 and "_seg.dcm sent to PACS" in log
 
 
 @pytest.mark.slow
