@@ -19,6 +19,8 @@ from monai.utils import optional_import
 
 from monai_unet2015.bundle.predictor import BundlePredictor
 from monai_unet2015.data.outputs import SaveDicomSegd, SaveMaskd
+from monai_unet2015.data.rtstruct_writer import SaveRtStructd
+from monai_unet2015.data.structure_report import SaveStructureReportd
 
 BundleInferTask, has_infer_task = optional_import(
     "monailabel.tasks.infer.bundle", name="BundleInferTask", as_type="base"
@@ -39,8 +41,9 @@ class UNet2015BundleInferTask(BundleInferTask):
 
     Differences from MONAI Label's ``BundleInferTask``:
 
-    - the bundle's file writers (:class:`~monai_unet2015.data.SaveMaskd`, :class:`~monai_unet2015.data.SaveDicomSegd`)
-      are left out: the server writes the result it sends back;
+    - the bundle's file writers (:class:`~monai_unet2015.data.SaveMaskd`, the DICOM SEG and
+      RTSTRUCT writers, the structure report) are left out: the server writes the result it
+      sends back;
     - weights load strictly: a ``model.pt`` that does not fit the network is an error, not a
       warning followed by a half-random network;
     - the label map is written as uint8 (MONAI Label's default is float32), and a 2D map
@@ -59,7 +62,7 @@ class UNet2015BundleInferTask(BundleInferTask):
     """
 
     def __init__(self, path: str, conf: dict[str, str], **kwargs) -> None:
-        kwargs.setdefault("post_filter", [SaveMaskd, SaveDicomSegd])
+        kwargs.setdefault("post_filter", [SaveMaskd, SaveDicomSegd, SaveRtStructd, SaveStructureReportd])
         super().__init__(path, conf, **kwargs)
         self._predictor: BundlePredictor | None = None
         self._weights_stamp: int | None = None

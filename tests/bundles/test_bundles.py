@@ -159,8 +159,10 @@ def test_ct_inference_on_dicom_series_writes_nifti_and_dicom_seg(trained, sample
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "ct_000_seg.dcm",
         "ct_000_seg.nii.gz",
+        "ct_000_volumes.json",
         "ct_002_seg.dcm",
         "ct_002_seg.nii.gz",
+        "ct_002_volumes.json",
     ]
 
 

@@ -148,8 +148,9 @@ def test_two_processes_segment_each_case_once_as_one_process_does(sample, tmp_pa
     two = bundle_run(
         2, BUNDLE, ["inference.json", "multi_gpu_inference.json"], *arguments, "--output_dir", str(tmp_path / "two")
     )
-    names = sorted(p.name for p in (tmp_path / "one").iterdir())
-    assert len(names) == 3 and names == sorted(p.name for p in (tmp_path / "two").iterdir())
+    names = sorted(p.name for p in (tmp_path / "one").glob("*.nii.gz"))
+    assert len(names) == 3 and names == sorted(p.name for p in (tmp_path / "two").glob("*.nii.gz"))
+    assert len(list((tmp_path / "two").glob("*_volumes.json"))) == 3
     for name in names:  # the same masks, case for case
         first, second = (np.asarray(nib.load(tmp_path / run / name).dataobj) for run in ("one", "two"))
         assert np.array_equal(first, second), name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -25,7 +27,7 @@ def test_the_weights_are_loaded_once_for_every_input(ct_sample, tiny_ct_weights,
         report = predictor(ct_sample / "ct_dicom" / name, tmp_path / name, dicom_seg=False)
         assert len(report.written) == 1 and not report.failed
     assert loads == [1] and predictor.network is network
-    assert sorted(p.name for p in (tmp_path / "ct_000").iterdir()) == ["ct_000_seg.nii.gz"]
+    assert sorted(p.name for p in (tmp_path / "ct_000").iterdir()) == ["ct_000_seg.nii.gz", "ct_000_volumes.json"]
 
 
 def test_the_predictor_writes_what_batch_inference_writes(ct_sample, tiny_ct_weights, tmp_path):
@@ -44,6 +46,10 @@ def test_the_predictor_writes_what_batch_inference_writes(ct_sample, tiny_ct_wei
     written = sorted(p.name for p in (tmp_path / "batch").iterdir())
     assert written == sorted(p.name for p in (tmp_path / "predictor").iterdir()) and written
     for name in written:
+        if name.endswith(".json"):
+            a, b = (json.loads((tmp_path / run / name).read_text())["structures"] for run in ("batch", "predictor"))
+            assert a == b
+            continue
         a, b = (np.asarray(nib.load(tmp_path / run / name).dataobj) for run in ("batch", "predictor"))
         np.testing.assert_array_equal(a, b)
 

@@ -67,7 +67,7 @@ def test_two_patients_with_one_series_folder_name_never_share_a_mask(ct_sample, 
     first = infer(tiny_ct_weights, data, out, "--modality", "CT")
     assert first.returncode == 0, first.stderr[-3000:]
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert written == ["patA/CT_seg.dcm", "patA/CT_seg.nii.gz", "patB/CT_seg.dcm", "patB/CT_seg.nii.gz"]
+    assert written == [f"{p}/CT_{s}" for p in ("patA", "patB") for s in ("seg.dcm", "seg.nii.gz", "volumes.json")]
     for patient, case in (("patA", "ct_000"), ("patB", "ct_002")):
         mask = nib.load(out / patient / "CT_seg.nii.gz")
         assert mask.shape == nib.load(ct_sample / "ct_dicom_labels" / f"{case}.nii.gz").shape
@@ -109,7 +109,8 @@ def test_a_bad_case_fails_by_name_and_the_good_cases_are_written(ct_sample, tiny
 
     result = infer(tiny_ct_weights, data, out)
     assert result.returncode == 1
-    assert sorted(p.name for p in out.iterdir()) == ["a_good_seg.nii.gz", "d_good_seg.nii.gz"]
+    expected = [f"{case}_good_{suffix}" for case in "ad" for suffix in ("seg.nii.gz", "volumes.json")]
+    assert sorted(p.name for p in out.iterdir()) == expected
     lines = stderr_lines(result)
     assert any(
         f"FAILED {data}/b_nan.nii.gz: image {data}/b_nan.nii.gz has 32 NaN or infinite voxel(s)" in line
@@ -215,7 +216,7 @@ def test_a_single_image_file_as_dataset_dir(ct_sample, tiny_ct_weights, tmp_path
     workflow(
         "inference.json", "infer", bundle_root=str(tiny_ct_weights), dataset_dir=str(image), output_dir=str(out)
     ).run()
-    assert sorted(p.name for p in out.iterdir()) == ["ct_002_seg.nii.gz"]
+    assert sorted(p.name for p in out.iterdir()) == ["ct_002_seg.nii.gz", "ct_002_volumes.json"]
 
 
 def test_a_hash_in_a_path_is_a_one_line_error_saying_why(ct_sample, tiny_ct_weights, tmp_path):

@@ -1,0 +1,154 @@
+"""The figures of a label map a clinician reads: each structure's volume, size and extent, as JSON.
+
+Computed on the mask as written (the input's own grid and affine), so the volume is the
+voxel count times the voxel volume of the image the radiologist sees. ``<name>_volumes.json``
+goes beside the mask (:class:`SaveStructureReportd`); the DICOM node's outputs carry the
+same figures.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Hashable, Mapping
+from pathlib import Path
+
+import numpy as np
+from monai.config import KeysCollection
+from monai.config.type_definitions import NdarrayOrTensor
+from monai.data import MetaTensor
+from monai.transforms.transform import MapTransform
+from monai.utils.enums import TransformBackends
+from scipy import ndimage
+from scipy.spatial import ConvexHull, QhullError
+
+from monai_unet2015 import __version__
+from monai_unet2015.data.outputs import atomic_output, output_name
+
+__all__ = ["structure_measurements", "SaveStructureReportd"]
+
+logger = logging.getLogger(__name__)
+
+
+def _largest_diameter(points: np.ndarray) -> float:
+    """The largest distance between two of ``points`` ``(N, 3)`` (mm): over the convex hull's vertices."""
+    if len(points) < 2:
+        return 0.0
+    try:
+        points = points[ConvexHull(points).vertices]
+    except (QhullError, ValueError):  # flat or tiny: every point is a candidate
+        pass
+    if len(points) > 4000:  # a hull this large is rare; keep the pairwise step bounded
+        points = points[np.linspace(0, len(points) - 1, 4000).astype(int)]
+    differences = points[:, None, :] - points[None, :, :]
+    return float(np.sqrt((differences**2).sum(-1)).max())
+
+
+def _measure(binary: np.ndarray, affine: np.ndarray, voxel_ml: float) -> dict:
+    voxels = int(binary.sum())
+    if not voxels:
+        return {"voxels": 0, "volume_ml": 0.0, "components": 0, "largest_diameter_mm": 0.0, "touches_edge": False}
+    _, components = ndimage.label(binary)
+    surface = binary & ~ndimage.binary_erosion(binary)
+    indices = np.argwhere(surface).astype(float)
+    points = indices @ affine[:3, :3].T + affine[:3, 3]
+    edges = [np.take(binary, [0, -1], axis=axis).any() for axis in range(binary.ndim)]
+    return {
+        "voxels": voxels,
+        "volume_ml": round(voxels * voxel_ml, 3),
+        "components": int(components),
+        "largest_diameter_mm": round(_largest_diameter(points), 2),
+        "touches_edge": bool(any(edges)),
+    }
+
+
+def structure_measurements(mask: np.ndarray, affine: np.ndarray, labels: Mapping[int, str]) -> dict:
+    """Each structure's voxels, volume (mL), connected components, largest diameter (mm) and field-of-view edge.
+
+    Args:
+        mask: the label map ``(x, y, z)``.
+        affine: its voxel-to-world matrix (mm; RAS or LPS: lengths are the same).
+        labels: ``{value: name}``; a structure absent from the mask is listed with zeros.
+
+    Returns:
+        ``{"voxel_volume_ml": ..., "structures": [{"value", "name", "voxels", "volume_ml",
+        "components", "largest_diameter_mm", "touches_edge"}, ...]}`` in value order. The
+        diameter is the largest distance between two surface voxel centres (the Feret
+        diameter, over the convex hull); ``touches_edge``: the structure reaches the
+        image's border, so part of it may lie outside the field of view.
+
+    Example::
+
+        >>> mask = np.zeros((10, 10, 10), np.uint8)
+        >>> mask[2:6, 2:6, 2:6] = 1
+        >>> report = structure_measurements(mask, np.diag([2.0, 2.0, 2.0, 1.0]), {1: "liver"})
+        >>> report["structures"][0]["volume_ml"], report["structures"][0]["largest_diameter_mm"]
+        (0.512, 10.39)
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 3:
+        raise ValueError(f"mask must be (x, y, z), got shape {mask.shape}.")
+    affine = np.asarray(affine, dtype=float)
+    voxel_ml = abs(float(np.linalg.det(affine[:3, :3]))) / 1000.0
+    structures = [
+        {"value": int(value), "name": str(name), **_measure(mask == value, affine, voxel_ml)}
+        for value, name in sorted(labels.items())
+    ]
+    return {"voxel_volume_ml": round(voxel_ml, 9), "structures": structures}
+
+
+class SaveStructureReportd(MapTransform):
+    """Write ``<output_dir>/<name>_volumes.json``: :func:`structure_measurements` of the label map.
+
+    Use it after :class:`~monai_unet2015.transforms.LabelsToSourceGridd` (the mask on the
+    input's grid), beside :class:`~monai_unet2015.data.SaveMaskd`; named like its output,
+    written atomically, never over an existing file unless ``overwrite``. The JSON names the
+    input (``filename_or_obj``), the software version and that the figures are not for
+    diagnostic use.
+
+    Args:
+        keys: the label-map key(s), ``(1, x, y, z)`` MetaTensors.
+        output_dir: where the JSON goes.
+        labels: ``{value: name}`` of the structures.
+        name_key: the sample's entry holding the output name.
+        overwrite: replace existing files.
+    """
+
+    backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        output_dir: str | Path,
+        labels: Mapping[int, str],
+        name_key: str = "name",
+        overwrite: bool = False,
+    ) -> None:
+        super().__init__(keys)
+        if not labels or any(int(k) <= 0 for k in labels):
+            raise ValueError(f"labels must map values > 0 to names, got {labels!r}.")
+        self.output_dir = Path(output_dir)
+        self.labels = {int(k): str(v) for k, v in labels.items()}
+        self.name_key, self.overwrite = name_key, bool(overwrite)
+
+    def planned_outputs(self, data: Mapping[Hashable, object]) -> list[Path]:
+        """The files this transform will write for a sample."""
+        return [self.output_dir / f"{output_name(data, 'image', self.name_key)}_volumes.json" for _ in self.keys]
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            value = d[key]
+            if not isinstance(value, MetaTensor):
+                raise TypeError(f"{key!r} must be a MetaTensor with its affine, got {type(value).__name__}.")
+            report = {
+                "source": str(value.meta.get("filename_or_obj", "")),
+                "software": f"monai_unet2015 {__version__}",
+                "note": "not for diagnostic use",
+                **structure_measurements(np.asarray(value)[0], np.asarray(value.affine), self.labels),
+            }
+            path = self.output_dir / f"{output_name(d, key, self.name_key)}_volumes.json"
+            with atomic_output(path, self.overwrite) as partial:
+                partial.write_text(json.dumps(report, indent=2) + "\n")
+            logger.info("structure volumes written: %s", path)
+        return d
