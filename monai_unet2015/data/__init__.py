@@ -22,6 +22,7 @@ from monai_unet2015.data.outputs import (
     read_series,
     write_dicom_seg,
 )
+from monai_unet2015.data.overlay_writer import SaveOverlayd, write_overlay_series
 from monai_unet2015.data.presets import (
     ABDOMEN_WINDOW,
     MICROSCOPY_PERCENTILES,
@@ -79,6 +80,8 @@ __all__ = [
     "write_dicom_seg",
     "write_rtstruct",
     "SaveRtStructd",
+    "SaveOverlayd",
+    "write_overlay_series",
     "SaveStructureReportd",
     "structure_measurements",
     "read_series",

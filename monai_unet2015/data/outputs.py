@@ -36,6 +36,7 @@ __all__ = [
     "SaveMaskd",
     "SaveDicomSegd",
     "SaveDicomObjectd",
+    "LabelledOutputd",
     "has_highdicom",
     "atomic_output",
     "output_name",
@@ -375,7 +376,36 @@ def write_dicom_seg(
     return out_path
 
 
-class SaveDicomObjectd(MapTransform):
+class LabelledOutputd(MapTransform):
+    """Base of the transforms that write a file per sample from a label map and the structures' names.
+
+    Args:
+        keys: the label-map key(s), ``(1, x, y, z)`` MetaTensors.
+        output_dir: where the files go.
+        labels: ``{value: name}`` of the structures (values > 0).
+        name_key: the sample's entry holding the output name.
+        overwrite: replace existing files.
+    """
+
+    backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        output_dir: str | Path,
+        labels: Mapping[int, str],
+        name_key: str = "name",
+        overwrite: bool = False,
+    ) -> None:
+        super().__init__(keys)
+        if not labels or any(int(k) <= 0 for k in labels):
+            raise ValueError(f"labels must map values > 0 to names, got {labels!r}.")
+        self.output_dir = Path(output_dir)
+        self.labels = {int(k): str(v) for k, v in labels.items()}
+        self.name_key, self.overwrite = name_key, bool(overwrite)
+
+
+class SaveDicomObjectd(LabelledOutputd):
     """Base of the transforms that save a label map from a DICOM series as a DICOM object next to the NIfTI.
 
     The source series is the folder in the label map's ``filename_or_obj`` meta entry
@@ -395,7 +425,6 @@ class SaveDicomObjectd(MapTransform):
             series (the user asked for the object explicitly).
     """
 
-    backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
     suffix, kind, option = "", "", ""
 
     def __init__(
@@ -407,12 +436,7 @@ class SaveDicomObjectd(MapTransform):
         overwrite: bool = False,
         warn_without_dicom: bool = False,
     ) -> None:
-        super().__init__(keys)
-        if not labels or any(int(k) <= 0 for k in labels):
-            raise ValueError(f"labels must map values > 0 to names, got {labels!r}.")
-        self.output_dir = Path(output_dir)
-        self.labels = {int(k): str(v) for k, v in labels.items()}
-        self.name_key, self.overwrite = name_key, bool(overwrite)
+        super().__init__(keys, output_dir, labels, name_key, overwrite)
         self.warn_without_dicom = bool(warn_without_dicom)
 
     def write(self, mask: np.ndarray, affine: np.ndarray, source: Path, out_path: Path) -> None:

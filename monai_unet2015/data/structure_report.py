@@ -14,16 +14,13 @@ from collections.abc import Hashable, Mapping
 from pathlib import Path
 
 import numpy as np
-from monai.config import KeysCollection
 from monai.config.type_definitions import NdarrayOrTensor
 from monai.data import MetaTensor
-from monai.transforms.transform import MapTransform
-from monai.utils.enums import TransformBackends
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
 from monai_unet2015 import __version__
-from monai_unet2015.data.outputs import atomic_output, output_name
+from monai_unet2015.data.outputs import LabelledOutputd, atomic_output, output_name
 
 __all__ = ["structure_measurements", "SaveStructureReportd"]
 
@@ -97,7 +94,7 @@ def structure_measurements(mask: np.ndarray, affine: np.ndarray, labels: Mapping
     return {"voxel_volume_ml": round(voxel_ml, 9), "structures": structures}
 
 
-class SaveStructureReportd(MapTransform):
+class SaveStructureReportd(LabelledOutputd):
     """Write ``<output_dir>/<name>_volumes.json``: :func:`structure_measurements` of the label map.
 
     Use it after :class:`~monai_unet2015.transforms.LabelsToSourceGridd` (the mask on the
@@ -113,23 +110,6 @@ class SaveStructureReportd(MapTransform):
         name_key: the sample's entry holding the output name.
         overwrite: replace existing files.
     """
-
-    backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
-
-    def __init__(
-        self,
-        keys: KeysCollection,
-        output_dir: str | Path,
-        labels: Mapping[int, str],
-        name_key: str = "name",
-        overwrite: bool = False,
-    ) -> None:
-        super().__init__(keys)
-        if not labels or any(int(k) <= 0 for k in labels):
-            raise ValueError(f"labels must map values > 0 to names, got {labels!r}.")
-        self.output_dir = Path(output_dir)
-        self.labels = {int(k): str(v) for k, v in labels.items()}
-        self.name_key, self.overwrite = name_key, bool(overwrite)
 
     def planned_outputs(self, data: Mapping[Hashable, object]) -> list[Path]:
         """The files this transform will write for a sample."""

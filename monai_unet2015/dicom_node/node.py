@@ -112,7 +112,7 @@ class DicomNode:
     - **Segmenting**, one series at a time: a series of another modality than the bundle's is
       kept with the reason; the bundle's ``inference.json`` (with the training preset and
       plan: ``config_files``, ``args_file``) runs on the others (:class:`BundleSegmenter`).
-    - **Sending** the SEG to ``destination`` by C-STORE, in a thread of its own (a PACS that
+    - **Sending** the SEG (and the other ``outputs``) to ``destination`` by C-STORE, in a thread of its own (a PACS that
       does not answer holds up no other series): success and warning statuses are ``sent``;
       otherwise (no answer within ``send_timeout`` included) again after ``retry_initial``
       seconds, doubling up to ``retry_max``, at most ``max_attempts`` times, then ``failed``
@@ -283,7 +283,6 @@ class DicomNode:
         primitive = assoc.requestor.primitive
         calling, called = primitive.calling_ae_title.strip(), primitive.called_ae_title.strip()
         address = assoc.requestor.address
-        crowded = ""
         if called != self.ae_title:
             reason, rejection = f"it called AE {called!r}, not {self.ae_title!r}", _REJECT_CALLED
         elif self.allowed and not any(peer.admits(calling, address) for peer in self.allowed):
@@ -439,6 +438,9 @@ class DicomNode:
             if outcome.interrupted:
                 logger.info("series %s: sending interrupted (stopping); it is sent at the next start", record.uid)
                 return
+            if not outcome.stored and outcome.refused_sop_class and path.endswith("_seg.dcm"):
+                self._overlay_instead(record, path, outcome.detail)
+                return
             if not outcome.stored:
                 self._failed_attempt(record, outcome)
                 return
@@ -450,6 +452,18 @@ class DicomNode:
             detail = f" ({outcome.detail})" if outcome is not None and outcome.detail else ""
             names = ", ".join(Path(p).name for p in record.sent)
             logger.info("series %s: %s sent to %s%s", record.uid, names, self.destination.ae_title, detail)
+
+    def _overlay_instead(self, record: SeriesRecord, seg: str, detail: str) -> None:
+        """The destination refuses DICOM SEG: send the overlay series in its place (made now if not asked for)."""
+        overlay = [p for p in record.results if "_overlay" in Path(p).parent.name]
+        if not overlay:
+            series_dir, result_dir = self.journal.series_dir(record.uid), Path(seg).parent
+            overlay = [str(p) for p in self.segmenter.overlay_from_results(series_dir, result_dir)]
+        results = [p for p in record.results or [record.result] if p != seg]
+        results += [p for p in overlay if p not in results]
+        note = f"{detail}: the overlay series goes instead"
+        if self.journal.update_if(record.uid, record.revision, "segmented", results=results, reason=note):
+            logger.warning("series %s: %s", record.uid, note)
 
     def _failed_attempt(self, record: SeriesRecord, outcome) -> None:
         attempts = record.attempts + 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from monai_unet2015.bundle.predictor import BundlePredictor
 from monai_unet2015.data.presets import dicom_modality
 
@@ -11,7 +13,11 @@ __all__ = ["BundleSegmenter", "OUTPUTS"]
 
 #: the DICOM objects the node can make of a series, by name, with the bundle setting that writes
 #: each and the file name it ends with
-OUTPUTS = {"seg": ("dicom_seg", "_seg.dcm"), "rtstruct": ("dicom_rtstruct", "_rtstruct.dcm")}
+OUTPUTS = {
+    "seg": ("dicom_seg", "_seg.dcm"),
+    "rtstruct": ("dicom_rtstruct", "_rtstruct.dcm"),
+    "overlay": ("dicom_overlay", "_overlay"),  # a folder: one secondary-capture image per slice
+}
 
 
 class BundleSegmenter:
@@ -32,7 +38,8 @@ class BundleSegmenter:
         args_file: a plan from ``python -m monai_unet2015 plan`` (JSON options), applied
             before ``overrides`` as MONAI's ``--args_file`` is.
         outputs: the DICOM objects to write for each series, in the order they are sent:
-            ``"seg"`` (DICOM SEG), ``"rtstruct"`` (RT Structure Set); see :data:`OUTPUTS`.
+            ``"seg"`` (DICOM SEG), ``"rtstruct"`` (RT Structure Set), ``"overlay"`` (a
+            secondary-capture series with the structures burned in); see :data:`OUTPUTS`.
     """
 
     def __init__(
@@ -70,6 +77,29 @@ class BundleSegmenter:
             suffix = OUTPUTS[name][1]
             found = sorted(p for p in Path(output_dir).rglob(f"*{suffix}") if not p.name.startswith("."))
             if len(found) != 1:
-                raise RuntimeError(f"the bundle wrote {len(found)} *{suffix} files in {output_dir}, expected 1.")
-            written.append(found[0])
+                raise RuntimeError(f"the bundle wrote {len(found)} *{suffix} outputs in {output_dir}, expected 1.")
+            written += sorted(found[0].glob("*.dcm")) if found[0].is_dir() else found
         return written
+
+    def overlay_from_results(self, series_dir: Path, output_dir: Path) -> list[Path]:
+        """The overlay series of a series segmented before, from the mask and volumes in ``output_dir``.
+
+        For a destination that refuses DICOM SEG: the node then sends this instead. Reuses
+        the written mask (``*_seg.nii.gz``, on the series' grid) and ``*_volumes.json``; no
+        second inference.
+        """
+        import json
+
+        import nibabel as nib
+
+        from monai_unet2015.data.overlay_writer import write_overlay_series
+
+        (mask_path,) = sorted(Path(output_dir).rglob("*_seg.nii.gz"))
+        mask = nib.load(mask_path)
+        labels = {int(k): str(v) for k, v in self.predictor.config["label_names"].items()}
+        volumes = {}
+        for report in Path(output_dir).rglob("*_volumes.json"):
+            volumes = {s["value"]: s["volume_ml"] for s in json.loads(report.read_text())["structures"]}
+        folder = mask_path.with_name(mask_path.name.replace("_seg.nii.gz", "_overlay"))
+        array = np.asarray(mask.dataobj)
+        return write_overlay_series(array, mask.affine, series_dir, folder, labels, volumes, overwrite=True)

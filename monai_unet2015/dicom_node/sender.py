@@ -46,12 +46,14 @@ class SendOutcome:
     """What the destination made of one C-STORE: ``stored`` (success or a warning status), and why not.
 
     ``interrupted``: the send was aborted from this side (:meth:`StoreSender.abort`), so it says
-    nothing of the destination and is no attempt.
+    nothing of the destination and is no attempt. ``refused_sop_class``: the destination does
+    not accept the object's SOP class at all (its presentation context was refused).
     """
 
     stored: bool
     detail: str = ""
     interrupted: bool = False
+    refused_sop_class: bool = False
 
 
 # C-STORE warning statuses with a name (PS3.4 B.2.3): the object *was* stored. Every other
@@ -125,9 +127,8 @@ class StoreSender:
         if not assoc.is_established:
             if assoc.rejected_contexts and not assoc.accepted_contexts:  # accepted, then aborted: no common context
                 name = pydicom.uid.UID(str(ds.SOPClassUID)).name
-                return SendOutcome(
-                    False, f"{destination.ae_title} does not accept {name} objects (presentation context refused)"
-                )
+                detail = f"{destination.ae_title} does not accept {name} objects (presentation context refused)"
+                return SendOutcome(False, detail, refused_sop_class=True)
             how = "rejected the association" if assoc.is_rejected else "could not be reached"
             return SendOutcome(False, f"{destination.ae_title} at {destination.host}:{destination.port} {how}")
         with self._lock:

@@ -18,8 +18,7 @@ import numpy as np
 from monai.utils import optional_import
 
 from monai_unet2015.bundle.predictor import BundlePredictor
-from monai_unet2015.data.outputs import SaveDicomSegd, SaveMaskd
-from monai_unet2015.data.rtstruct_writer import SaveRtStructd
+from monai_unet2015.data.outputs import SaveDicomObjectd, SaveMaskd
 from monai_unet2015.data.structure_report import SaveStructureReportd
 
 BundleInferTask, has_infer_task = optional_import(
@@ -62,7 +61,7 @@ class UNet2015BundleInferTask(BundleInferTask):
     """
 
     def __init__(self, path: str, conf: dict[str, str], **kwargs) -> None:
-        kwargs.setdefault("post_filter", [SaveMaskd, SaveDicomSegd, SaveRtStructd, SaveStructureReportd])
+        kwargs.setdefault("post_filter", [SaveMaskd, SaveDicomObjectd, SaveStructureReportd])
         super().__init__(path, conf, **kwargs)
         self._predictor: BundlePredictor | None = None
         self._weights_stamp: int | None = None

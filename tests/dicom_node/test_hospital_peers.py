@@ -82,7 +82,10 @@ class Orthanc:
     def dataset_of_modality(self, modality: str) -> pydicom.Dataset:
         """The one instance of ``modality`` Orthanc holds, as Orthanc gives it back."""
         (series,) = [s for s in self.get("/series?expand") if s["MainDicomTags"].get("Modality") == modality]
-        url = f"http://127.0.0.1:{self.http}/instances/{series['Instances'][0]}/file"
+        return self.dataset_of_instance(series["Instances"][0])
+
+    def dataset_of_instance(self, orthanc_id: str) -> pydicom.Dataset:
+        url = f"http://127.0.0.1:{self.http}/instances/{orthanc_id}/file"
         with urllib.request.urlopen(url, timeout=30) as answer:
             return pydicom.dcmread(io.BytesIO(answer.read()))
 
@@ -195,8 +198,8 @@ def dciodvfy_errors(ds: pydicom.Dataset, folder) -> list[str]:
     return [line for line in (report.stdout + report.stderr).splitlines() if line.startswith("Error")]
 
 
-@pytest.mark.parametrize("peers", [("seg", "rtstruct")], indirect=True)
-def test_seg_and_rtstruct_come_back_to_orthanc_in_the_study_and_read_back_as_the_mask(peers, tmp_path):
+@pytest.mark.parametrize("peers", [("seg", "rtstruct", "overlay")], indirect=True)
+def test_seg_rtstruct_and_overlay_come_back_to_orthanc_in_the_study_and_read_back_as_the_mask(peers, tmp_path):
     import nibabel as nib
 
     from monai_unet2015.data import series_grid
@@ -219,5 +222,11 @@ def test_seg_and_rtstruct_come_back_to_orthanc_in_the_study_and_read_back_as_the
     rois = read_rtstruct(tmp_path / "rt.dcm")
     for number, roi in enumerate(rois, start=1):
         np.testing.assert_array_equal(rasterise_contours(roi, grid), mask == number)
+    (study_id,) = orthanc.get("/studies")
+    series = orthanc.get(f"/studies/{study_id}/series")
+    (overlay,) = [s for s in series if "overlay" in s["MainDicomTags"].get("SeriesDescription", "")]
+    assert len(series) == 3 and len(overlay["Instances"]) == len(files)  # SEG, RTSTRUCT, overlay (the CT: node only)
     if shutil.which("dciodvfy"):
-        assert dciodvfy_errors(seg, tmp_path) == [] and dciodvfy_errors(rtstruct, tmp_path) == []
+        first_overlay = orthanc.dataset_of_instance(overlay["Instances"][0])
+        for ds in (seg, rtstruct, first_overlay):
+            assert dciodvfy_errors(ds, tmp_path) == [], ds.SOPClassUID.name

@@ -341,11 +341,33 @@ def test_a_warning_status_is_stored_once(bundle, tmp_path):
         running.close()
 
 
+def test_a_pacs_without_seg_support_gets_the_overlay_series_and_the_journal_says_so(bundle, tmp_path):
+    running = InProcessNode(
+        bundle, tmp_path / "work", pacs=Pacs(free_port(), accepts_seg=False, accepts_sc=True).start()
+    )
+    try:
+        files = ct_series(tmp_path / "series", slices=4)
+        send(files, running.port)
+        uid = uid_of(files[0])
+        wait_for(lambda: running.state(uid) == "sent", 180, "sent")
+        record = running.node.journal.records[uid]
+        assert (
+            "does not accept Segmentation Storage objects" in record.reason
+            and "overlay series goes instead" in record.reason
+        )
+        received = running.pacs.received
+        assert len(received) == 4 and {ds.SOPClassUID for ds in received} == {"1.2.840.10008.5.1.4.1.1.7"}
+        assert {ds.StudyInstanceUID for ds in received} == {pydicom.dcmread(files[0]).StudyInstanceUID}
+        assert not any(p.endswith("_seg.dcm") for p in record.sent)
+    finally:
+        running.close()
+
+
 @pytest.mark.parametrize(
     "pacs_options, reason",
     [
         ({"status": 0xA700}, "answered failure status 0xA700"),
-        ({"accepts_seg": False}, "does not accept Segmentation Storage objects"),
+        ({"accepts_seg": False}, "does not accept Secondary Capture Image Storage objects"),  # after the SEG
     ],
 )
 def test_a_refusing_pacs_ends_in_failed_after_the_maximum_attempts(bundle, tmp_path, pacs_options, reason):
@@ -557,9 +579,9 @@ def test_a_retry_sends_only_the_objects_the_destination_has_not_stored(bundle, t
     assert calls == ["case_seg.dcm", "case_rtstruct.dcm", "case_rtstruct.dcm"]  # the SEG once
 
 
-@pytest.mark.parametrize("outputs", [["seg", "overlay"], [], ["seg", "seg"]])
+@pytest.mark.parametrize("outputs", [["seg", "sr"], [], ["seg", "seg"]])
 def test_outputs_are_checked(bundle, outputs):
     from monai_unet2015.dicom_node import BundleSegmenter
 
-    with pytest.raises(ValueError, match=r"outputs must be distinct names among \['rtstruct', 'seg'\], got"):
+    with pytest.raises(ValueError, match=r"outputs must be distinct names among \['overlay', 'rtstruct', 'seg'\], got"):
         BundleSegmenter(bundle, OVERRIDES, outputs=outputs)

@@ -20,6 +20,7 @@ from pynetdicom.sop_class import (
     CTImageStorage,
     MRImageStorage,
     RTStructureSetStorage,
+    SecondaryCaptureImageStorage,
     SegmentationStorage,
     Verification,
 )
@@ -55,14 +56,17 @@ class Pacs:
     """A Storage SCP standing for the PACS: keeps every dataset it receives, answers ``status``.
 
     ``hung``: a PACS that takes the C-STORE and does not answer until :meth:`release`
-    (``holding`` is set once a request waits).
+    (``holding`` is set once a request waits). ``accepts_seg=False``: it takes CT images only
+    (``accepts_sc``: and secondary captures), as a PACS without SEG support.
     """
 
-    def __init__(self, port: int, status: int = 0x0000, accepts_seg: bool = True, hung: bool = False) -> None:
+    def __init__(
+        self, port: int, status: int = 0x0000, accepts_seg: bool = True, hung: bool = False, accepts_sc: bool = False
+    ) -> None:
         import threading
 
         self.port, self.received, self.server = port, [], None
-        self.status, self.accepts_seg, self.attempts = status, accepts_seg, 0
+        self.status, self.accepts_seg, self.accepts_sc, self.attempts = status, accepts_seg, accepts_sc, 0
         self.holding, self._released = threading.Event(), threading.Event()
         if not hung:
             self._released.set()
@@ -77,6 +81,8 @@ class Pacs:
             ae.add_supported_context(RTStructureSetStorage)
         else:
             ae.add_supported_context(CTImageStorage)
+        if self.accepts_sc:
+            ae.add_supported_context(SecondaryCaptureImageStorage)
 
         def on_store(event):
             self.attempts += 1
