@@ -40,6 +40,7 @@ from monai_unet2015.data.presets import (
 )
 from monai_unet2015.data.rtstruct_writer import SaveRtStructd, write_rtstruct
 from monai_unet2015.data.sample_data import write_sample_data
+from monai_unet2015.data.sr_writer import SaveVolumeReportd, write_volume_report
 from monai_unet2015.data.structure_report import SaveStructureReportd, structure_measurements
 from monai_unet2015.data.synthetic_cells import touching_cells_2d
 from monai_unet2015.data.synthetic_volumes import CT_LABELS, MRI_LABELS, ct_like_volume, mri_like_volume
@@ -81,6 +82,8 @@ __all__ = [
     "write_rtstruct",
     "SaveRtStructd",
     "SaveOverlayd",
+    "SaveVolumeReportd",
+    "write_volume_report",
     "write_overlay_series",
     "SaveStructureReportd",
     "structure_measurements",

@@ -17,6 +17,7 @@ OUTPUTS = {
     "seg": ("dicom_seg", "_seg.dcm"),
     "rtstruct": ("dicom_rtstruct", "_rtstruct.dcm"),
     "overlay": ("dicom_overlay", "_overlay"),  # a folder: one secondary-capture image per slice
+    "sr": ("dicom_sr", "_sr.dcm"),  # references the SEG's segments: needs "seg"
 }
 
 
@@ -39,7 +40,8 @@ class BundleSegmenter:
             before ``overrides`` as MONAI's ``--args_file`` is.
         outputs: the DICOM objects to write for each series, in the order they are sent:
             ``"seg"`` (DICOM SEG), ``"rtstruct"`` (RT Structure Set), ``"overlay"`` (a
-            secondary-capture series with the structures burned in); see :data:`OUTPUTS`.
+            secondary-capture series with the structures burned in), ``"sr"`` (the volumes as a
+            TID 1500 report on the SEG's segments; needs ``"seg"``); see :data:`OUTPUTS`.
     """
 
     def __init__(
@@ -53,6 +55,8 @@ class BundleSegmenter:
         unknown = [name for name in outputs if name not in OUTPUTS]
         if not outputs or unknown or len(set(outputs)) != len(outputs):
             raise ValueError(f"outputs must be distinct names among {sorted(OUTPUTS)}, got {list(outputs)!r}.")
+        if "sr" in outputs and "seg" not in outputs:
+            raise ValueError(f"outputs: 'sr' references the SEG's segments, add 'seg', got {list(outputs)!r}.")
         self.outputs = tuple(outputs)
         self.bundle_dir = Path(bundle_dir)
         self.predictor = BundlePredictor(bundle_dir, config_files, {"progress": False, **(overrides or {})}, args_file)

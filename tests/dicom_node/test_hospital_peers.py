@@ -198,8 +198,8 @@ def dciodvfy_errors(ds: pydicom.Dataset, folder) -> list[str]:
     return [line for line in (report.stdout + report.stderr).splitlines() if line.startswith("Error")]
 
 
-@pytest.mark.parametrize("peers", [("seg", "rtstruct", "overlay")], indirect=True)
-def test_seg_rtstruct_and_overlay_come_back_to_orthanc_in_the_study_and_read_back_as_the_mask(peers, tmp_path):
+@pytest.mark.parametrize("peers", [("seg", "rtstruct", "overlay", "sr")], indirect=True)
+def test_seg_rtstruct_overlay_and_sr_come_back_to_orthanc_in_the_study_and_read_back_as_the_mask(peers, tmp_path):
     import nibabel as nib
 
     from monai_unet2015.data import series_grid
@@ -225,8 +225,13 @@ def test_seg_rtstruct_and_overlay_come_back_to_orthanc_in_the_study_and_read_bac
     (study_id,) = orthanc.get("/studies")
     series = orthanc.get(f"/studies/{study_id}/series")
     (overlay,) = [s for s in series if "overlay" in s["MainDicomTags"].get("SeriesDescription", "")]
-    assert len(series) == 3 and len(overlay["Instances"]) == len(files)  # SEG, RTSTRUCT, overlay (the CT: node only)
+    assert len(series) == 4 and len(overlay["Instances"]) == len(files)  # SEG, RTSTRUCT, overlay, SR (CT: node only)
+    report = orthanc.dataset_of_modality("SR")
+    from tests.data.test_sr_writer import volumes_in
+
+    measured = json.loads(next(node.journal.result_dir(uid).glob("*_volumes.json")).read_text())["structures"]
+    assert volumes_in(report) == {s["name"]: (s["volume_ml"], "ml", s["value"]) for s in measured}
     if shutil.which("dciodvfy"):
         first_overlay = orthanc.dataset_of_instance(overlay["Instances"][0])
-        for ds in (seg, rtstruct, first_overlay):
+        for ds in (seg, rtstruct, first_overlay, report):
             assert dciodvfy_errors(ds, tmp_path) == [], ds.SOPClassUID.name

@@ -579,9 +579,18 @@ def test_a_retry_sends_only_the_objects_the_destination_has_not_stored(bundle, t
     assert calls == ["case_seg.dcm", "case_rtstruct.dcm", "case_rtstruct.dcm"]  # the SEG once
 
 
-@pytest.mark.parametrize("outputs", [["seg", "sr"], [], ["seg", "seg"]])
+@pytest.mark.parametrize("outputs", [["seg", "dose"], [], ["seg", "seg"]])
 def test_outputs_are_checked(bundle, outputs):
     from monai_unet2015.dicom_node import BundleSegmenter
 
-    with pytest.raises(ValueError, match=r"outputs must be distinct names among \['overlay', 'rtstruct', 'seg'\], got"):
+    with pytest.raises(
+        ValueError, match=r"outputs must be distinct names among \['overlay', 'rtstruct', 'seg', 'sr'\], got"
+    ):
         BundleSegmenter(bundle, OVERRIDES, outputs=outputs)
+
+
+def test_a_report_without_its_seg_is_refused_at_start(bundle):
+    from monai_unet2015.dicom_node import BundleSegmenter
+
+    with pytest.raises(ValueError, match=r"outputs: 'sr' references the SEG's segments, add 'seg', got \['sr'\]"):
+        BundleSegmenter(bundle, OVERRIDES, outputs=["sr"])
