@@ -88,6 +88,7 @@ bench: $(BENCH_STAMP)
 	$(PY) benchmarks/bench_checks.py
 	$(PY) benchmarks/bench_precision.py
 	$(PY) benchmarks/bench_dicom_node.py
+	$(PY) benchmarks/bench_outputs.py
 	$(PY) benchmarks/bench_dicom_node_orthanc.py
 	$(PY) benchmarks/bench_compile.py
 	$(PY) benchmarks/bench_clinical_ct.py
