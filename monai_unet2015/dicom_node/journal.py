@@ -7,11 +7,13 @@ Layout under ``work_dir`` (every name from a validated UID, :mod:`monai_unet2015
     results/<SeriesInstanceUID>/r<revision>/            the bundle's outputs (mask, DICOM SEG), every revision kept
     kept/<reason>/<SOPInstanceUID>.dcm                  objects that are not images to segment, kept
 
-A series moves ``receiving`` -> ``complete`` -> ``segmented`` -> ``sent``, or to ``kept`` with a
-reason (another modality, a series the bundle refused) or to ``failed`` (the destination
-refused it ``max_attempts`` times). An instance that arrives for a series past ``receiving``
-starts a new revision of it: back to ``receiving``, segmented again as a whole once quiet,
-the earlier results kept; an instance identical to the one already stored changes nothing.
+A series moves ``receiving`` -> ``complete`` -> ``segmented`` -> ``sent``, or to
+``not_applicable`` with the reason (another modality, spacings far from the training data's:
+:mod:`~monai_unet2015.dicom_node.gate`; no mask is made), to ``kept`` with a reason (a series
+the bundle refused) or to ``failed`` (the destination refused it ``max_attempts`` times). An
+instance that arrives for a series past ``receiving`` starts a new revision of it: back to
+``receiving``, segmented again as a whole once quiet, the earlier results kept; an instance
+identical to the one already stored changes nothing.
 Each state change is written (``fsync``, then ``os.replace``) before the node acts on it, so
 a node killed at any point resumes where the journal says.
 """
@@ -46,8 +48,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-STATES = ("receiving", "complete", "segmented", "sent", "kept", "failed")
-FINAL_STATES = ("sent", "kept", "failed")
+STATES = ("receiving", "complete", "segmented", "sent", "kept", "failed", "not_applicable")
+FINAL_STATES = ("sent", "kept", "failed", "not_applicable")
 # The single-frame image storage classes the bundles read (CT, MR), by SOP Class UID.
 IMAGE_STORAGE = {"1.2.840.10008.5.1.4.1.1.2": "CT", "1.2.840.10008.5.1.4.1.1.4": "MR"}
 _UID_ATTRIBUTES = ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")

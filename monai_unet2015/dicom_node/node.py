@@ -18,6 +18,7 @@ from pynetdicom.sop_class import Verification
 from monai_unet2015.bundle.errors import error_line
 from monai_unet2015.bundle.locations import bundle_path, bundles_dir
 from monai_unet2015.dicom_node.connections import PYNETDICOM_LIMIT, ConnectionGuard, HandshakeInConnectionThread
+from monai_unet2015.dicom_node.gate import ApplicabilityGate
 from monai_unet2015.dicom_node.journal import IdentifierError, SeriesJournal, SeriesRecord
 from monai_unet2015.dicom_node.segmenter import BundleSegmenter
 from monai_unet2015.dicom_node.sender import Destination, StoreSender
@@ -109,14 +110,16 @@ class DicomNode:
       quiet time starts again. An instance for a series that is being segmented or was sent
       starts a new revision: the series is segmented again as a whole, that SEG is sent (a
       new SOP instance), and the earlier results stay in ``results/<series>/r<N>/``.
-    - **Segmenting**, one series at a time: a series of another modality than the bundle's is
-      kept with the reason; the bundle's ``inference.json`` (with the training preset and
-      plan: ``config_files``, ``args_file``) runs on the others (:class:`BundleSegmenter`).
-    - **Sending** the SEG (and the other ``outputs``) to ``destination`` by C-STORE, in a thread of its own (a PACS that
-      does not answer holds up no other series): success and warning statuses are ``sent``;
-      otherwise (no answer within ``send_timeout`` included) again after ``retry_initial``
-      seconds, doubling up to ``retry_max``, at most ``max_attempts`` times, then ``failed``
-      with the reason.
+    - **Segmenting**, one series at a time: a series of another modality than the bundle's, or
+      (with the training plan, ``args_file``) with spacings far from the training images', is
+      ``not_applicable`` with the reason and gets no mask (:class:`ApplicabilityGate`); the
+      bundle's ``inference.json`` (with the training preset and plan: ``config_files``,
+      ``args_file``) runs on the others (:class:`BundleSegmenter`).
+    - **Sending** the SEG (and the other ``outputs``) to ``destination`` by C-STORE, in a
+      thread of its own (a PACS that does not answer holds up no other series): success and
+      warning statuses are ``sent``; otherwise (no answer within ``send_timeout`` included)
+      again after ``retry_initial`` seconds, doubling up to ``retry_max``, at most
+      ``max_attempts`` times, then ``failed`` with the reason.
     - **A crash** loses nothing: each step is in the journal before the next starts. (A node
       killed between the PACS's success answer and the journal's ``sent`` sends that SEG
       again; the PACS sees the same SOP Instance UID twice.) :meth:`stop` (SIGTERM) starts
@@ -195,6 +198,7 @@ class DicomNode:
                 f"copy the bundle out (python -m monai_unet2015 bundle init {bundle_dir.name} DIR) and use that."
             )
         self.segmenter = BundleSegmenter(bundle_dir, overrides, config_files, args_file, outputs)
+        self.gate = ApplicabilityGate.from_plan(self.segmenter.modality, args_file)
         self.journal = SeriesJournal(work_dir if work_dir is not None else bundle_dir / "dicom_node")
         self.allowed = [p if isinstance(p, AllowedPeer) else AllowedPeer.parse(p) for p in allowed]
         self.ae_title, self.port, self.host, self.tls = ae_title, int(port), host, tls
@@ -406,10 +410,14 @@ class DicomNode:
             if record is not None:
                 logger.warning("series %s kept, not segmented: %s", record.uid, record.reason)
             return
-        if record.modality != self.segmenter.modality:
-            reason = f"modality {record.modality}; this node's bundle segments {self.segmenter.modality}"
-            if self.journal.update_if(record.uid, record.revision, "complete", state="kept", reason=reason):
-                logger.warning("series %s kept, not segmented: %s", record.uid, reason)
+        headers = [
+            pydicom.dcmread(p, stop_before_pixels=True) for p in self.journal.series_dir(record.uid).glob("*.dcm")
+        ]
+        reasons = self.gate.reasons(headers, record.modality)
+        if reasons:
+            reason = "; ".join(reasons)
+            if self.journal.update_if(record.uid, record.revision, "complete", state="not_applicable", reason=reason):
+                logger.warning("series %s not applicable, no mask made: %s", record.uid, reason)
             return
         logger.info("series %s complete: %d instance(s)", record.uid, record.instances)
 

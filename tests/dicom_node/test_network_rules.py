@@ -594,3 +594,23 @@ def test_a_report_without_its_seg_is_refused_at_start(bundle):
 
     with pytest.raises(ValueError, match=r"outputs: 'sr' references the SEG's segments, add 'seg', got \['sr'\]"):
         BundleSegmenter(bundle, OVERRIDES, outputs=["sr"])
+
+
+def test_with_the_training_plan_a_series_of_far_thicker_slices_is_not_applicable(bundle, tmp_path):
+    plan = tmp_path / "plan.json"
+    plan.write_text("{}")
+    (tmp_path / "plan.fingerprint.json").write_text(json.dumps({"fingerprint": {"spacings": [[1.0, 1.0, 2.5]]}}))
+    running = InProcessNode(bundle, tmp_path / "work", args_file=plan)
+    try:
+        thick = tmp_path / "thick"
+        write_dicom_series(np.zeros((48, 40, 4), np.float32) - 1000, np.diag([1.0, 1.0, 8.0, 1.0]), thick)
+        send(sorted(thick.iterdir()), running.port)
+        uid = uid_of(next(thick.iterdir()))
+        wait_for(lambda: running.state(uid) == "not_applicable", 60, "not applicable")
+        assert "slice spacing 8 mm is outside what the model was trained on" in running.node.journal.records[uid].reason
+        files = ct_series(tmp_path / "series", slices=4)  # 2.5 mm: as trained
+        send(files, running.port)
+        wait_for(lambda: running.state(uid_of(files[0])) == "sent", 180, "the in-range series sent")
+        assert len(running.pacs.received) == 1 and not (running.work / "results" / uid).exists()
+    finally:
+        running.close()

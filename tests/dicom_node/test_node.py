@@ -245,22 +245,23 @@ def test_killed_before_sending_and_pacs_down_the_seg_arrives_once_after_restart(
 
 
 @pytest.mark.slow
-def test_non_image_objects_and_other_modalities_are_kept_with_the_reason(running, own_seg, tmp_path):
+def test_non_image_objects_are_kept_and_another_modality_is_not_applicable(running, own_seg, tmp_path):
     pacs, node, work = running
     mr = tmp_path / "mr"
     volume = np.random.default_rng(0).integers(0, 800, (40, 40, 8)).astype(np.float32)
     write_dicom_series(volume, np.diag([1.0, 1.0, 3.0, 1.0]), mr, modality="MR", rescale_intercept=0)
     received = len(pacs.received)
     assert set(send([*sorted(mr.iterdir()), own_seg], node.port)) == {0x0000}  # a DICOM SEG: not an image
-    wait_for(lambda: journal_states(work).get(series_uid(mr)) == "kept", 180, "the MR series kept")
+    wait_for(lambda: journal_states(work).get(series_uid(mr)) == "not_applicable", 180, "the MR not applicable")
     assert echo(node.port)  # still serving
     record = json.loads((work / "journal" / f"{series_uid(mr)}.json").read_text())
-    assert record["reason"] == "modality MR; this node's bundle segments CT"
+    assert record["reason"] == "modality MR: the model was made for CT"
+    assert not (work / "results" / series_uid(mr)).exists()  # no mask
     assert len(list((work / "incoming" / series_uid(mr)).glob("*.dcm"))) == 8  # the MR slices, kept
     assert [p.parent.name for p in (work / "kept").rglob("*.dcm")] == ["Segmentation_Storage"]
     assert len(pacs.received) == received  # nothing sent for them
-    kept_line = f"series {series_uid(mr)} kept, not segmented"  # logged just after the journal's "kept"
-    log = wait_for(lambda: kept_line in node.log.read_text() and node.log.read_text(), 180, "the log line")
+    line = f"series {series_uid(mr)} not applicable, no mask made"  # logged just after the journal's state
+    log = wait_for(lambda: line in node.log.read_text() and node.log.read_text(), 180, "the log line")
     assert "Segmentation Storage, modality SEG: not a CT or MR image to segment" in log
 
 
