@@ -68,11 +68,12 @@ def structure_measurements(mask: np.ndarray, affine: np.ndarray, labels: Mapping
         labels: ``{value: name}``; a structure absent from the mask is listed with zeros.
 
     Returns:
-        ``{"voxel_volume_ml": ..., "structures": [{"value", "name", "voxels", "volume_ml",
-        "components", "largest_diameter_mm", "touches_edge"}, ...]}`` in value order. The
-        diameter is the largest distance between two surface voxel centres (the Feret
-        diameter, over the convex hull); ``touches_edge``: the structure reaches the
-        image's border, so part of it may lie outside the field of view.
+        a dict: ``voxel_volume_ml``, and ``structures``, one dict per structure in value order
+        with ``value``, ``name``, ``voxels``, ``volume_ml``, ``components``,
+        ``largest_diameter_mm`` and ``touches_edge``. The diameter is the largest distance
+        between two surface voxel centres (the Feret diameter, over the convex hull);
+        ``touches_edge``: the structure reaches the image's border, so part of it may lie
+        outside the field of view.
 
     Example::
 
