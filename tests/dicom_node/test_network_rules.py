@@ -614,3 +614,16 @@ def test_with_the_training_plan_a_series_of_far_thicker_slices_is_not_applicable
         assert len(running.pacs.received) == 1 and not (running.work / "results" / uid).exists()
     finally:
         running.close()
+
+
+def test_the_command_line_names_an_unknown_output_at_start(bundle, tmp_path, capsys):
+    from monai_unet2015.__main__ import main
+
+    arguments = ["dicom-node", "serve", "--bundle", str(bundle), "--ae-title", "UNET_NODE", "--port", str(free_port())]
+    arguments += ["--destination", "PACS@127.0.0.1:104", "--work-dir", str(tmp_path), "--outputs", "seg,dose"]
+    for key, value in OVERRIDES.items():
+        arguments += ["--override", f"{key}={json.dumps(value)}"]
+    assert main(arguments) == 2
+    assert "error: outputs must be distinct names among ['overlay', 'rtstruct', 'seg', 'sr'], got ['seg', 'dose']" in (
+        capsys.readouterr().err
+    )
