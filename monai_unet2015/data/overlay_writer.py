@@ -24,6 +24,7 @@ from scipy import ndimage
 from monai_unet2015 import __version__
 from monai_unet2015.data.outputs import SaveDicomObjectd, atomic_output, read_series, slice_label_frame
 from monai_unet2015.data.rtstruct_writer import structure_color
+from monai_unet2015.data.structure_report import structure_measurements
 
 hd, has_highdicom = optional_import("highdicom")
 
@@ -204,7 +205,5 @@ class SaveOverlayd(SaveDicomObjectd):
     suffix, kind, option = "_overlay", "overlay series", "dicom_overlay"
 
     def write(self, mask: np.ndarray, affine: np.ndarray, source: Path, out_path: Path) -> None:
-        from monai_unet2015.data.structure_report import structure_measurements
-
         volumes = {s["value"]: s["volume_ml"] for s in structure_measurements(mask, affine, self.labels)["structures"]}
         write_overlay_series(mask, affine, source, out_path, self.labels, volumes, self.overwrite)

@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from monai.utils import optional_import
+from pydicom.sr.codedict import codes
 
 from monai_unet2015 import __version__
 from monai_unet2015.data.outputs import SaveDicomObjectd, atomic_output, read_series
+from monai_unet2015.data.structure_report import structure_measurements
 
 hd, has_highdicom = optional_import("highdicom")
 
@@ -35,8 +37,6 @@ def _concept(value: str, scheme: str, meaning: str):
 
 
 def _measurement_group(seg: pydicom.Dataset, segment, volume_ml: float, source_series_uid: str):
-    from pydicom.sr.codedict import codes
-
     reference = hd.sr.ReferencedSegment(
         sop_class_uid=seg.SOPClassUID,
         sop_instance_uid=seg.SOPInstanceUID,
@@ -73,8 +73,6 @@ def write_volume_report(
     """
     if not has_highdicom:
         raise ImportError("writing a structured report needs highdicom: pip install 'monai_unet2015[dicom]'.")
-    from pydicom.sr.codedict import codes
-
     seg = pydicom.dcmread(seg_path)
     sources = read_series(source_folder)
     missing = [s.SegmentLabel for s in seg.SegmentSequence if s.SegmentLabel not in volumes_ml]
@@ -123,8 +121,6 @@ class SaveVolumeReportd(SaveDicomObjectd):
     suffix, kind, option = "_sr.dcm", "structured report", "dicom_sr"
 
     def write(self, mask: np.ndarray, affine: np.ndarray, source: Path, out_path: Path) -> None:
-        from monai_unet2015.data.structure_report import structure_measurements
-
         seg_path = out_path.with_name(out_path.name.removesuffix(self.suffix) + "_seg.dcm")
         if not seg_path.is_file():
             raise ValueError(f"dicom_sr needs dicom_seg: the report references the SEG's segments ({seg_path}).")

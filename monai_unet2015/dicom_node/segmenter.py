@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 
 from monai_unet2015.bundle.predictor import BundlePredictor
+from monai_unet2015.data.overlay_writer import write_overlay_series
 from monai_unet2015.data.presets import dicom_modality
 
 __all__ = ["BundleSegmenter", "OUTPUTS"]
@@ -92,12 +95,6 @@ class BundleSegmenter:
         the written mask (``*_seg.nii.gz``, on the series' grid) and ``*_volumes.json``; no
         second inference.
         """
-        import json
-
-        import nibabel as nib
-
-        from monai_unet2015.data.overlay_writer import write_overlay_series
-
         (mask_path,) = sorted(Path(output_dir).rglob("*_seg.nii.gz"))
         mask = nib.load(mask_path)
         labels = {int(k): str(v) for k, v in self.predictor.config["label_names"].items()}
