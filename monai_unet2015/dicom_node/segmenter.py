@@ -1,4 +1,4 @@
-"""One series through a bundle's inference: mask and DICOM SEG in a folder, the network made once."""
+"""One series through a bundle's inference: the mask and the DICOM outputs in a folder, the network made once."""
 
 from __future__ import annotations
 
