@@ -33,6 +33,7 @@ __all__ = [
     "write_dicom_seg",
     "read_series",
     "slice_label_frame",
+    "check_label_map",
     "SaveMaskd",
     "SaveDicomSegd",
     "SaveDicomObjectd",
@@ -257,6 +258,31 @@ def _frame_indices(ds: pydicom.Dataset, affine: np.ndarray, shape: Sequence[int]
     return tuple(nearest.astype(np.int64))
 
 
+def check_label_map(mask: np.ndarray, labels: Mapping[int, str] | None = None) -> np.ndarray:
+    """``mask`` as an integer ``(x, y, z)`` label map, or ``ValueError`` naming what is wrong with it.
+
+    Float masks must hold whole numbers (a discretised prediction); with ``labels``, every
+    value but 0 must be one of its keys.
+
+    Example::
+
+        >>> check_label_map(np.ones((2, 2, 2), np.float32), {1: "liver"}).dtype
+        dtype('int64')
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 3:
+        raise ValueError(f"mask must be (x, y, z), got shape {mask.shape}.")
+    if mask.dtype.kind == "f":
+        if not np.array_equal(mask, np.round(mask)):
+            raise ValueError("mask must hold integer label values, got fractions (discretise the prediction first).")
+        mask = mask.astype(np.int64)
+    if labels is not None:
+        unknown = sorted(set(np.unique(mask).tolist()) - {0, *labels})
+        if unknown:
+            raise ValueError(f"mask holds values {unknown} that labels {dict(labels)} does not name.")
+    return mask
+
+
 def slice_label_frame(mask: np.ndarray, affine: np.ndarray, ds: pydicom.Dataset) -> np.ndarray:
     """The labels of DICOM slice ``ds``'s pixels ``(rows, columns)``, looked up in ``mask`` (x, y, z; RAS ``affine``).
 
@@ -339,16 +365,7 @@ def write_dicom_seg(
     """
     if not has_highdicom:
         raise ImportError("writing DICOM SEG needs highdicom: pip install 'monai_unet2015[dicom]'.")
-    mask = np.asarray(mask)
-    if mask.ndim != 3:
-        raise ValueError(f"mask must be (x, y, z), got shape {mask.shape}.")
-    if mask.dtype.kind == "f":
-        if not np.array_equal(mask, np.round(mask)):
-            raise ValueError("mask must hold integer label values, got fractions (discretise the prediction first).")
-        mask = mask.astype(np.int64)
-    unknown = sorted(set(np.unique(mask).tolist()) - {0, *labels})
-    if unknown:
-        raise ValueError(f"mask holds values {unknown} that labels {dict(labels)} does not name.")
+    mask = check_label_map(mask, labels)
     sources = read_series(source_folder)
     frames = np.stack([slice_label_frame(mask, affine, ds) for ds in sources])
     segment_numbers = {value: number for number, value in enumerate(sorted(labels), start=1)}

@@ -22,7 +22,13 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from monai_unet2015 import __version__
-from monai_unet2015.data.outputs import SaveDicomObjectd, atomic_output, read_series, slice_label_frame
+from monai_unet2015.data.outputs import (
+    SaveDicomObjectd,
+    atomic_output,
+    check_label_map,
+    read_series,
+    slice_label_frame,
+)
 from monai_unet2015.data.rtstruct_writer import structure_color
 from monai_unet2015.data.structure_report import structure_measurements
 
@@ -173,9 +179,7 @@ def write_overlay_series(
     """
     if not has_highdicom:
         raise ImportError("writing an overlay series needs highdicom: pip install 'monai_unet2015[dicom]'.")
-    mask = np.asarray(mask)
-    if mask.ndim != 3:
-        raise ValueError(f"mask must be (x, y, z), got shape {mask.shape}.")
+    mask = check_label_map(mask, labels)
     legend = [
         f"{labels[value]}: {volumes_ml[value]:.1f} mL" if volumes_ml and value in volumes_ml else labels[value]
         for value in sorted(labels)

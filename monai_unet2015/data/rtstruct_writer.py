@@ -30,7 +30,13 @@ from pydicom.sequence import Sequence
 from skimage.measure import approximate_polygon, find_contours
 
 from monai_unet2015 import __version__
-from monai_unet2015.data.outputs import SaveDicomObjectd, atomic_output, read_series, slice_label_frame
+from monai_unet2015.data.outputs import (
+    SaveDicomObjectd,
+    atomic_output,
+    check_label_map,
+    read_series,
+    slice_label_frame,
+)
 
 __all__ = ["RTSTRUCT_STORAGE", "SaveRtStructd", "structure_color", "slice_outlines", "write_rtstruct"]
 
@@ -194,12 +200,7 @@ def write_rtstruct(
         >>> pydicom.dcmread(path).StructureSetROISequence[0].ROIName
         'liver'
     """
-    mask = np.asarray(mask)
-    if mask.ndim != 3:
-        raise ValueError(f"mask must be (x, y, z), got shape {mask.shape}.")
-    unknown = sorted(set(np.unique(mask).tolist()) - {0, *labels})
-    if unknown:
-        raise ValueError(f"mask holds values {unknown} that labels {dict(labels)} does not name.")
+    mask = check_label_map(mask, labels)
     sources = read_series(source_folder)
     frames = [slice_label_frame(mask, np.asarray(affine, dtype=float), ds) for ds in sources]
     ds = _structure_set(labels, frames, sources)

@@ -20,7 +20,7 @@ from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
 from monai_unet2015 import __version__
-from monai_unet2015.data.outputs import LabelledOutputd, atomic_output, output_name
+from monai_unet2015.data.outputs import LabelledOutputd, atomic_output, check_label_map, output_name
 
 __all__ = ["structure_measurements", "SaveStructureReportd"]
 
@@ -83,9 +83,7 @@ def structure_measurements(mask: np.ndarray, affine: np.ndarray, labels: Mapping
         >>> report["structures"][0]["volume_ml"], report["structures"][0]["largest_diameter_mm"]
         (0.512, 10.39)
     """
-    mask = np.asarray(mask)
-    if mask.ndim != 3:
-        raise ValueError(f"mask must be (x, y, z), got shape {mask.shape}.")
+    mask = check_label_map(mask)
     affine = np.asarray(affine, dtype=float)
     voxel_ml = abs(float(np.linalg.det(affine[:3, :3]))) / 1000.0
     structures = [
