@@ -4,7 +4,7 @@ Layout under ``work_dir`` (every name from a validated UID, :mod:`monai_unet2015
 
     incoming/<SeriesInstanceUID>/<SOPInstanceUID>.dcm   the instances, written before they are acknowledged
     journal/<SeriesInstanceUID>.json                    the series' state (one small file, replaced atomically)
-    results/<SeriesInstanceUID>/r<revision>/            the bundle's outputs (mask, DICOM SEG), every revision kept
+    results/<SeriesInstanceUID>/r<revision>/            the mask, volumes and DICOM outputs, every revision kept
     kept/<reason>/<SOPInstanceUID>.dcm                  objects that are not images to segment, kept
 
 A series moves ``receiving`` -> ``complete`` -> ``segmented`` -> ``sent``, or to
