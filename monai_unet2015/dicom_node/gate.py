@@ -97,11 +97,12 @@ class ApplicabilityGate:
             return cls(modality)
         return cls(modality, fingerprint)
 
-    def reasons(self, headers: Sequence[pydicom.Dataset], modality: str) -> list[str]:
-        """Why the series of ``headers`` (its ``modality``) is not for this model; empty where it is."""
+    def reasons(self, modality: str, spacing: Sequence[float] | None) -> list[str]:
+        """Why a series of ``modality`` and ``spacing`` (mm, x y z: :func:`series_spacing`) is not for this
+        model; empty where it is."""
         if modality != self.modality:
             return [f"modality {modality}: the model was made for {self.modality}"]
-        return self.spacing_reasons(series_spacing(headers))
+        return self.spacing_reasons(spacing) if spacing is not None else []
 
     def spacing_reasons(self, spacing: Sequence[float]) -> list[str]:
         """The axes whose spacing (mm, x y z) lies outside the training range times the tolerance."""

@@ -33,6 +33,7 @@ from pathlib import Path
 import pydicom
 
 from monai_unet2015.data.dicom_uids import uid_file_name, uid_problem
+from monai_unet2015.dicom_node.gate import series_spacing
 
 __all__ = [
     "SeriesRecord",
@@ -253,7 +254,7 @@ class SeriesJournal:
         keep the whole series aside (state ``kept``), with the reason: nothing says which is
         meant.
         """
-        groups = _geometry_groups(sorted(self.series_dir(uid).glob("*.dcm")))
+        groups, headers = _geometry_groups(sorted(self.series_dir(uid).glob("*.dcm")))
         if not groups:
             return self.update_if(uid, revision, "complete")
         if len(groups) > 1 and len(groups[0][1]) == len(groups[1][1]):
@@ -263,6 +264,7 @@ class SeriesJournal:
         for geometry, paths in groups[1:]:
             self._set_aside(uid, paths, geometry, majority)
         geometry = {name: value for name, value in majority.items() if name != "modality"}
+        geometry["spacing_mm"] = list(series_spacing([headers[path] for path in slices]))
         return self.update_if(
             uid, revision, "complete", modality=majority["modality"], geometry=geometry, instances=len(slices)
         )
@@ -353,11 +355,12 @@ def _check_same_patient(ds: pydicom.Dataset, record: SeriesRecord | None) -> Non
             )
 
 
-def _geometry_groups(paths: list[Path]) -> list[tuple[dict, list[Path]]]:
-    """The slices grouped by modality and :func:`slice_geometry` (within 1e-3), largest group first."""
+def _geometry_groups(paths: list[Path]) -> tuple[list[tuple[dict, list[Path]]], dict[Path, pydicom.Dataset]]:
+    """The slices grouped by modality and :func:`slice_geometry` (within 1e-3), largest group first; their headers."""
     groups: list[tuple[dict, list[Path]]] = []
+    headers = {}
     for path in paths:
-        header = pydicom.dcmread(path, stop_before_pixels=True)
+        header = headers[path] = pydicom.dcmread(path, stop_before_pixels=True)
         geometry = {"modality": IMAGE_STORAGE[str(header.SOPClassUID)], **slice_geometry(header)}
         for known, members in groups:
             if all(_same(value, known[name]) for name, value in geometry.items()):
@@ -365,7 +368,7 @@ def _geometry_groups(paths: list[Path]) -> list[tuple[dict, list[Path]]]:
                 break
         else:
             groups.append((geometry, [path]))
-    return sorted(groups, key=lambda group: len(group[1]), reverse=True)
+    return sorted(groups, key=lambda group: len(group[1]), reverse=True), headers
 
 
 def _same_instance(path: Path, ds: pydicom.Dataset) -> bool:

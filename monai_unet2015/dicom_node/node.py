@@ -410,10 +410,7 @@ class DicomNode:
             if record is not None:
                 logger.warning("series %s kept, not segmented: %s", record.uid, record.reason)
             return
-        headers = [
-            pydicom.dcmread(p, stop_before_pixels=True) for p in self.journal.series_dir(record.uid).glob("*.dcm")
-        ]
-        reasons = self.gate.reasons(headers, record.modality)
+        reasons = self.gate.reasons(record.modality, (record.geometry or {}).get("spacing_mm"))
         if reasons:
             reason = "; ".join(reasons)
             if self.journal.update_if(record.uid, record.revision, "complete", state="not_applicable", reason=reason):

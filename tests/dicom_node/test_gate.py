@@ -27,11 +27,11 @@ def test_series_spacing_is_columns_rows_and_the_step_between_slices(tmp_path, sp
 
 
 def test_a_series_within_the_training_spacings_passes(tmp_path):
-    assert ApplicabilityGate("CT", TRAINED).reasons(headers(tmp_path, (0.8, 0.8, 2.5)), "CT") == []
+    assert ApplicabilityGate("CT", TRAINED).reasons("CT", series_spacing(headers(tmp_path, (0.8, 0.8, 2.5)))) == []
 
 
 def test_another_modality_is_not_applicable(tmp_path):
-    reasons = ApplicabilityGate("CT", TRAINED).reasons(headers(tmp_path, modality="MR"), "MR")
+    reasons = ApplicabilityGate("CT", TRAINED).reasons("MR", series_spacing(headers(tmp_path, modality="MR")))
     assert reasons == ["modality MR: the model was made for CT"]
 
 
@@ -46,13 +46,13 @@ def test_another_modality_is_not_applicable(tmp_path):
     ],
 )
 def test_spacings_far_from_the_training_data_are_named(tmp_path, spacing, match):
-    reasons = ApplicabilityGate("CT", TRAINED).reasons(headers(tmp_path, spacing), "CT")
+    reasons = ApplicabilityGate("CT", TRAINED).reasons("CT", series_spacing(headers(tmp_path, spacing)))
     assert reasons and any(re.search(match, reason) for reason in reasons), reasons
 
 
 def test_without_a_plan_only_the_modality_is_checked(tmp_path):
     gate = ApplicabilityGate.from_plan("CT", None)
-    assert gate.reasons(headers(tmp_path, (0.8, 0.8, 8.0)), "CT") == []
+    assert gate.reasons("CT", series_spacing(headers(tmp_path, (0.8, 0.8, 8.0)))) == []
 
 
 def test_the_plan_fingerprint_beside_the_plan_is_read(tmp_path):
@@ -60,7 +60,7 @@ def test_the_plan_fingerprint_beside_the_plan_is_read(tmp_path):
     plan.write_text("{}")
     (tmp_path / "plan.fingerprint.json").write_text(json.dumps({"fingerprint": TRAINED}))
     gate = ApplicabilityGate.from_plan("CT", plan)
-    assert gate.reasons(headers(tmp_path, (0.8, 0.8, 8.0)), "CT")
+    assert gate.reasons("CT", series_spacing(headers(tmp_path, (0.8, 0.8, 8.0))))
 
 
 def test_a_plan_without_its_fingerprint_checks_the_modality_and_says_so(tmp_path, caplog):
