@@ -10,7 +10,6 @@ import select
 import socket
 import ssl
 import subprocess
-import time
 
 import pydicom
 import pytest
@@ -47,6 +46,14 @@ def closed_by_node(sockets: list[socket.socket], within: float) -> list[socket.s
     return closed
 
 
+REFUSED = "refused a connection from 127.0.0.2: 4 connections from that address"
+SILENT = "closed a connection from 127.0.0.2: no association request within 5 s"
+
+
+def count(caplog, message: str) -> int:
+    return sum(message in record.getMessage() for record in caplog.records)
+
+
 def test_idle_connections_from_one_host_do_not_lock_the_scanner_out_and_are_logged(bundle, tmp_path, caplog):
     running = InProcessNode(bundle, tmp_path / "work", guard=ConnectionGuard(per_host=4, idle_timeout=5))
     try:
@@ -55,15 +62,11 @@ def test_idle_connections_from_one_host_do_not_lock_the_scanner_out_and_are_logg
             files = ct_series(tmp_path / "series", slices=2)
             # before: 12 silent connections filled pynetdicom's 10 and the scanner was rejected, unlogged
             assert send(files, running.port) == [0x0000, 0x0000]
-            time.sleep(0.5)
-            refused = closed_by_node(idle, 0)
-            assert len(refused) == 8  # the fifth and later from that host: closed at once
-            kept = [s for s in idle if s not in refused]
-            wait_for(lambda: len(closed_by_node(kept, 0)) == 4, 15, "the others closed after 5 s of silence")
-            wait_for(lambda: "no association request within 5 s" in caplog.text, 10, "the idle connections' log lines")
-        messages = [r.getMessage() for r in caplog.records]
-        assert sum("refused a connection from 127.0.0.2: 4 connections from that address" in m for m in messages) == 8
-        assert sum("closed a connection from 127.0.0.2: no association request within 5 s" in m for m in messages) == 4
+            # every one ends: the fifth and later from that host when they open (logged as refused),
+            # the first four after 5 s of silence (logged as closed); no timing is asserted
+            wait_for(lambda: len(closed_by_node(idle, 0)) == 12, 60, "every silent connection closed by the node")
+            wait_for(lambda: count(caplog, SILENT) == 4, 30, "the four silent connections' log lines")
+        assert count(caplog, REFUSED) == 8 and count(caplog, SILENT) == 4
     finally:
         for sock in idle:
             sock.close()
@@ -82,11 +85,16 @@ def test_associations_past_the_limit_are_rejected_and_logged(bundle, tmp_path, c
             assert third.is_rejected
             assert "rejected an association from SCANNER@127.0.0.1: 2 associations are open" in caplog.text
             held[0].release()
-            wait_for(lambda: not held[0].is_alive(), 10, "the released association to end")
-            time.sleep(0.5)  # the node's side of it ends too
-            again = ae.associate("127.0.0.1", running.port, ae_title="UNET_NODE")
-            assert again.is_established
-            again.release()
+            accepted = []
+
+            def associates_again() -> bool:  # once the node's side of the released one has ended
+                assoc = ae.associate("127.0.0.1", running.port, ae_title="UNET_NODE")
+                if assoc.is_established:
+                    accepted.append(assoc)
+                return assoc.is_established
+
+            wait_for(associates_again, 30, "a slot freed by the release")
+            accepted[0].release()
             held[1].release()
     finally:
         running.close()
