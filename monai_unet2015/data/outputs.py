@@ -24,6 +24,7 @@ from monai.utils.enums import TransformBackends
 
 from monai_unet2015 import __version__
 from monai_unet2015.data.datalists import strip_image_suffix
+from monai_unet2015.data.review import REVIEW_KEY
 from monai_unet2015.transforms.source_grid import LabelsToSourceGridd
 
 hd, has_highdicom = optional_import("highdicom")
@@ -430,7 +431,9 @@ class SaveDicomObjectd(LabelledOutputd):
     DICOM folder are passed through untouched. The file is ``<output_dir>/<name><suffix>``,
     named like :class:`SaveMaskd`'s, written atomically by :meth:`write`, never over an
     existing file unless ``overwrite``. Subclasses set ``suffix``, ``kind`` (the object's name in
-    messages), ``option`` (the bundle setting that asks for it) and :meth:`write`.
+    messages), ``option`` (the bundle setting that asks for it) and :meth:`write`, which gets
+    the review :class:`~monai_unet2015.data.SaveStructureReportd` left in the label map's
+    ``meta["review"]`` (None where it did not run).
 
     Args:
         keys: the label-map key(s), ``(1, x, y, z)`` MetaTensors.
@@ -456,7 +459,9 @@ class SaveDicomObjectd(LabelledOutputd):
         super().__init__(keys, output_dir, labels, name_key, overwrite)
         self.warn_without_dicom = bool(warn_without_dicom)
 
-    def write(self, mask: np.ndarray, affine: np.ndarray, source: Path, out_path: Path) -> None:
+    def write(
+        self, mask: np.ndarray, affine: np.ndarray, source: Path, out_path: Path, review: Mapping | None = None
+    ) -> None:
         raise NotImplementedError
 
     def planned_outputs(self, data: Mapping[Hashable, object]) -> list[Path]:
@@ -480,7 +485,8 @@ class SaveDicomObjectd(LabelledOutputd):
                     )
                 continue
             out_path = self.output_dir / f"{output_name(d, key, self.name_key)}{self.suffix}"
-            self.write(np.asarray(value)[0], np.asarray(value.affine), Path(str(source)), out_path)
+            review = value.meta.get(REVIEW_KEY)
+            self.write(np.asarray(value)[0], np.asarray(value.affine), Path(str(source)), out_path, review)
             logger.info("%s written: %s", self.kind, out_path)
         return d
 
@@ -501,5 +507,7 @@ class SaveDicomSegd(SaveDicomObjectd):
         if not has_highdicom:
             raise ImportError("SaveDicomSegd needs highdicom: pip install 'monai_unet2015[dicom]'.")
 
-    def write(self, mask: np.ndarray, affine: np.ndarray, source: Path, out_path: Path) -> None:
+    def write(
+        self, mask: np.ndarray, affine: np.ndarray, source: Path, out_path: Path, review: Mapping | None = None
+    ) -> None:
         write_dicom_seg(mask, affine, source, out_path, self.labels, self.overwrite)

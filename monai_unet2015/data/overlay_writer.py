@@ -4,7 +4,8 @@ For PACS viewers that cannot show a DICOM SEG (MONAI Label 1621, 1633): each sou
 becomes an RGB secondary-capture image (highdicom's ``SCImage``) in a new series of the same
 study, with the structures drawn on the windowed image (a translucent fill and a solid
 outline, in the colours every output uses, :func:`~monai_unet2015.data.rtstruct_writer.structure_color`),
-a legend with each structure's volume, and "NOT FOR DIAGNOSTIC USE", all burned in
+a legend with each structure's volume, "NEEDS REVIEW" with the reasons where the review
+flagged the result (:mod:`~monai_unet2015.data.review`), and "NOT FOR DIAGNOSTIC USE", all burned in
 (Burned In Annotation: YES). The structures are looked up through each slice's own
 geometry, as the SEG's frames are.
 """
@@ -12,7 +13,7 @@ geometry, as the SEG's frames are.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +35,11 @@ from monai_unet2015.data.structure_report import structure_measurements
 
 hd, has_highdicom = optional_import("highdicom")
 
-__all__ = ["write_overlay_series", "overlay_slice", "SaveOverlayd", "NOT_FOR_DIAGNOSIS"]
+__all__ = ["write_overlay_series", "overlay_slice", "SaveOverlayd", "NOT_FOR_DIAGNOSIS", "NEEDS_REVIEW"]
 
 NOT_FOR_DIAGNOSIS = "NOT FOR DIAGNOSTIC USE"
+NEEDS_REVIEW = "NEEDS REVIEW"
+_REVIEW_COLOR = (255, 140, 0)
 _FILL_OPACITY = 0.35
 _CT_WINDOW = (40.0, 400.0)  # level, width: abdominal soft tissue, where the slice names none
 
@@ -80,9 +83,16 @@ def _font(size: int) -> ImageFont.ImageFont:
 
 
 def overlay_slice(
-    grey: np.ndarray, labels_frame: np.ndarray, labels: Mapping[int, str], legend: list[str]
+    grey: np.ndarray,
+    labels_frame: np.ndarray,
+    labels: Mapping[int, str],
+    legend: list[str],
+    review: Sequence[str] = (),
 ) -> np.ndarray:
     """One slice ``(rows, columns)`` as RGB ``(rows, columns, 3)`` with the structures, legend and warning burned in.
+
+    ``review``: the reasons the result needs review; burned in as "NEEDS REVIEW" lines above
+    the warning, in orange.
 
     Example::
 
@@ -108,8 +118,23 @@ def overlay_slice(
         top = 4 + index * (size + 4)
         draw.rectangle((4, top, 4 + size, top + size), fill=structure_color(index))
         _text_on_black(draw, (8 + size, top), text, (255, 255, 255), font)
-    _text_on_black(draw, (4, grey.shape[0] - size - 6), NOT_FOR_DIAGNOSIS, (255, 255, 0), font)
+    bottom = grey.shape[0] - size - 6
+    _text_on_black(draw, (4, bottom), NOT_FOR_DIAGNOSIS, (255, 255, 0), font)
+    for index, text in enumerate(reversed([f"{NEEDS_REVIEW}: {reason}" for reason in review]), start=1):
+        fitted = _fit(draw, text, font, grey.shape[1] - 12)
+        _text_on_black(draw, (4, bottom - index * (size + 6)), fitted, _REVIEW_COLOR, font)
     return np.asarray(image)
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
+    """``text``, cut with "..." where it is wider than ``width`` pixels (the whole reason is in the JSON)."""
+    length = draw.textlength(text, font=font)
+    if length <= width:
+        return text
+    text = text[: max(1, int(len(text) * width / length) - 3)]  # about the width, then a few characters less
+    while len(text) > 1 and draw.textlength(text + "...", font=font) > width:
+        text = text[:-1]
+    return text + "..."
 
 
 def _text_on_black(draw: ImageDraw.ImageDraw, where: tuple[int, int], text: str, color, font) -> None:
@@ -161,6 +186,7 @@ def write_overlay_series(
     labels: Mapping[int, str],
     volumes_ml: Mapping[int, float] | None = None,
     overwrite: bool = False,
+    review: Sequence[str] = (),
 ) -> list[Path]:
     """Write one RGB secondary-capture image per source slice into ``out_dir``; the files, in slice order.
 
@@ -173,6 +199,8 @@ def write_overlay_series(
         volumes_ml: each structure's volume for the legend (``{value: mL}``); None: the
             legend names the structures only.
         overwrite: replace existing files (``FileExistsError`` otherwise).
+        review: why the result needs review (:func:`~monai_unet2015.data.review.review_result`'s
+            ``reasons``), burned into every image as "NEEDS REVIEW" lines; empty: none.
 
     The images are ordered and numbered as the source slices (by Instance Number, then
     position), reference the series' patient and study, and need highdicom.
@@ -188,7 +216,7 @@ def write_overlay_series(
     series_uid, written = hd.UID(), []
     for number, ds in enumerate(sources, start=1):
         frame = slice_label_frame(mask, affine, ds)
-        rgb = overlay_slice(_window(ds, _slice_values(ds)), frame, labels, legend)
+        rgb = overlay_slice(_window(ds, _slice_values(ds)), frame, labels, legend, review)
         path = Path(out_dir) / f"IM_{number:04d}.dcm"
         with atomic_output(path, overwrite) as partial:
             _secondary_capture(ds, rgb, series_uid, number).save_as(partial, enforce_file_format=True)
@@ -208,6 +236,9 @@ class SaveOverlayd(SaveDicomObjectd):
 
     suffix, kind, option = "_overlay", "overlay series", "dicom_overlay"
 
-    def write(self, mask: np.ndarray, affine: np.ndarray, source: Path, out_path: Path) -> None:
+    def write(
+        self, mask: np.ndarray, affine: np.ndarray, source: Path, out_path: Path, review: Mapping | None = None
+    ) -> None:
         volumes = {s["value"]: s["volume_ml"] for s in structure_measurements(mask, affine, self.labels)["structures"]}
-        write_overlay_series(mask, affine, source, out_path, self.labels, volumes, self.overwrite)
+        reasons = (review or {}).get("reasons", [])
+        write_overlay_series(mask, affine, source, out_path, self.labels, volumes, self.overwrite, reasons)

@@ -224,5 +224,7 @@ class SaveRtStructd(SaveDicomObjectd):
 
     suffix, kind, option = "_rtstruct.dcm", "RTSTRUCT", "dicom_rtstruct"
 
-    def write(self, mask: np.ndarray, affine: np.ndarray, source: Path, out_path: Path) -> None:
+    def write(
+        self, mask: np.ndarray, affine: np.ndarray, source: Path, out_path: Path, review: Mapping | None = None
+    ) -> None:
         write_rtstruct(mask, affine, source, out_path, self.labels, self.overwrite)

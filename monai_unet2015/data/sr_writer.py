@@ -9,7 +9,7 @@ numeric content item of a measurement group that references its segment of the D
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ hd, has_highdicom = optional_import("highdicom")
 __all__ = ["write_volume_report", "SaveVolumeReportd"]
 
 _MILLILITER = ("ml", "UCUM", "milliliter")
+_NEEDS_REVIEW = ("needs-review", "99MONAIUNET", "Needs review")
 _PROCEDURE = {
     "CT": ("25045-6", "LN", "CT unspecified body region"),
     "MR": ("25056-3", "LN", "MR unspecified body region"),
@@ -36,7 +37,15 @@ def _concept(value: str, scheme: str, meaning: str):
     return hd.sr.CodedConcept(value=value, scheme_designator=scheme, meaning=meaning)
 
 
-def _measurement_group(seg: pydicom.Dataset, segment, volume_ml: float, source_series_uid: str):
+def _needs_review():
+    """The qualitative evaluation a flagged structure's group carries: "Needs review: Yes" (private code:
+    DICOM has no concept for an algorithm's own doubt)."""
+    return hd.sr.QualitativeEvaluation(name=_concept(*_NEEDS_REVIEW), value=codes.SCT.Yes)
+
+
+def _measurement_group(
+    seg: pydicom.Dataset, segment, volume_ml: float, source_series_uid: str, needs_review: bool = False
+):
     reference = hd.sr.ReferencedSegment(
         sop_class_uid=seg.SOPClassUID,
         sop_instance_uid=seg.SOPInstanceUID,
@@ -49,6 +58,7 @@ def _measurement_group(seg: pydicom.Dataset, segment, volume_ml: float, source_s
         referenced_segment=reference,
         finding_type=codes.SCT.AnatomicalStructure,
         measurements=[volume],
+        qualitative_evaluations=[_needs_review()] if needs_review else None,
     )
 
 
@@ -58,6 +68,7 @@ def write_volume_report(
     volumes_ml: Mapping[str, float],
     out_path: str | os.PathLike,
     overwrite: bool = False,
+    needs_review: Collection[str] = (),
 ) -> Path:
     """Write a TID 1500 measurement report with each segment's volume, referencing the SEG and its series.
 
@@ -67,6 +78,9 @@ def write_volume_report(
         volumes_ml: ``{segment label: volume in mL}``; every segment of the SEG must have one.
         out_path: the report's file, written atomically; an existing one is an error unless
             ``overwrite``.
+        needs_review: the segment labels the review flagged
+            (:func:`~monai_unet2015.data.review.review_result`'s ``structures``): their groups
+            carry a qualitative evaluation "Needs review: Yes".
 
     Raises:
         ValueError: a segment of the SEG without a volume, naming it.
@@ -79,7 +93,9 @@ def write_volume_report(
     if missing:
         raise ValueError(f"volumes_ml has no volume for segment(s) {missing} of {seg_path}.")
     groups = [
-        _measurement_group(seg, s, volumes_ml[s.SegmentLabel], sources[0].SeriesInstanceUID)
+        _measurement_group(
+            seg, s, volumes_ml[s.SegmentLabel], sources[0].SeriesInstanceUID, s.SegmentLabel in needs_review
+        )
         for s in seg.SegmentSequence
     ]
     device = hd.sr.DeviceObserverIdentifyingAttributes(uid=hd.UID(), name="monai_unet2015", model_name="U-Net")
@@ -120,9 +136,13 @@ class SaveVolumeReportd(SaveDicomObjectd):
 
     suffix, kind, option = "_sr.dcm", "structured report", "dicom_sr"
 
-    def write(self, mask: np.ndarray, affine: np.ndarray, source: Path, out_path: Path) -> None:
+    def write(
+        self, mask: np.ndarray, affine: np.ndarray, source: Path, out_path: Path, review: Mapping | None = None
+    ) -> None:
         seg_path = out_path.with_name(out_path.name.removesuffix(self.suffix) + "_seg.dcm")
         if not seg_path.is_file():
             raise ValueError(f"dicom_sr needs dicom_seg: the report references the SEG's segments ({seg_path}).")
         measured = structure_measurements(mask, affine, self.labels)["structures"]
-        write_volume_report(seg_path, source, {s["name"]: s["volume_ml"] for s in measured}, out_path, self.overwrite)
+        volumes = {s["name"]: s["volume_ml"] for s in measured}
+        flagged = (review or {}).get("structures", [])
+        write_volume_report(seg_path, source, volumes, out_path, self.overwrite, flagged)

@@ -14,6 +14,7 @@ from collections.abc import Hashable, Mapping
 from pathlib import Path
 
 import numpy as np
+from monai.config import KeysCollection
 from monai.config.type_definitions import NdarrayOrTensor
 from monai.data import MetaTensor
 from scipy import ndimage
@@ -21,6 +22,8 @@ from scipy.spatial import ConvexHull, QhullError
 
 from monai_unet2015 import __version__
 from monai_unet2015.data.outputs import LabelledOutputd, atomic_output, check_label_map, output_name
+from monai_unet2015.data.review import REVIEW_KEY, read_training_volumes, review_result
+from monai_unet2015.inferers.overlap_tile import FLIP_DISAGREEMENT_KEY
 
 __all__ = ["structure_measurements", "SaveStructureReportd"]
 
@@ -94,13 +97,16 @@ def structure_measurements(mask: np.ndarray, affine: np.ndarray, labels: Mapping
 
 
 class SaveStructureReportd(LabelledOutputd):
-    """Write ``<output_dir>/<name>_volumes.json``: :func:`structure_measurements` of the label map.
+    """Write ``<output_dir>/<name>_volumes.json``: :func:`structure_measurements` of the label map and its review.
 
     Use it after :class:`~monai_unet2015.transforms.LabelsToSourceGridd` (the mask on the
     input's grid), beside :class:`~monai_unet2015.data.SaveMaskd`; named like its output,
     written atomically, never over an existing file unless ``overwrite``. The JSON names the
     input (``filename_or_obj``), the software version and that the figures are not for
-    diagnostic use.
+    diagnostic use; each structure carries its ``flip_disagreement`` where the inferer gave
+    one; ``review`` holds :func:`~monai_unet2015.data.review.review_result` (the "needs
+    review" flag and its reasons). The review is also left in the label map's
+    ``meta["review"]``, where the overlay and report writers after this transform read it.
 
     Args:
         keys: the label-map key(s), ``(1, x, y, z)`` MetaTensors.
@@ -108,7 +114,27 @@ class SaveStructureReportd(LabelledOutputd):
         labels: ``{value: name}`` of the structures.
         name_key: the sample's entry holding the output name.
         overwrite: replace existing files.
+        training_fingerprint: the plan's ``*.fingerprint.json`` (or its dict): the volumes
+            the training cases had, for the review; None: volumes are not reviewed.
+        max_flip_disagreement: the review's flip threshold (share of a structure's voxels).
+        volume_tolerance: the review's volume factor.
     """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        output_dir: str | Path,
+        labels: Mapping[int, str],
+        name_key: str = "name",
+        overwrite: bool = False,
+        training_fingerprint: str | Path | Mapping | None = None,
+        max_flip_disagreement: float = 0.1,
+        volume_tolerance: float = 2.0,
+    ) -> None:
+        super().__init__(keys, output_dir, labels, name_key, overwrite)
+        self.training_volumes = read_training_volumes(training_fingerprint)
+        review_result([], None, None, max_flip_disagreement, volume_tolerance)  # checks the two thresholds
+        self.max_flip_disagreement, self.volume_tolerance = max_flip_disagreement, volume_tolerance
 
     def planned_outputs(self, data: Mapping[Hashable, object]) -> list[Path]:
         """The files this transform will write for a sample."""
@@ -120,14 +146,31 @@ class SaveStructureReportd(LabelledOutputd):
             value = d[key]
             if not isinstance(value, MetaTensor):
                 raise TypeError(f"{key!r} must be a MetaTensor with its affine, got {type(value).__name__}.")
-            report = {
-                "source": str(value.meta.get("filename_or_obj", "")),
-                "software": f"monai_unet2015 {__version__}",
-                "note": "not for diagnostic use",
-                **structure_measurements(np.asarray(value)[0], np.asarray(value.affine), self.labels),
-            }
+            report = self.report(value)
             path = self.output_dir / f"{output_name(d, key, self.name_key)}_volumes.json"
             with atomic_output(path, self.overwrite) as partial:
                 partial.write_text(json.dumps(report, indent=2) + "\n")
+            value.meta[REVIEW_KEY] = report["review"]
             logger.info("structure volumes written: %s", path)
+            if report["review"]["needs_review"]:
+                logger.warning("%s needs review: %s", path.name, "; ".join(report["review"]["reasons"]))
         return d
+
+    def report(self, value: MetaTensor) -> dict:
+        """The JSON's content for one label map ``(1, x, y, z)``."""
+        measured = structure_measurements(np.asarray(value)[0], np.asarray(value.affine), self.labels)
+        flips = value.meta.get(FLIP_DISAGREEMENT_KEY)
+        flips = None if flips is None else [float(v) for v in np.asarray(flips).reshape(-1)]
+        for structure in measured["structures"]:
+            inside = flips is not None and structure["value"] < len(flips)
+            structure["flip_disagreement"] = round(flips[structure["value"]], 4) if inside else None
+        review = review_result(
+            measured["structures"], flips, self.training_volumes, self.max_flip_disagreement, self.volume_tolerance
+        )
+        return {
+            "source": str(value.meta.get("filename_or_obj", "")),
+            "software": f"monai_unet2015 {__version__}",
+            "note": "not for diagnostic use",
+            **measured,
+            "review": review,
+        }

@@ -87,6 +87,7 @@ class SeriesRecord:
     study_uid: str = ""
     results: list[str] = dataclasses.field(default_factory=list)  # the DICOM objects to send, in order
     sent: list[str] = dataclasses.field(default_factory=list)  # those the destination has stored
+    review: list[str] = dataclasses.field(default_factory=list)  # why the result needs review (none: empty)
 
 
 def durable_write(path: Path, data: bytes) -> None:
@@ -405,6 +406,7 @@ def _next_revision(record: SeriesRecord) -> SeriesRecord:
         result="",
         results=[],
         sent=[],
+        review=[],
         reason="",
         attempts=0,
         instances=instances,

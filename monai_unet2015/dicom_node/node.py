@@ -18,7 +18,7 @@ from pynetdicom.sop_class import Verification
 from monai_unet2015.bundle.errors import error_line
 from monai_unet2015.bundle.locations import bundle_path, bundles_dir
 from monai_unet2015.dicom_node.connections import PYNETDICOM_LIMIT, ConnectionGuard, HandshakeInConnectionThread
-from monai_unet2015.dicom_node.gate import ApplicabilityGate
+from monai_unet2015.dicom_node.gate import ApplicabilityGate, SeriesLook, series_look
 from monai_unet2015.dicom_node.journal import IdentifierError, SeriesJournal, SeriesRecord
 from monai_unet2015.dicom_node.segmenter import BundleSegmenter
 from monai_unet2015.dicom_node.sender import Destination, StoreSender
@@ -111,8 +111,9 @@ class DicomNode:
       starts a new revision: the series is segmented again as a whole, that SEG is sent (a
       new SOP instance), and the earlier results stay in ``results/<series>/r<N>/``.
     - **Segmenting**, one series at a time: a series of another modality than the bundle's, or
-      (with the training plan, ``args_file``) with spacings far from the training images', is
-      ``not_applicable`` with the reason and gets no mask (:class:`ApplicabilityGate`); the
+      (with the training plan, ``args_file``) with spacings, slice plane, field of view,
+      intensities or body region far from the training images', is ``not_applicable`` with
+      the reason and gets no mask (:class:`ApplicabilityGate`); the
       bundle's ``inference.json`` (with the training preset and plan: ``config_files``,
       ``args_file``) runs on the others (:class:`BundleSegmenter`).
     - **Sending** the SEG (and the other ``outputs``) to ``destination`` by C-STORE, in a
@@ -410,13 +411,20 @@ class DicomNode:
             if record is not None:
                 logger.warning("series %s kept, not segmented: %s", record.uid, record.reason)
             return
-        reasons = self.gate.reasons(record.modality, (record.geometry or {}).get("spacing_mm"))
+        reasons = self.gate.reasons(record.modality, (record.geometry or {}).get("spacing_mm"), self._look(record))
         if reasons:
             reason = "; ".join(reasons)
             if self.journal.update_if(record.uid, record.revision, "complete", state="not_applicable", reason=reason):
                 logger.warning("series %s not applicable, no mask made: %s", record.uid, reason)
             return
         logger.info("series %s complete: %d instance(s)", record.uid, record.instances)
+
+    def _look(self, record: SeriesRecord) -> SeriesLook | None:
+        """The series' plane, field of view and intensities for the gate; None where the modality already decides."""
+        if record.modality != self.gate.modality or not record.geometry:
+            return None
+        slices = sorted(self.journal.series_dir(record.uid).glob("*.dcm"))
+        return series_look(record.geometry, slices, ct=record.modality == "CT") if slices else None
 
     def _segment(self, record: SeriesRecord) -> None:
         began = time.perf_counter()
@@ -428,10 +436,13 @@ class DicomNode:
             if self.journal.update_if(record.uid, record.revision, "complete", state="kept", reason=reason):
                 logger.error("series %s kept, not segmented: %s", record.uid, reason)
             return
-        done = {"state": "segmented", "result": written[0], "results": written, "sent": []}
+        review = self.segmenter.review(result_dir)
+        done = {"state": "segmented", "result": written[0], "results": written, "sent": [], "review": review}
         if self.journal.update_if(record.uid, record.revision, "complete", **done):
             shown = ", ".join(written)
             logger.info("series %s segmented in %.1f s: %s", record.uid, time.perf_counter() - began, shown)
+            if review:
+                logger.warning("series %s needs review: %s", record.uid, "; ".join(review))
         else:
             logger.warning("series %s: instances came during segmentation; it is segmented again", record.uid)
 

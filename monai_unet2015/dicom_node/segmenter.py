@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import nibabel as nib
@@ -11,8 +12,11 @@ import numpy as np
 from monai_unet2015.bundle.predictor import BundlePredictor
 from monai_unet2015.data.overlay_writer import write_overlay_series
 from monai_unet2015.data.presets import dicom_modality
+from monai_unet2015.planning.write import fingerprint_path
 
 __all__ = ["BundleSegmenter", "OUTPUTS"]
+
+logger = logging.getLogger(__name__)
 
 #: the DICOM objects the node can make of a series, by name, with the bundle setting that writes
 #: each and the file name it ends with
@@ -22,6 +26,24 @@ OUTPUTS = {
     "overlay": ("dicom_overlay", "_overlay"),  # a folder: one secondary-capture image per slice
     "sr": ("dicom_sr", "_sr.dcm"),  # references the SEG's segments: needs "seg"
 }
+
+
+def _training_volumes_for_review(args_file: str | Path | None) -> dict:
+    """``{"training_fingerprint": path}`` where the plan has a fingerprint with the training volumes beside it.
+
+    The review after inference then compares each structure's volume with the training
+    cases' (:mod:`~monai_unet2015.data.review`); a plan made before the fingerprint kept them
+    reviews without volumes, said once here.
+    """
+    if args_file is None:
+        return {}
+    path = fingerprint_path(args_file)
+    if not path.is_file():
+        return {}
+    if "class_volumes_ml_per_case" not in json.loads(path.read_text()).get("fingerprint", {}):
+        logger.warning("%s keeps no training volumes (an older plan): results are reviewed without them", path)
+        return {}
+    return {"training_fingerprint": str(path)}
 
 
 class BundleSegmenter:
@@ -62,7 +84,8 @@ class BundleSegmenter:
             raise ValueError(f"outputs: 'sr' references the SEG's segments, add 'seg', got {list(outputs)!r}.")
         self.outputs = tuple(outputs)
         self.bundle_dir = Path(bundle_dir)
-        self.predictor = BundlePredictor(bundle_dir, config_files, {"progress": False, **(overrides or {})}, args_file)
+        overrides = {"progress": False, **_training_volumes_for_review(args_file), **(overrides or {})}
+        self.predictor = BundlePredictor(bundle_dir, config_files, overrides, args_file)
         modality = self.predictor.config.get("modality")
         if modality is None:
             raise ValueError(
@@ -88,6 +111,14 @@ class BundleSegmenter:
             written += sorted(found[0].glob("*.dcm")) if found[0].is_dir() else found
         return written
 
+    @staticmethod
+    def review(output_dir: Path) -> list[str]:
+        """Why the series' result needs review (``*_volumes.json``'s ``review``); empty where nothing was flagged."""
+        reasons = []
+        for report in sorted(Path(output_dir).rglob("*_volumes.json")):
+            reasons += json.loads(report.read_text()).get("review", {}).get("reasons", [])
+        return reasons
+
     def overlay_from_results(self, series_dir: Path, output_dir: Path) -> list[Path]:
         """The overlay series of a series segmented before, from the mask and volumes in ``output_dir``.
 
@@ -103,4 +134,5 @@ class BundleSegmenter:
             volumes = {s["value"]: s["volume_ml"] for s in json.loads(report.read_text())["structures"]}
         folder = mask_path.with_name(mask_path.name.replace("_seg.nii.gz", "_overlay"))
         array = np.asarray(mask.dataobj)
-        return write_overlay_series(array, mask.affine, series_dir, folder, labels, volumes, overwrite=True)
+        review = self.review(output_dir)
+        return write_overlay_series(array, mask.affine, series_dir, folder, labels, volumes, True, review)

@@ -11,7 +11,18 @@ from monai_unet2015.dicom_node.journal import SeriesRecord
 
 __all__ = ["series_status", "status_table", "status_json"]
 
-_COLUMNS = ("uid", "state", "revision", "instances", "attempts", "first_received", "last_received", "updated", "reason")
+_COLUMNS = (
+    "uid",
+    "state",
+    "review",
+    "revision",
+    "instances",
+    "attempts",
+    "first_received",
+    "last_received",
+    "updated",
+    "reason",
+)
 
 
 def series_status(work_dir: str | Path) -> list[dict]:
@@ -56,14 +67,17 @@ def status_table(rows: list[dict]) -> str:
     Example::
 
         >>> print(status_table([{"uid": "1.2", "state": "kept", "reason": "two patients:\\nA\\nB"}]))
-        uid  state  revision  instances  attempts  first_received  last_received  updated  reason
-        1.2  kept                                  -               -              -        two patients: / A / B
+        uid  state  review  revision  instances  attempts  first_received  last_received  updated  reason
+        1.2  kept                                          -               -              -        two patients: / A / B
+        >>> print(status_table([{"uid": "1.3", "state": "sent", "review": ["liver: reaches the edge"]}]))
+        uid  state  review        revision  instances  attempts  first_received  last_received  updated  reason
+        1.3  sent   needs review                                 -               -              -        liver: reaches the edge
     """
     if not rows:
         return "no series"
     table = [list(_COLUMNS)]
     for row in rows:
-        values = [row.get(column) for column in _COLUMNS]
+        values = [_cell(row, column) for column in _COLUMNS]
         table.append(
             [
                 _when(v) if c in ("first_received", "last_received", "updated") else _one_line(v)
@@ -74,6 +88,16 @@ def status_table(rows: list[dict]) -> str:
     return "\n".join(
         "  ".join(value.ljust(width) for value, width in zip(line, widths)) + "  " + line[-1] for line in table
     ).rstrip()
+
+
+def _cell(row: dict, column: str):
+    """A row's value for a column: ``review`` shows "needs review", and its reasons join the reason column."""
+    reasons = row.get("review") or []
+    if column == "review":
+        return "needs review" if reasons else ""
+    if column == "reason" and reasons:
+        return "; ".join(part for part in (row.get("reason") or "", *reasons) if part)
+    return row.get(column)
 
 
 def status_json(rows: list[dict]) -> str:

@@ -52,7 +52,10 @@ from monai_unet2015.inferers.tiling import (
 )
 from monai_unet2015.options import option
 
-__all__ = ["OverlapTileInferer"]
+__all__ = ["OverlapTileInferer", "flip_disagreement", "FLIP_DISAGREEMENT_KEY"]
+
+# The class map's metadata entry for the share of each class's voxels the flips disagree on.
+FLIP_DISAGREEMENT_KEY = "flip_disagreement"
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +92,39 @@ class _TilePlan:
     def padded_size(self, image_size: Sequence[int]) -> tuple[int, ...]:
         """The mirror-extended input's spatial size."""
         return tuple(s + m + p for s, m, p in zip(image_size, self.margin_before, self.pad_after))
+
+
+def flip_disagreement(labels: torch.Tensor, unsure: torch.Tensor) -> torch.Tensor:
+    """Per image and class, the share of the class's voxels where the test-time flips do not all agree.
+
+    A signal the model gives about itself: voxels whose label changes when the image is
+    mirrored are where it hesitates. A structure whose voxels are mostly unsure is one a
+    person should look at (:mod:`~monai_unet2015.data.review`).
+
+    Args:
+        labels: the class map ``(B, 1, *S)``.
+        unsure: ``(B, 1, *S)`` bool, True where a flip combination's argmax differs from ``labels``.
+
+    Returns:
+        ``(B, K)`` float32, ``K`` = the largest label + 1 (at least 2); 0 for a class with no voxel.
+
+    Example::
+
+        >>> labels = torch.tensor([[[0, 1, 1, 1]]])
+        >>> unsure = torch.tensor([[[True, True, False, False]]])
+        >>> flip_disagreement(labels, unsure).tolist()  # class 0: 1 of 1, class 1: 1 of 3
+        [[1.0, 0.3333333432674408]]
+    """
+    if labels.shape != unsure.shape:
+        raise ValueError(f"labels {tuple(labels.shape)} and unsure {tuple(unsure.shape)} must have one shape.")
+    classes = max(int(labels.max()) + 1 if labels.numel() else 0, 2)
+    shares = torch.zeros((labels.shape[0], classes), dtype=torch.float32)
+    for b in range(labels.shape[0]):
+        flat = labels[b].reshape(-1).long().cpu()
+        total = torch.bincount(flat, minlength=classes).float()
+        hesitant = torch.bincount(flat[unsure[b].reshape(-1).cpu()], minlength=classes).float()
+        shares[b] = torch.where(total > 0, hesitant / total.clamp(min=1), torch.zeros_like(total))
+    return shares
 
 
 class OverlapTileInferer(Inferer):
@@ -157,7 +193,10 @@ class OverlapTileInferer(Inferer):
             no soft-max copy). Needs ``overlap=0`` and a network with at least 2 output
             channels. Where aligned output tiles overlap by a few voxels the later tile's
             labels are kept: a valid-convolution network predicts the same there, so the map
-            equals the argmax of the whole-image scores.
+            equals the argmax of the whole-image scores. With ``flip_axes`` and a MetaTensor
+            input, the map's ``meta["flip_disagreement"]`` holds, per image and class, the
+            share of the class's voxels on which the flip combinations' own argmax maps do
+            not all agree (:func:`flip_disagreement`; one bool map more, 1 byte per voxel).
         backend: what runs the tiles: ``"torch"`` (default), or, on the CPU, ``"onnxruntime"``
             or ``"openvino"``: the network is exported to ONNX once (and again when its
             weights change) and run there (:mod:`~monai_unet2015.inferers.runtimes`;
@@ -358,16 +397,19 @@ class OverlapTileInferer(Inferer):
         padded = extend_borders(source, plan.margin_before, plan.pad_after, self.padding_mode, self.cval)
         crop = (slice(None), slice(None), *[slice(0, s) for s in image_size])
         if self.argmax:
-            output = self._labels(padded, plan, predict, device)[crop]
+            labels, unsure = self._labels(padded, plan, predict, device)
+            output = labels[crop]
         else:
             accumulated, weights = self._accumulate(padded, plan, predict, device)
             output = accumulated[crop] / weights[crop]
         if isinstance(inputs, MetaTensor):
             output, *_ = convert_to_dst_type(output, inputs, device=device, dtype=output.dtype)
+            if self.argmax and unsure is not None:
+                output.meta[FLIP_DISAGREEMENT_KEY] = flip_disagreement(output, unsure[crop])
         return output
 
     def _tile_predictor(self, network, plan: _TilePlan, channels: int, sw_device: torch.device, *args, **kwargs):
-        """``predict(tiles)``: a batch of input tiles to their outputs, averaged over the flips, by the backend."""
+        """``predict(tiles)``: a batch of input tiles to the outputs of each flip, ``(F, B, C, *S)``, by the backend."""
         backend = self.resolved_backend(sw_device)
         precision = self._backend_precision(backend, sw_device)
         if backend != "torch":
@@ -427,7 +469,7 @@ class OverlapTileInferer(Inferer):
         key = (id(network), plan.roi, batch, shape[1], self.resolved_backend(sw_device), str(sw_device))
         if key not in self._calibrations:
             zeros = torch.zeros((batch, shape[1], *plan.roi), device=sw_device)
-            self._calibrations[key] = calibrate(lambda: predict(zeros), self.argmax, sw_device)
+            self._calibrations[key] = calibrate(lambda: _mean_over_flips(predict(zeros)), self.argmax, sw_device)
         calibration = self._calibrations[key]
         estimate = InferenceEstimate(
             tile=plan.roi,
@@ -485,22 +527,32 @@ class OverlapTileInferer(Inferer):
             ]
             yield torch.cat(tiles), chunk
 
-    def _labels(self, padded: torch.Tensor, plan: _TilePlan, predict: Callable, device) -> torch.Tensor:
-        """The class map, ``(B, 1, *covered)``: each tile's argmax written where its output goes."""
+    def _labels(
+        self, padded: torch.Tensor, plan: _TilePlan, predict: Callable, device
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The class map ``(B, 1, *covered)``, each tile's argmax written where its output goes, and, with
+        flips, where the flip combinations' own argmax maps do not all agree with it (bool, same shape)."""
         labels: torch.Tensor | None = None
+        unsure: torch.Tensor | None = None
         for tiles, chunk in self._tile_batches(padded, plan):
-            predictions = predict(tiles)
-            if predictions.shape[1] < 2:
+            outputs = predict(tiles)
+            if outputs.shape[2] < 2:
                 raise ValueError(
-                    f"argmax=True needs a network with at least 2 output channels, this one has {predictions.shape[1]}."
+                    f"argmax=True needs a network with at least 2 output channels, this one has {outputs.shape[2]}."
                 )
             if labels is None:
-                dtype = torch.uint8 if predictions.shape[1] <= 256 else torch.int32
+                dtype = torch.uint8 if outputs.shape[2] <= 256 else torch.int32
                 labels = torch.zeros((padded.shape[0], 1, *plan.covered), dtype=dtype, device=device)
-            tile_labels = predictions.argmax(1, keepdim=True).to(device=device, dtype=labels.dtype)
-            for tile_label, (b, *start) in zip(tile_labels, chunk):
-                labels[(b, slice(None), *[slice(p, p + o) for p, o in zip(start, plan.out_tile)])] = tile_label
-        return labels
+                if outputs.shape[0] > 1:
+                    unsure = torch.zeros(labels.shape, dtype=torch.bool, device=device)
+            tile_labels = _mean_over_flips(outputs).argmax(1, keepdim=True)
+            tile_unsure = (outputs.argmax(2, keepdim=True) != tile_labels).any(0) if unsure is not None else None
+            for i, (b, *start) in enumerate(chunk):
+                region = (b, slice(None), *[slice(p, p + o) for p, o in zip(start, plan.out_tile)])
+                labels[region] = tile_labels[i].to(device=device, dtype=labels.dtype)
+                if unsure is not None:
+                    unsure[region] = tile_unsure[i].to(device)
+        return labels, unsure
 
     def _accumulate(
         self, padded: torch.Tensor, plan: _TilePlan, predict: Callable, device
@@ -515,7 +567,7 @@ class OverlapTileInferer(Inferer):
         accumulated: torch.Tensor | None = None
         weights = torch.zeros((1, 1, *plan.covered), device=device)
         for tiles, chunk in self._tile_batches(padded, plan):
-            predictions = predict(tiles).float().to(device)
+            predictions = _mean_over_flips(predict(tiles)).float().to(device)
             if accumulated is None:
                 accumulated = torch.zeros((padded.shape[0], predictions.shape[1], *plan.covered), device=device)
             for prediction, (b, *start) in zip(predictions, chunk):
@@ -527,9 +579,14 @@ class OverlapTileInferer(Inferer):
 
     @staticmethod
     def _predict(network: Callable, tiles: torch.Tensor, flips: list[tuple[int, ...]], *args, **kwargs) -> torch.Tensor:
-        """Network output for a batch of tiles, averaged over the flip combinations."""
+        """Network outputs for a batch of tiles, one per flip combination, flipped back: ``(F, B, C, *S)``."""
         if len(flips) == 1:
-            return network(tiles, *args, **kwargs)
+            return network(tiles, *args, **kwargs).unsqueeze(0)
         stacked = torch.cat([tiles.flip(dims) if dims else tiles for dims in flips])
         outputs = network(stacked, *args, **kwargs).split(tiles.shape[0])
-        return sum(out.flip(dims) if dims else out for out, dims in zip(outputs, flips)) / len(flips)
+        return torch.stack([out.flip(dims) if dims else out for out, dims in zip(outputs, flips)])
+
+
+def _mean_over_flips(outputs: torch.Tensor) -> torch.Tensor:
+    """``(F, B, C, *S)`` -> ``(B, C, *S)``: the prediction, the mean over the flip combinations."""
+    return outputs[0] if outputs.shape[0] == 1 else outputs.float().mean(0)

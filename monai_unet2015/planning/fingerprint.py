@@ -17,6 +17,7 @@ from monai.transforms import LoadImage
 from scipy import ndimage
 
 from monai_unet2015.data import ClassNameMap, load_datalist
+from monai_unet2015.data.profiles import CT_BODY_HU, intensity_profile, slice_plane
 from monai_unet2015.metrics import matching_scores
 from monai_unet2015.transforms import CheckImageLabeld, label_instances
 
@@ -57,12 +58,16 @@ def dataset_fingerprint(dataset_dir: str | Path, seed: int = 0) -> dict:
         A JSON-ready dict: ``num_cases``, ``spatial_dims``, ``channels``, ``shapes``,
         ``spacings``, ``median_shape``, ``median_spacing``, ``image_dtype``, ``bit_depth``,
         ``intensity`` (``all`` and ``foreground``: min, max, mean, std, percentiles;
-        ``class_medians_per_case``: per case, each label value's median intensity),
-        ``classes`` (label value -> share of the voxels; instance labels as
+        ``class_medians_per_case``: per case, each label value's median intensity; in 3D
+        ``profiles_per_case``: :func:`~monai_unet2015.data.profiles.intensity_profile` of
+        each case), ``classes`` (label value -> share of the voxels; instance labels as
         ``"0"`` background and ``"1"`` objects), ``instance_labels`` (2D maps with an id per
-        object) and, in 2D, ``object_sizes`` (pixels per object, or per connected component
-        of a binary mask: count, min, percentiles) and, for instance labels,
-        ``split_distance_f1`` (:func:`split_distance_scores`).
+        object); in 3D ``slice_planes`` (per case, :func:`~monai_unet2015.data.profiles.slice_plane`)
+        and ``class_volumes_ml_per_case`` (per case, each class's volume in mL): what the DICOM
+        node's applicability gate and the review flag compare new series with; in 2D,
+        ``object_sizes`` (pixels per object, or per connected component of a binary mask:
+        count, min, percentiles) and, for instance labels, ``split_distance_f1``
+        (:func:`split_distance_scores`).
 
     Example::
 
@@ -102,6 +107,7 @@ class _Tally:
         self.shapes, self.spacings, self.samples, self.foreground, self.sizes = [], [], [], [], []
         self.channels, self.dtypes, self.counts = set(), set(), {}
         self.case_medians, self.instance_maps, self.instance_cases = [], [], 0
+        self.profiles, self.planes, self.class_volumes = [], [], []
 
     def add(self, item: dict, image, label) -> None:
         array, labels = np.asarray(image, np.float64), np.asarray(label).astype(np.int64)[0]
@@ -124,8 +130,19 @@ class _Tally:
             self.counts[value] = self.counts.get(value, 0) + count
         if labels.ndim == 2:
             self.sizes.append(voxels[values > 0] if instance_map else _component_sizes(labels))
+        else:
+            self._add_volume_case(image, values, voxels)
         if instance_map and len(self.instance_maps) < SPLIT_CASES:
             self.instance_maps.append(labels)
+
+    def _add_volume_case(self, image, values: np.ndarray, voxels: np.ndarray) -> None:
+        """What the applicability gate and the review flag compare a new 3D series with."""
+        sample = self.samples[-1]
+        self.profiles.append(intensity_profile(sample, ct=bool(sample.min() < CT_BODY_HU)))
+        self.planes.append(slice_plane(np.asarray(image.affine, dtype=float)[:3, 2]))
+        voxel_ml = float(np.prod([float(s) for s in image.pixdim])) / 1000.0
+        kept = (values > 0) & (values != NOT_ANNOTATED)
+        self.class_volumes.append({str(v): round(n * voxel_ml, 3) for v, n in zip(values[kept], voxels[kept])})
 
     def summary(self) -> dict:
         spatial_dims, instance_labels = len(self.shapes[0]), self.instance_cases > 0
@@ -148,6 +165,10 @@ class _Tally:
         }
         if spatial_dims == 2:
             summary["object_sizes"] = _size_statistics(np.concatenate(self.sizes))
+        else:
+            summary["slice_planes"] = self.planes
+            summary["intensity"]["profiles_per_case"] = self.profiles
+            summary["class_volumes_ml_per_case"] = self.class_volumes
         if instance_labels and self.instance_maps:
             summary["split_distance_f1"] = split_distance_scores(self.instance_maps)
         return summary

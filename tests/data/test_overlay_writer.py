@@ -96,3 +96,35 @@ def test_save_overlayd_writes_a_folder_with_volumes_in_the_legend(series, tmp_pa
     label = MetaTensor(mask_of()[None], affine=affine, meta={"filename_or_obj": str(folder)})
     SaveOverlayd("pred", tmp_path / "out", LABELS)({"pred": label, "name": "case"})
     assert len(list((tmp_path / "out" / "case_overlay").glob("IM_*.dcm"))) == len(files)
+
+
+def orange_rows(pixels: np.ndarray) -> np.ndarray:
+    """Rows holding the review colour (255, 140, 0)."""
+    orange = (pixels[..., 0] > 230) & (np.abs(pixels[..., 1].astype(int) - 140) < 20) & (pixels[..., 2] < 30)
+    return np.flatnonzero(orange.any(axis=1))
+
+
+def test_needs_review_is_burned_in_above_the_warning(series, tmp_path):
+    folder, affine, _ = series
+    reasons = ["liver: reaches the edge of the image; part of it may lie outside the scan (a long reason)"]
+    flagged = write_overlay_series(mask_of(), affine, folder, tmp_path / "a", LABELS, review=reasons)
+    plain = write_overlay_series(mask_of(), affine, folder, tmp_path / "b", LABELS)
+    rows = orange_rows(pydicom.dcmread(flagged[0]).pixel_array)
+    assert len(rows) and rows.min() > 96 // 2  # in the lower half, above the bottom warning line
+    assert not len(orange_rows(pydicom.dcmread(plain[0]).pixel_array))
+
+
+def test_save_overlayd_burns_in_the_review_the_structure_report_left(series, tmp_path):
+    from monai.data import MetaTensor
+
+    from monai_unet2015.data import SaveStructureReportd
+
+    folder, affine, _ = series
+    mask = mask_of()
+    mask[0:10, 30:40, 1:3] = 2  # spleen at the image's first column: the review flags it
+    label = MetaTensor(mask[None], affine=affine, meta={"filename_or_obj": str(folder)})
+    data = {"pred": label, "name": "case"}
+    data = SaveStructureReportd("pred", tmp_path / "out", LABELS)(data)
+    SaveOverlayd("pred", tmp_path / "out", LABELS)(data)
+    first = sorted((tmp_path / "out" / "case_overlay").glob("IM_*.dcm"))[0]
+    assert len(orange_rows(pydicom.dcmread(first).pixel_array))

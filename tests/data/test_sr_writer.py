@@ -101,3 +101,28 @@ def test_dciodvfy_and_dsrdump_read_the_report(case, tmp_path):
     if shutil.which("dsrdump"):
         dump = subprocess.run(["dsrdump", str(path)], capture_output=True, text=True)
         assert dump.returncode == 0 and '<contains NUM:(,,"Volume")="67.5" (ml,UCUM,"milliliter")>' in dump.stdout
+
+
+def needs_review_in(ds: pydicom.Dataset) -> set[str]:
+    """The tracking identifiers of the groups with the qualitative evaluation "Needs review: Yes"."""
+    flagged = set()
+    for group in (item for item in ds.ContentSequence if "ContentSequence" in item):
+        for measurement in (item for item in group.ContentSequence if "ContentSequence" in item):
+            names = {i.ConceptNameCodeSequence[0].CodeMeaning: i for i in measurement.ContentSequence}
+            review = names.get("Needs review")
+            if review is not None and review.ConceptCodeSequence[0].CodeMeaning == "Yes":
+                flagged.add(names["Tracking Identifier"].TextValue)
+    return flagged
+
+
+def test_the_structures_flagged_for_review_carry_it(case, tmp_path):
+    folder, _, _, seg_path = case
+    volumes = {"liver": 67.5, "spleen": 1.6}
+    flagged = write_volume_report(seg_path, folder, volumes, tmp_path / "a_sr.dcm", needs_review=["spleen"])
+    plain = write_volume_report(seg_path, folder, volumes, tmp_path / "b_sr.dcm")
+    assert needs_review_in(pydicom.dcmread(flagged)) == {"spleen"}
+    assert needs_review_in(pydicom.dcmread(plain)) == set()
+    if shutil.which("dciodvfy"):
+        report = subprocess.run(["dciodvfy", "-new", str(flagged)], capture_output=True, text=True)
+        errors = [line for line in (report.stdout + report.stderr).splitlines() if line.startswith("Error")]
+        assert not errors, report.stdout + report.stderr

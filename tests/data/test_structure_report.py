@@ -99,3 +99,26 @@ def test_invalid_arguments_are_named(tmp_path, kwargs, error, match):
 def test_a_plain_array_is_refused_naming_the_key(tmp_path):
     with pytest.raises(TypeError, match=r"'pred' must be a MetaTensor with its affine, got ndarray"):
         SaveStructureReportd("pred", tmp_path, LABELS)({"pred": box_mask()[None], "name": "ct"})
+
+
+def test_the_json_holds_the_review_and_leaves_it_for_the_writers_after_it(tmp_path):
+    import torch
+
+    label = MetaTensor(box_mask()[None], affine=np.eye(4), meta={"filename_or_obj": "case.nii.gz"})
+    label.meta["flip_disagreement"] = torch.tensor([0.0, 0.02, 0.4])
+    trained = {"class_volumes_ml_per_case": [{"1": 0.1, "2": 0.016}]}
+    data = SaveStructureReportd("pred", tmp_path, LABELS, training_fingerprint=trained)({"pred": label, "name": "case"})
+    report = json.loads((tmp_path / "case_volumes.json").read_text())
+    liver, spleen = report["structures"]
+    assert (liver["flip_disagreement"], spleen["flip_disagreement"]) == (0.02, 0.4)
+    assert report["review"]["needs_review"] and report["review"]["structures"] == ["spleen"]
+    assert report["review"]["reasons"][0].startswith("spleen: the mirrored predictions disagree on 40%")
+    assert data["pred"].meta["review"] == report["review"]
+
+
+def test_without_flips_or_training_the_review_says_what_it_did_not_check(tmp_path):
+    label = MetaTensor(box_mask()[None], affine=np.eye(4), meta={"filename_or_obj": "case.nii.gz"})
+    SaveStructureReportd("pred", tmp_path, LABELS)({"pred": label, "name": "case"})
+    report = json.loads((tmp_path / "case_volumes.json").read_text())
+    assert report["structures"][0]["flip_disagreement"] is None
+    assert len(report["review"]["not_checked"]) == 2 and not report["review"]["needs_review"]

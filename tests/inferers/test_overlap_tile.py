@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -6,6 +8,7 @@ from monai.inferers import sliding_window_inference
 from monai.networks.nets import BasicUNet
 
 from monai_unet2015.inferers import OverlapTileInferer, extend_borders, tile_starts
+from monai_unet2015.inferers.overlap_tile import FLIP_DISAGREEMENT_KEY, flip_disagreement
 from monai_unet2015.networks import UNet3D, UNet2015
 
 
@@ -355,6 +358,67 @@ def test_argmax_per_tile_equals_argmax_of_the_scores(net, size, roi, flips):
     near_tie = (top_two[:, :1] - top_two[:, 1:]) < 1e-4  # where two tiles' float noise may pick either class
     assert ((labels.as_tensor() == expected.as_tensor()) | near_tie).all()
     assert (labels.as_tensor() == expected.as_tensor()).float().mean() > 0.999
+
+
+FLIP_CASES = [
+    # network, roi, flip axes (spatial); the image is one output tile, so flipping the image is flipping the tile
+    (UNet2015(2, 1, 3, features=(4, 8, 16)), (60, 52), [0]),
+    (UNet2015(2, 1, 4, features=(4, 8, 16)), (76, 60), [0, 1]),
+    (UNet3D(1, 3, features=(2, 4)), (20, 24, 20), [2]),
+]
+
+
+def _flipped_back(scores_of, image: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    return scores_of(image.flip(dims)).flip(dims) if dims else scores_of(image)
+
+
+@pytest.mark.parametrize("net,roi,flips", FLIP_CASES)
+def test_flip_disagreement_is_the_share_of_each_class_where_a_flip_differs(net, roi, flips):
+    """Against the flips run one by one without mirroring in the inferer: their own argmax maps."""
+    net.eval()
+    image = MetaTensor(torch.rand(2, 1, *net.output_size(roi)), meta={"filename_or_obj": "case.nii.gz"})
+    plain = OverlapTileInferer(roi)
+    with torch.no_grad():
+        labels = OverlapTileInferer(roi, flip_axes=flips, argmax=True)(image, net)
+        combos = [()] + [
+            tuple(a + 2 for a in c) for r in range(1, len(flips) + 1) for c in itertools.combinations(flips, r)
+        ]
+        per_flip = torch.stack([_flipped_back(lambda x: plain(x, net), image.as_tensor(), d) for d in combos])
+    mean = per_flip.mean(0)
+    assert (labels.as_tensor() == mean.argmax(1, keepdim=True)).float().mean() > 0.999
+    unsure = (per_flip.argmax(2, keepdim=True) != labels.as_tensor()).any(0)
+    expected = flip_disagreement(labels.as_tensor(), unsure)
+    measured = labels.meta[FLIP_DISAGREEMENT_KEY]
+    assert measured.shape == (2, max(int(labels.max()) + 1, 2))
+    assert torch.allclose(measured, expected, atol=2e-3)
+    assert measured.max() > 0  # a random network hesitates somewhere: the test can see a difference
+
+
+class PointwiseTwoClass(torch.nn.Module):
+    """Scores (x, 1 - x) of the centre: the same whichever way the image is mirrored."""
+
+    def forward(self, x):
+        centre = x[(slice(None), slice(None), *[slice(2, s - 2) for s in x.shape[2:]])]
+        return torch.cat([centre, 1 - centre], dim=1)
+
+
+def test_a_network_that_mirrors_exactly_has_no_flip_disagreement():
+    image = MetaTensor(torch.rand(1, 1, 30, 26))
+    labels = OverlapTileInferer((20, 20), flip_axes=[0, 1], argmax=True)(image, PointwiseTwoClass())
+    assert labels.meta[FLIP_DISAGREEMENT_KEY].tolist() == [[0.0, 0.0]]
+    assert 0 < labels.float().mean() < 1  # both classes are there
+
+
+def test_no_flips_no_flip_disagreement():
+    net = UNet2015(2, 1, 2, features=(4, 8, 16)).eval()
+    with torch.no_grad():
+        labels = OverlapTileInferer((60, 60), argmax=True)(MetaTensor(torch.rand(1, 1, 40, 40)), net)
+    assert FLIP_DISAGREEMENT_KEY not in labels.meta
+
+
+def test_flip_disagreement_refuses_maps_of_two_shapes():
+    with pytest.raises(ValueError, match=r"labels \(1, 1, 4\) and unsure \(1, 1, 3\) must have one shape"):
+        flip_disagreement(torch.zeros(1, 1, 4, dtype=torch.uint8), torch.zeros(1, 1, 3, dtype=torch.bool))
 
 
 def test_argmax_needs_two_output_channels_and_a_bool():

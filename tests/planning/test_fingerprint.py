@@ -45,6 +45,27 @@ def test_3d_volumes(tmp_path, ct, low):
     assert 20 < fingerprint["intensity"]["foreground"]["p0.5"] < fingerprint["intensity"]["foreground"]["p99.5"] < 140
 
 
+@pytest.mark.parametrize("ct", [True, False])
+def test_3d_volumes_keep_what_the_gate_and_the_review_compare(tmp_path, ct):
+    root = write_volumes(tmp_path / "vol", ct=ct, spacing=(0.8, 0.8, 2.5), num_cases=2)
+    fingerprint = dataset_fingerprint(root)
+    assert fingerprint["slice_planes"] == ["axial", "axial"]
+    # label 1: 22 x 22 x 20 voxels less label 2's 10 x 10 x 10, each 0.8 x 0.8 x 2.5 mm = 1.6 uL
+    assert fingerprint["class_volumes_ml_per_case"] == [{"1": 13.888, "2": 1.6}] * 2
+    profiles = fingerprint["intensity"]["profiles_per_case"]
+    assert len(profiles) == 2 and len(profiles[0]["all"]) == 9
+    assert profiles[0]["all"][0] == (-1000.0 if ct else 0.0)
+    if ct:  # the body's voxels: tissue of 40 and 120 HU, the air left out
+        assert 20 < profiles[0]["body"][0] < profiles[0]["body"][-1] < 140
+    else:
+        assert "body" not in profiles[0]
+
+
+def test_2d_cases_keep_no_volumes_or_planes(nuclei_dir):
+    fingerprint = dataset_fingerprint(nuclei_dir)
+    assert "slice_planes" not in fingerprint and "class_volumes_ml_per_case" not in fingerprint
+
+
 def test_cases_without_labels_are_an_error(tmp_path):
     root = write_nuclei(tmp_path / "nuclei")
     for path in (root / "labelsTr").iterdir():
