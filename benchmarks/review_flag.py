@@ -20,9 +20,10 @@ CPU preset and ``--time-budget``, seed 0), then run with one test-time flip (lef
   (another modality and body region).
 
 Per case: the gate's decision and reasons (:class:`~monai_unet2015.dicom_node.ApplicabilityGate`
-on the NIfTI's plane, field of view and intensity profile), the flag and its reasons
-(``<name>_volumes.json``), each structure's flip disagreement and volume, and the Dice against
-the labels where there are labels. The held-out patient also runs without flips: the flip
+on the NIfTI's spacing, plane, field of view and intensity profile), the flag and its reasons
+(``<name>_volumes.json``), each structure's flip disagreement, volume, the signals that flagged
+it and its Dice against the labels where there are labels; ``separation``: per signal, the
+mean Dice of the structures it flagged and of those it did not. The held-out patient also runs without flips: the flip
 signal's cost in seconds. The thresholds are the library's a-priori defaults: nothing here is
 tuned on these cases.
 
@@ -51,7 +52,7 @@ from monai_unet2015.dicom_node.gate import ApplicabilityGate, SeriesLook
 from monai_unet2015.metrics import dice
 from monai_unet2015.planning.write import fingerprint_path, read_plan_record, write_plan
 
-ORGANS = {1: "liver", 2: "spleen", 3: "stomach"}
+ORGANS = {1: "liver", 2: "spleen", 3: "stomach"}  # the labels real_data.py writes
 FLIPS = [0]
 
 
@@ -111,21 +112,51 @@ def segment(predictor: BundlePredictor, folder: Path, output: Path) -> dict:
     predictor(folder / "imagesTr", output)
     seconds = time.perf_counter() - began
     report = json.loads(next(output.glob("*_volumes.json")).read_text())
+    review = report["review"]
     result = {
         "seconds": round(seconds, 1),
-        "needs_review": report["review"]["needs_review"],
-        "reasons": report["review"]["reasons"],
-        "not_checked": report["review"]["not_checked"],
+        "needs_review": review["needs_review"],
+        "reasons": review["reasons"],
+        "not_checked": review["not_checked"],
         "structures": {
-            s["name"]: {k: s[k] for k in ("volume_ml", "flip_disagreement", "touches_edge")}
+            s["name"]: {
+                **{k: s[k] for k in ("volume_ml", "flip_disagreement", "touches_edge")},
+                "signals": review["structures"].get(s["name"], []),
+            }
             for s in report["structures"]
         },
     }
     if (folder / "labelsTr").is_dir():
         mask = np.asarray(nib.load(next(output.glob("*_seg.nii.gz"))).dataobj)
         _, _, labels = _read(folder)
-        result["dice"] = {organ: round(dice(mask, labels, value), 4) for value, organ in ORGANS.items()}
+        for value, organ in ORGANS.items():
+            result["structures"][organ]["dice"] = round(dice(mask, labels, value), 4)
     return result
+
+
+def separation(cases: dict) -> dict:
+    """Per signal (and the flag as a whole): the mean Dice of the labelled structures it flagged and of those
+    it did not, with their counts: a signal that separates flags the low Dice ones."""
+    rows = [
+        (case, name, structure)
+        for case, result in cases.items()
+        for name, structure in result["flag"]["structures"].items()
+        if "dice" in structure
+    ]
+    summary = {}
+    for signal in ("flips", "volume", "edge", "any"):
+        groups = {True: [], False: []}
+        for _, _, structure in rows:
+            flagged = bool(structure["signals"]) if signal == "any" else signal in structure["signals"]
+            groups[flagged].append(structure["dice"])
+        summary[signal] = {
+            f"{'flagged' if flagged else 'not_flagged'}": {
+                "structures": len(dice_values),
+                "mean_dice": round(float(np.mean(dice_values)), 4) if dice_values else None,
+            }
+            for flagged, dice_values in groups.items()
+        }
+    return summary
 
 
 def main() -> None:
@@ -150,7 +181,7 @@ def main() -> None:
         gate = ApplicabilityGate("CT", fingerprint)
 
         def predictor(flips) -> BundlePredictor:
-            overrides = {"progress": False, "overwrite": True, "flip_axes": flips}
+            overrides = {"progress": False, "overwrite": True, "flip_axes": flips, "label_names": ORGANS}
             overrides["training_fingerprint"] = str(fingerprint_path(plan))
             return BundlePredictor(trained["bundle"], ("inference.json", preset), overrides, plan)
 
@@ -169,6 +200,7 @@ def main() -> None:
             "flip_axes": FLIPS,
             "training_profiles": fingerprint["intensity"]["profiles_per_case"],
             "training_volumes_ml": fingerprint["class_volumes_ml_per_case"],
+            "separation": separation(results),
             "cases": results,
         },
     )

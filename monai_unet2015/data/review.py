@@ -75,8 +75,8 @@ def review_result(
         volume_tolerance: the factor past the training volumes' range that is flagged.
 
     Returns:
-        ``{"needs_review": bool, "reasons": [...], "structures": [names flagged],
-        "not_checked": [signals that could not be checked]}``.
+        ``{"needs_review": bool, "reasons": [...], "structures": {name flagged: its signals
+        among "flips", "volume", "edge"}, "not_checked": [signals that could not be checked]}``.
 
     Example::
 
@@ -88,17 +88,22 @@ def review_result(
         raise ValueError(f"max_flip_disagreement must be in [0, 1], got {max_flip_disagreement!r}.")
     if not volume_tolerance >= 1:
         raise ValueError(f"volume_tolerance must be >= 1, got {volume_tolerance!r}.")
-    reasons, not_checked, flagged = [], [], []
+    reasons, not_checked, flagged = [], [], {}
     for structure in structures:
-        found = _flip_reasons(structure, flip_disagreement, max_flip_disagreement)
-        found += _volume_reasons(structure, training_volumes, volume_tolerance)
-        if structure.get("touches_edge"):
-            found.append(
+        found = {
+            "flips": _flip_reasons(structure, flip_disagreement, max_flip_disagreement),
+            "volume": _volume_reasons(structure, training_volumes, volume_tolerance),
+            "edge": [
                 f"{structure['name']}: reaches the edge of the image; part of it may lie outside the scan "
                 "(its volume is a lower bound)"
-            )
-        reasons += found
-        flagged += [str(structure["name"])] if found else []
+            ]
+            if structure.get("touches_edge")
+            else [],
+        }
+        reasons += [reason for found_by in found.values() for reason in found_by]
+        signals = [signal for signal, found_by in found.items() if found_by]
+        if signals:
+            flagged[str(structure["name"])] = signals
     if flip_disagreement is None:
         not_checked.append("flip disagreement (the inference ran without flip_axes)")
     if training_volumes is None:

@@ -1,7 +1,7 @@
 """A DICOM node: receive series by C-STORE, segment them with a bundle, send the DICOM SEG on."""
 
 from monai_unet2015.dicom_node.connections import ConnectionGuard
-from monai_unet2015.dicom_node.gate import ApplicabilityGate
+from monai_unet2015.dicom_node.gate import ApplicabilityGate, SeriesLook, series_look
 from monai_unet2015.dicom_node.journal import SeriesJournal, SeriesRecord
 from monai_unet2015.dicom_node.node import AllowedPeer, DicomNode, tls_server_context
 from monai_unet2015.dicom_node.segmenter import BundleSegmenter
@@ -13,6 +13,8 @@ __all__ = [
     "AllowedPeer",
     "ConnectionGuard",
     "ApplicabilityGate",
+    "SeriesLook",
+    "series_look",
     "tls_server_context",
     "SeriesJournal",
     "SeriesRecord",

@@ -9,8 +9,10 @@ checks a complete series before the bundle runs:
 - with the plan the model was trained with (``python -m monai_unet2015 plan``: its
   ``*.fingerprint.json`` beside it), against the training cases:
 
-  - the in-plane pixel spacing and the slice spacing: outside ``[min / tolerance, max *
-    tolerance]`` per axis;
+  - the in-plane pixel spacing and the slice spacing: coarser than ``max * tolerance`` of the
+    training images' per axis (a finer spacing is no reason: the bundle resamples every image
+    to its own grid, ``pixdim``, and a finer image holds all a coarser one does; a too-small
+    field of view is the field-of-view check's);
   - the slice plane (axial, coronal, sagittal): one the training cases never had;
   - the in-plane field of view (mm): outside ``[min / tolerance, max * tolerance]``;
   - the intensity range: the series' 1st percentile (for CT: the air; else also the 99th)
@@ -82,8 +84,9 @@ class ApplicabilityGate:
             ``slice_planes``, ``intensity.profiles_per_case``), as
             :func:`~monai_unet2015.planning.write.read_plan_record` gives it; None: the
             modality alone is checked. Missing entries skip their checks.
-        tolerance: how far outside the training spacings and fields of view a series may
-            be, as a factor (default 2: half the smallest to twice the largest).
+        tolerance: how far past the training spacings (coarser only) and fields of view a
+            series may be, as a factor (default 2: spacings up to twice the largest; fields of
+            view from half the smallest to twice the largest).
         intensity_margin: how far (in the image's unit, HU for CT) the series' 1st (and, but
             for CT, 99th) intensity percentile may lie outside the training cases' (default 300).
         body_distance_hu: the body-region distance always allowed (default 100 HU: a head's
@@ -94,7 +97,9 @@ class ApplicabilityGate:
 
         >>> gate = ApplicabilityGate("CT", {"spacings": [[0.8, 0.8, 1.5], [0.7, 0.7, 3.0]]})
         >>> gate.spacing_reasons((0.8, 0.8, 8.0))
-        ['slice spacing 8 mm is outside what the model was trained on (1.5-3 mm, x2 allowed: 0.75-6 mm)']
+        ['slice spacing 8 mm is coarser than the model was trained on (1.5-3 mm, up to x2 allowed: 6 mm)']
+        >>> gate.spacing_reasons((0.3, 0.3, 0.5))  # finer: the bundle resamples it to its grid
+        []
     """
 
     def __init__(
@@ -155,17 +160,16 @@ class ApplicabilityGate:
         return reasons
 
     def spacing_reasons(self, spacing: Sequence[float]) -> list[str]:
-        """The axes whose spacing (mm, x y z) lies outside the training range times the tolerance."""
+        """The axes whose spacing (mm, x y z) is coarser than the training images' largest times the tolerance."""
         if self.spacing_range is None:
             return []
         reasons = []
         names = ("column spacing", "row spacing", "slice spacing")
         for name, value, low, high in zip(names, spacing, *self.spacing_range):
-            allowed = (low / self.tolerance, high * self.tolerance)
-            if not allowed[0] <= value <= allowed[1]:
+            if value > high * self.tolerance:
                 reasons.append(
-                    f"{name} {value:g} mm is outside what the model was trained on ({low:g}-{high:g} mm, "
-                    f"x{self.tolerance:g} allowed: {allowed[0]:g}-{allowed[1]:g} mm)"
+                    f"{name} {value:g} mm is coarser than the model was trained on ({low:g}-{high:g} mm, "
+                    f"up to x{self.tolerance:g} allowed: {high * self.tolerance:g} mm)"
                 )
         return reasons
 

@@ -176,18 +176,24 @@ def calibrate(predict, argmax: bool, device: torch.device) -> Calibration:
 
 
 def inferer_array_bytes(
-    shape: Sequence[int], out_channels: int, padded_size: Sequence[int], covered: Sequence[int], argmax: bool
+    shape: Sequence[int],
+    out_channels: int,
+    padded_size: Sequence[int],
+    covered: Sequence[int],
+    argmax: bool,
+    flips: int = 1,
 ) -> int:
     """The arrays an overlap-tile inference holds at once for inputs of ``shape`` ``(B, C, *S)``.
 
     The mirror-extended input (float32, ``padded_size``), and the class map over the output
-    tiles' extent ``covered`` (uint8, int32 past 256 classes) or the float32 sums, weights
-    and divided crop of the scores.
+    tiles' extent ``covered`` (uint8, int32 past 256 classes; with more than one flip
+    combination, a bool map of where they disagree too) or the float32 sums, weights and
+    divided crop of the scores.
     """
     batch, channels, image = shape[0], shape[1], shape[2:]
     extent = math.prod(covered)
     if argmax:
-        outputs = batch * extent * (1 if out_channels <= 256 else 4)
+        outputs = batch * extent * ((1 if out_channels <= 256 else 4) + (1 if flips > 1 else 0))
     else:
         outputs = 4 * (batch * out_channels * extent + extent + batch * out_channels * math.prod(image))
     return 4 * batch * channels * math.prod(padded_size) + outputs

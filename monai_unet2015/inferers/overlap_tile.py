@@ -396,6 +396,7 @@ class OverlapTileInferer(Inferer):
         source = inputs.as_subclass(torch.Tensor).to(device)
         padded = extend_borders(source, plan.margin_before, plan.pad_after, self.padding_mode, self.cval)
         crop = (slice(None), slice(None), *[slice(0, s) for s in image_size])
+        unsure = None
         if self.argmax:
             labels, unsure = self._labels(padded, plan, predict, device)
             output = labels[crop]
@@ -404,7 +405,7 @@ class OverlapTileInferer(Inferer):
             output = accumulated[crop] / weights[crop]
         if isinstance(inputs, MetaTensor):
             output, *_ = convert_to_dst_type(output, inputs, device=device, dtype=output.dtype)
-            if self.argmax and unsure is not None:
+            if unsure is not None:
                 output.meta[FLIP_DISAGREEMENT_KEY] = flip_disagreement(output, unsure[crop])
         return output
 
@@ -477,7 +478,7 @@ class OverlapTileInferer(Inferer):
             network_calls=math.ceil(tiles / self.sw_batch_size),
             calibration=calibration,
             array_bytes=inferer_array_bytes(
-                shape, calibration.out_channels, plan.padded_size(shape[2:]), plan.covered, self.argmax
+                shape, calibration.out_channels, plan.padded_size(shape[2:]), plan.covered, self.argmax, len(plan.flips)
             ),
         )
         logger.info("overlap-tile %s: %s", "x".join(map(str, shape[2:])), estimate.describe())

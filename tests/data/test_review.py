@@ -18,13 +18,13 @@ TRAINED = [{"1": 1500.0, "2": 200.0}, {"1": 1800.0}]
 
 def test_a_result_like_training_needs_no_review():
     review = review_result([structure(), structure(2, "spleen", 250.0)], [0.0, 0.03, 0.05], TRAINED)
-    assert review == {"needs_review": False, "reasons": [], "structures": [], "not_checked": []}
+    assert review == {"needs_review": False, "reasons": [], "structures": {}, "not_checked": []}
 
 
 def test_flips_that_disagree_flag_the_structure():
     review = review_result([structure(), structure(2, "spleen", 250.0)], [0.0, 0.03, 0.25], TRAINED)
     assert review["reasons"] == ["spleen: the mirrored predictions disagree on 25% of its voxels (over 10%)"]
-    assert review["structures"] == ["spleen"] and review["needs_review"]
+    assert review["structures"] == {"spleen": ["flips"]} and review["needs_review"]
 
 
 @pytest.mark.parametrize(
@@ -44,8 +44,14 @@ def test_a_structure_some_training_cases_lack_may_be_absent():
 
 
 def test_a_structure_at_the_image_edge_is_flagged():
-    (reason,) = review_result([structure(edge=True)], None, None)["reasons"]
-    assert reason.startswith("liver: reaches the edge of the image")
+    review = review_result([structure(edge=True)], None, None)
+    (reason,) = review["reasons"]
+    assert reason.startswith("liver: reaches the edge of the image") and review["structures"] == {"liver": ["edge"]}
+
+
+def test_each_structure_lists_every_signal_that_flagged_it():
+    review = review_result([structure(volume=9000.0, edge=True)], [0.0, 0.5], TRAINED)
+    assert review["structures"] == {"liver": ["flips", "volume", "edge"]} and len(review["reasons"]) == 3
 
 
 def test_what_could_not_be_checked_is_said():

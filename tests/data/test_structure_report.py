@@ -111,7 +111,7 @@ def test_the_json_holds_the_review_and_leaves_it_for_the_writers_after_it(tmp_pa
     report = json.loads((tmp_path / "case_volumes.json").read_text())
     liver, spleen = report["structures"]
     assert (liver["flip_disagreement"], spleen["flip_disagreement"]) == (0.02, 0.4)
-    assert report["review"]["needs_review"] and report["review"]["structures"] == ["spleen"]
+    assert report["review"]["needs_review"] and report["review"]["structures"] == {"spleen": ["flips"]}
     assert report["review"]["reasons"][0].startswith("spleen: the mirrored predictions disagree on 40%")
     assert data["pred"].meta["review"] == report["review"]
 

@@ -42,14 +42,19 @@ def test_another_modality_is_not_applicable(tmp_path):
     [
         (
             (0.8, 0.8, 8.0),
-            r"slice spacing 8 mm is outside what the model was trained on \(1.5-3 mm, x2 allowed: 0.75-6 mm",
+            r"slice spacing 8 mm is coarser than the model was trained on \(1.5-3 mm, up to x2 allowed: 6 mm\)",
         ),
-        ((2.0, 2.0, 2.5), r"column spacing 2 mm is outside .* \(0.7-0.8 mm, x2 allowed: 0.35-1.6 mm\)"),
+        ((2.0, 2.0, 2.5), r"column spacing 2 mm is coarser .* \(0.7-0.8 mm, up to x2 allowed: 1.6 mm\)"),
     ],
 )
 def test_spacings_far_from_the_training_data_are_named(tmp_path, spacing, match):
     reasons = ApplicabilityGate("CT", TRAINED).reasons("CT", series_spacing(headers(tmp_path, spacing)))
     assert reasons and any(re.search(match, reason) for reason in reasons), reasons
+
+
+def test_a_finer_spacing_than_training_passes(tmp_path):
+    """The bundle resamples every image to its grid: a 0.3 mm, 0.5 mm slice series holds all a 3 mm one does."""
+    assert ApplicabilityGate("CT", TRAINED).reasons("CT", series_spacing(headers(tmp_path, (0.3, 0.3, 0.5)))) == []
 
 
 def test_without_a_plan_only_the_modality_is_checked(tmp_path):

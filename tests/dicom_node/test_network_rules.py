@@ -607,11 +607,47 @@ def test_with_the_training_plan_a_series_of_far_thicker_slices_is_not_applicable
         send(sorted(thick.iterdir()), running.port)
         uid = uid_of(next(thick.iterdir()))
         wait_for(lambda: running.state(uid) == "not_applicable", 60, "not applicable")
-        assert "slice spacing 8 mm is outside what the model was trained on" in running.node.journal.records[uid].reason
+        assert "slice spacing 8 mm is coarser than the model was trained on" in running.node.journal.records[uid].reason
         files = ct_series(tmp_path / "series", slices=4)  # 2.5 mm: as trained
         send(files, running.port)
         wait_for(lambda: running.state(uid_of(files[0])) == "sent", 180, "the in-range series sent")
         assert len(running.pacs.received) == 1 and not (running.work / "results" / uid).exists()
+    finally:
+        running.close()
+
+
+def test_with_the_training_plan_an_uncalibrated_ct_is_not_applicable_and_a_result_carries_its_review(bundle, tmp_path):
+    from monai_unet2015.data.profiles import intensity_profile
+    from monai_unet2015.dicom_node import BundleSegmenter
+
+    trained = np.asarray([pydicom.dcmread(p).pixel_array for p in ct_series(tmp_path / "trained", slices=4)])
+    fingerprint = {
+        "spacings": [[1.0, 1.0, 2.5]],
+        "shapes": [[48, 40, 12]],
+        "slice_planes": ["axial"],
+        "intensity": {"profiles_per_case": [intensity_profile(trained.astype(float) - 1024, ct=True)]},
+    }
+    plan = tmp_path / "plan.json"
+    plan.write_text("{}")
+    (tmp_path / "plan.fingerprint.json").write_text(json.dumps({"fingerprint": fingerprint}))
+    running = InProcessNode(bundle, tmp_path / "work", args_file=plan)
+    try:
+        uncalibrated = tmp_path / "uncalibrated"  # the stored values read as HU: the Rescale Intercept lost
+        volume = np.random.default_rng(1).normal(40, 20, (48, 40, 4)).astype(np.float32)
+        volume[:4] = -1000.0
+        write_dicom_series(volume + 1024, np.diag([1.0, 1.0, 2.5, 1.0]), uncalibrated)
+        send(sorted(uncalibrated.iterdir()), running.port)
+        uid = uid_of(next(uncalibrated.iterdir()))
+        wait_for(lambda: running.state(uid) == "not_applicable", 60, "not applicable")
+        assert "intensity 1st percentile 24 is outside" in running.node.journal.records[uid].reason
+        files = ct_series(tmp_path / "series", slices=4)
+        send(files, running.port)
+        good = uid_of(files[0])
+        wait_for(lambda: running.state(good) == "sent", 180, "the in-range series sent")
+        review = running.node.journal.records[good].review
+        assert review == BundleSegmenter.review(running.work / "results" / good) and isinstance(review, list)
+        shown = [row for row in series_status(running.work) if row["uid"] == good]
+        assert shown[0]["review"] == review
     finally:
         running.close()
 

@@ -17,3 +17,14 @@ def test_each_series_keeps_one_row_with_a_multi_line_reason():
 
 def test_no_series():
     assert status_table([]) == "no series"
+
+
+def test_a_result_that_needs_review_says_so_with_its_reasons():
+    rows = [
+        {"uid": "1.2.3", "state": "sent", "review": ["liver: reaches the edge", "spleen: absent"]},
+        {"uid": "1.2.4", "state": "sent", "review": []},
+    ]
+    header, flagged, clean = status_table(rows).splitlines()
+    assert header.split()[:3] == ["uid", "state", "review"]
+    assert "needs review" in flagged and flagged.endswith("liver: reaches the edge; spleen: absent")
+    assert "needs review" not in clean

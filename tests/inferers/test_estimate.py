@@ -49,10 +49,10 @@ def test_the_calibration_runs_once_per_tile_shape():
     assert len(inferer._calibrations) == 2
 
 
-@pytest.mark.parametrize("argmax", [False, True])
-def test_the_array_memory_is_what_inference_allocates(argmax):
+@pytest.mark.parametrize("argmax, flips", [(False, None), (True, None), (True, [0])])
+def test_the_array_memory_is_what_inference_allocates(argmax, flips):
     net = UNet3D(1, 5, features=(2, 4)).eval()
-    inferer = OverlapTileInferer((44, 44, 44), argmax=argmax)
+    inferer = OverlapTileInferer((44, 44, 44), argmax=argmax, flip_axes=flips)
     image = torch.rand(2, 1, 30, 41, 20)
     with torch.no_grad():
         estimate = inferer.estimate(image, net)
@@ -60,7 +60,7 @@ def test_the_array_memory_is_what_inference_allocates(argmax):
     padded = extend_borders(image, plan.margin_before, plan.pad_after, "reflect")
     covered = torch.Size(plan.covered).numel()
     if argmax:
-        outputs = 2 * covered  # uint8 labels
+        outputs = 2 * covered * (2 if flips else 1)  # uint8 labels, with flips the bool map of their disagreement
     else:  # float32 sums, weights and the divided crop
         outputs = 4 * (2 * 5 * covered + covered + 2 * 5 * image[0, 0].numel())
     assert estimate.array_bytes == 4 * padded.numel() + outputs
