@@ -69,9 +69,9 @@ def status_table(rows: list[dict]) -> str:
         >>> print(status_table([{"uid": "1.2", "state": "kept", "reason": "two patients:\\nA\\nB"}]))
         uid  state  review  revision  instances  attempts  first_received  last_received  updated  reason
         1.2  kept                                          -               -              -        two patients: / A / B
-        >>> print(status_table([{"uid": "1.3", "state": "sent", "review": ["liver: reaches the edge"]}]))
+        >>> print(status_table([{"uid": "1.3", "state": "sent", "review": ["liver: edge"]}]))
         uid  state  review        revision  instances  attempts  first_received  last_received  updated  reason
-        1.3  sent   needs review                                 -               -              -        liver: reaches the edge
+        1.3  sent   needs review                                 -               -              -        liver: edge
     """
     if not rows:
         return "no series"

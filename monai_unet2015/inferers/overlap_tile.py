@@ -94,7 +94,7 @@ class _TilePlan:
         return tuple(s + m + p for s, m, p in zip(image_size, self.margin_before, self.pad_after))
 
 
-def flip_disagreement(labels: torch.Tensor, unsure: torch.Tensor) -> torch.Tensor:
+def flip_disagreement(labels: torch.Tensor, unsure: torch.Tensor, classes: int = 2) -> torch.Tensor:
     """Per image and class, the share of the class's voxels where the test-time flips do not all agree.
 
     A signal the model gives about itself: voxels whose label changes when the image is
@@ -104,9 +104,11 @@ def flip_disagreement(labels: torch.Tensor, unsure: torch.Tensor) -> torch.Tenso
     Args:
         labels: the class map ``(B, 1, *S)``.
         unsure: ``(B, 1, *S)`` bool, True where a flip combination's argmax differs from ``labels``.
+        classes: the number of classes (the network's output channels).
 
     Returns:
-        ``(B, K)`` float32, ``K`` = the largest label + 1 (at least 2); 0 for a class with no voxel.
+        ``(B, K)`` float32, ``K`` = ``classes`` (or the largest label + 1 where larger); 0 for a
+        class with no voxel.
 
     Example::
 
@@ -117,7 +119,7 @@ def flip_disagreement(labels: torch.Tensor, unsure: torch.Tensor) -> torch.Tenso
     """
     if labels.shape != unsure.shape:
         raise ValueError(f"labels {tuple(labels.shape)} and unsure {tuple(unsure.shape)} must have one shape.")
-    classes = max(int(labels.max()) + 1 if labels.numel() else 0, 2)
+    classes = max(int(labels.max()) + 1 if labels.numel() else 0, classes)
     shares = torch.zeros((labels.shape[0], classes), dtype=torch.float32)
     for b in range(labels.shape[0]):
         flat = labels[b].reshape(-1).long().cpu()
@@ -398,7 +400,7 @@ class OverlapTileInferer(Inferer):
         crop = (slice(None), slice(None), *[slice(0, s) for s in image_size])
         unsure = None
         if self.argmax:
-            labels, unsure = self._labels(padded, plan, predict, device)
+            labels, unsure, classes = self._labels(padded, plan, predict, device)
             output = labels[crop]
         else:
             accumulated, weights = self._accumulate(padded, plan, predict, device)
@@ -406,7 +408,7 @@ class OverlapTileInferer(Inferer):
         if isinstance(inputs, MetaTensor):
             output, *_ = convert_to_dst_type(output, inputs, device=device, dtype=output.dtype)
             if unsure is not None:
-                output.meta[FLIP_DISAGREEMENT_KEY] = flip_disagreement(output, unsure[crop])
+                output.meta[FLIP_DISAGREEMENT_KEY] = flip_disagreement(output, unsure[crop], classes)
         return output
 
     def _tile_predictor(self, network, plan: _TilePlan, channels: int, sw_device: torch.device, *args, **kwargs):
@@ -530,9 +532,9 @@ class OverlapTileInferer(Inferer):
 
     def _labels(
         self, padded: torch.Tensor, plan: _TilePlan, predict: Callable, device
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The class map ``(B, 1, *covered)``, each tile's argmax written where its output goes, and, with
-        flips, where the flip combinations' own argmax maps do not all agree with it (bool, same shape)."""
+    ) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+        """The class map ``(B, 1, *covered)``, each tile's argmax written where its output goes; with flips,
+        where the flip combinations' own argmax maps do not all agree with it (bool, same shape); the classes."""
         labels: torch.Tensor | None = None
         unsure: torch.Tensor | None = None
         for tiles, chunk in self._tile_batches(padded, plan):
@@ -553,7 +555,7 @@ class OverlapTileInferer(Inferer):
                 labels[region] = tile_labels[i].to(device=device, dtype=labels.dtype)
                 if unsure is not None:
                     unsure[region] = tile_unsure[i].to(device)
-        return labels, unsure
+        return labels, unsure, outputs.shape[2]
 
     def _accumulate(
         self, padded: torch.Tensor, plan: _TilePlan, predict: Callable, device

@@ -123,7 +123,7 @@ def test_an_identical_resend_of_a_sent_series_starts_no_revision(journal, tmp_pa
     slices = ct_slices(tmp_path / "series", slices=3)
     for ds in slices:
         uid = journal.store(ds)
-    journal.update(uid, state="sent")
+    journal.update(uid, state="sent", review=["liver: reaches the edge of the image"])
     for path in sorted((tmp_path / "series").iterdir()):  # the scanner pushes the same files again
         again = pydicom.dcmread(path)
         again.file_meta.SourceApplicationEntityTitle = "OTHER_SENDER"  # file meta is not the data set
@@ -135,6 +135,7 @@ def test_an_identical_resend_of_a_sent_series_starts_no_revision(journal, tmp_pa
     journal.store(changed)
     record = journal.records[uid]
     assert (record.state, record.revision, record.instances) == ("receiving", 1, 3)
+    assert record.review == []  # the new revision's result is reviewed afresh
 
 
 def test_an_instance_after_a_purge_starts_a_revision_of_what_comes_from_then_on(journal, tmp_path, caplog):
