@@ -28,7 +28,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["review_result", "read_training_volumes", "REVIEW_KEY"]
+__all__ = ["review_result", "read_training_volumes", "check_review_thresholds", "REVIEW_KEY"]
 
 # The label map's metadata entry the structure report leaves the review in, for the DICOM writers after it.
 REVIEW_KEY = "review"
@@ -57,6 +57,14 @@ def read_training_volumes(fingerprint: str | Path | Mapping | None) -> list[dict
             "make it again (python -m monai_unet2015 plan)."
         )
     return [{str(k): float(v) for k, v in case.items()} for case in volumes]
+
+
+def check_review_thresholds(max_flip_disagreement: float, volume_tolerance: float) -> None:
+    """``ValueError`` naming a threshold of :func:`review_result` out of its range."""
+    if not 0 <= max_flip_disagreement <= 1:
+        raise ValueError(f"max_flip_disagreement must be in [0, 1], got {max_flip_disagreement!r}.")
+    if not volume_tolerance >= 1:
+        raise ValueError(f"volume_tolerance must be >= 1, got {volume_tolerance!r}.")
 
 
 def review_result(
@@ -89,10 +97,7 @@ def review_result(
         >>> review_result([liver], [0.0, 0.02], [{"1": 1500.0}, {"1": 1800.0}])["reasons"]
         ['liver: 3900 mL, outside what training saw (1500-1800 mL, x2 allowed: 750-3600 mL)']
     """
-    if not 0 <= max_flip_disagreement <= 1:
-        raise ValueError(f"max_flip_disagreement must be in [0, 1], got {max_flip_disagreement!r}.")
-    if not volume_tolerance >= 1:
-        raise ValueError(f"volume_tolerance must be >= 1, got {volume_tolerance!r}.")
+    check_review_thresholds(max_flip_disagreement, volume_tolerance)
     reasons, not_checked, flagged = [], [], {}
     for structure in structures:
         found = {

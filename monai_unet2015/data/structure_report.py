@@ -22,7 +22,7 @@ from scipy.spatial import ConvexHull, QhullError
 
 from monai_unet2015 import __version__
 from monai_unet2015.data.outputs import LabelledOutputd, atomic_output, check_label_map, output_name
-from monai_unet2015.data.review import REVIEW_KEY, read_training_volumes, review_result
+from monai_unet2015.data.review import REVIEW_KEY, check_review_thresholds, read_training_volumes, review_result
 from monai_unet2015.inferers.overlap_tile import FLIP_DISAGREEMENT_KEY
 
 __all__ = ["structure_measurements", "SaveStructureReportd"]
@@ -133,7 +133,7 @@ class SaveStructureReportd(LabelledOutputd):
     ) -> None:
         super().__init__(keys, output_dir, labels, name_key, overwrite)
         self.training_volumes = read_training_volumes(training_fingerprint)
-        review_result([], None, None, max_flip_disagreement, volume_tolerance)  # checks the two thresholds
+        check_review_thresholds(max_flip_disagreement, volume_tolerance)
         self.max_flip_disagreement, self.volume_tolerance = max_flip_disagreement, volume_tolerance
 
     def planned_outputs(self, data: Mapping[Hashable, object]) -> list[Path]:

@@ -122,3 +122,10 @@ def test_without_flips_or_training_the_review_says_what_it_did_not_check(tmp_pat
     report = json.loads((tmp_path / "case_volumes.json").read_text())
     assert report["structures"][0]["flip_disagreement"] is None
     assert len(report["review"]["not_checked"]) == 2 and not report["review"]["needs_review"]
+
+
+def test_review_thresholds_are_checked_at_construction(tmp_path):
+    with pytest.raises(ValueError, match=r"max_flip_disagreement must be in \[0, 1\], got -0.1"):
+        SaveStructureReportd("pred", tmp_path, LABELS, max_flip_disagreement=-0.1)
+    with pytest.raises(ValueError, match=r"volume_tolerance must be >= 1, got 0.9"):
+        SaveStructureReportd("pred", tmp_path, LABELS, volume_tolerance=0.9)
