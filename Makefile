@@ -45,17 +45,19 @@ label-server: $(LABEL_STAMP)
 	$(LABEL_VENV)/bin/monailabel start_server --app apps/monai_unet2015 --studies $(STUDIES) \
 		--conf models $(MODELS) --port $(PORT)
 
-# Orthanc (a real PACS), dcmtk (storescu, a real sender) and dicom3tools (dciodvfy, an
-# independent validator of the objects we write) for tests/dicom_node and tests/data, from
-# Debian's packages; as root only (CI is). Without them those tests skip and say why.
+# Orthanc (a real PACS), dcmtk (storescu, a real sender), dicom3tools (dciodvfy, an
+# independent validator of the objects we write) and systemd (systemd-analyze verifies
+# deploy/'s unit) for tests/dicom_node, tests/data and tests/packaging, from Debian's
+# packages; as root only (CI is). Without them those tests skip and say why.
 hospital-peers:
-	@if command -v Orthanc >/dev/null && command -v storescu >/dev/null && command -v dciodvfy >/dev/null; then \
-		echo "Orthanc, dcmtk and dicom3tools are installed"; \
+	@if command -v Orthanc >/dev/null && command -v storescu >/dev/null && command -v dciodvfy >/dev/null \
+			&& command -v systemd-analyze >/dev/null; then \
+		echo "Orthanc, dcmtk, dicom3tools and systemd are installed"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc dcmtk dicom3tools) \
-			|| echo "note: orthanc, dcmtk and dicom3tools could not be installed; the tests that need them skip"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc dcmtk dicom3tools systemd) \
+			|| echo "note: orthanc, dcmtk, dicom3tools and systemd could not be installed; the tests that need them skip"; \
 	else \
-		echo "note: apt-get install orthanc dcmtk dicom3tools (as root) to run the tests against them"; \
+		echo "note: apt-get install orthanc dcmtk dicom3tools systemd (as root) to run the tests against them"; \
 	fi
 
 # --dist loadfile: a test file's tests run on one worker, so module fixtures (the MONAI Label

@@ -14,8 +14,31 @@ import sys
 __all__ = ["main"]
 
 
+_DESCRIPTION = (
+    "The original U-Net (Ronneberger et al. 2015) and the 3D U-Net (Cicek et al. 2016) as MONAI bundles: "
+    "train, plan, export and serve them. Not for diagnostic use."
+)
+
+
+def _versions() -> str:
+    """``monai_unet2015 X (monai Y, torch Z, Python W)``, read from the installed metadata without importing them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from monai_unet2015 import __version__
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    python = ".".join(map(str, sys.version_info[:3]))
+    return f"monai_unet2015 {__version__} (monai {installed('monai')}, torch {installed('torch')}, Python {python})"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m monai_unet2015", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m monai_unet2015", description=_DESCRIPTION)
+    parser.add_argument("--version", action="version", version=_versions())
     commands = parser.add_subparsers(dest="command", required=True)
     for add in (_add_demo, _add_smoke, _add_sample_data, _add_plan, _add_bundle, _add_export, _add_dicom_node):
         add(commands)

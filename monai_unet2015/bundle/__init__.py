@@ -4,6 +4,7 @@ from monai_unet2015.bundle.cases import CaseProblemsError, check_training_cases,
 from monai_unet2015.bundle.cli import as_bool, dicom_seg_setting
 from monai_unet2015.bundle.errors import BundleInputError
 from monai_unet2015.bundle.inference import CasesFailedError, InferenceReport, SegmentCases
+from monai_unet2015.bundle.locations import bundle_identity
 from monai_unet2015.bundle.lock import TrainingLock
 from monai_unet2015.bundle.predictor import BundlePredictor
 from monai_unet2015.bundle.workflow import WORKFLOW_NAME, UNet2015Workflow
@@ -15,6 +16,7 @@ __all__ = [
     "training_case_problems",
     "as_bool",
     "dicom_seg_setting",
+    "bundle_identity",
     "UNet2015Workflow",
     "TrainingLock",
     "BundlePredictor",

@@ -154,3 +154,24 @@ def bundle_presets(bundle: str) -> dict[str, dict]:
         if path.stem not in _MAIN_CONFIGS and {"features", "roi_size"} <= set(config):
             presets[path.stem] = _network_and_tile(config)
     return presets
+
+
+def bundle_identity(bundle_root: str | Path) -> dict[str, str]:
+    """``{"name", "version"}`` of the bundle at ``bundle_root``, from its ``configs/metadata.json``.
+
+    The configs call it to name the model in what they write (the DICOM SEG's model name and
+    series description), so the version is declared once, in the metadata. A folder without
+    its metadata gives the package's name and version.
+
+    Example::
+
+        >>> bundle_identity(bundle_path("unet3d_ct_organs"))["name"]
+        'UNet3D CT organ segmentation'
+    """
+    from monai_unet2015 import __version__
+
+    path = Path(bundle_root) / "configs" / "metadata.json"
+    if not path.is_file():
+        return {"name": "monai_unet2015 U-Net", "version": __version__}
+    metadata = json.loads(path.read_text())
+    return {"name": str(metadata.get("name", "monai_unet2015 U-Net")), "version": str(metadata.get("version", ""))}

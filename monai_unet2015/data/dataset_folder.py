@@ -66,8 +66,8 @@ def load_datalist(
         return _single_file_datalist(root, with_labels)
     if not root.is_dir():
         raise FileNotFoundError(
-            f"dataset_dir {root} does not exist. Pass --dataset_dir with a folder of NIfTI files, DICOM series "
-            "or an MSD dataset (python -m monai_unet2015 sample-data OUT writes one)."
+            f"dataset_dir {root} does not exist: give a folder of NIfTI files, DICOM series or an MSD dataset "
+            "(python -m monai_unet2015 sample-data OUT writes one)."
         )
     if not any(root.iterdir()):
         raise ValueError(f"dataset_dir {root} is empty. Put NIfTI files, DICOM series or an MSD dataset there.")

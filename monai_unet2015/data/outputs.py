@@ -29,6 +29,10 @@ from monai_unet2015.transforms.source_grid import LabelsToSourceGridd
 
 hd, has_highdicom = optional_import("highdicom")
 
+#: the model a SEG names where the caller gives none (the bundles give their metadata's name and version)
+DEFAULT_MODEL_NAME = "monai_unet2015 U-Net"
+NOT_FOR_DIAGNOSTIC_USE = "not for diagnostic use"
+
 __all__ = [
     "inference_postprocessing",
     "write_dicom_seg",
@@ -309,6 +313,12 @@ def _segment_description(number: int, name: str):
     )
 
 
+def _series_description(model_name: str, model_version: str) -> str:
+    """``"<model> <version> (not for diagnostic use)"`` within DICOM's 64 characters: the model's name is cut first."""
+    tail = f" {model_version} ({NOT_FOR_DIAGNOSTIC_USE})"
+    return f"{model_name[: max(0, 64 - len(tail))]}{tail}"[:64]
+
+
 def _blank_invalid_dates(ds: pydicom.Dataset, path: Path) -> None:
     """Empty every top-level date (VR DA) that is not YYYYMMDD: highdicom copies them into the SEG and fails on them."""
     for element in ds:
@@ -351,6 +361,8 @@ def write_dicom_seg(
     out_path: str | Path,
     labels: Mapping[int, str],
     overwrite: bool = False,
+    model_name: str = DEFAULT_MODEL_NAME,
+    model_version: str = __version__,
 ) -> Path:
     """Write the label map ``mask`` (x, y, z; RAS ``affine``) as a DICOM SEG of the series.
 
@@ -362,7 +374,9 @@ def write_dicom_seg(
     dictionary (Liver, Spleen, Kidney...) get that code, others "Tissue". Needs the
     optional ``highdicom`` package (``pip install monai_unet2015[dicom]``). The file is
     written atomically (:func:`atomic_output`) and an existing ``out_path`` is an error
-    unless ``overwrite``.
+    unless ``overwrite``. The SEG names the model: Manufacturer Model Name ``model_name``,
+    Software Versions the package's and ``model_version``, Series Description both and "not
+    for diagnostic use" (each cut to DICOM's 64 characters).
     """
     if not has_highdicom:
         raise ImportError("writing DICOM SEG needs highdicom: pip install 'monai_unet2015[dicom]'.")
@@ -383,10 +397,11 @@ def write_dicom_seg(
         sop_instance_uid=hd.UID(),
         instance_number=1,
         manufacturer="monai_unet2015",
-        manufacturer_model_name="UNet2015",
-        software_versions=__version__,
+        manufacturer_model_name=model_name[:64],
+        software_versions=[__version__, str(model_version)[:64]],
         device_serial_number="0",
         omit_empty_frames=False,
+        series_description=_series_description(model_name, model_version),
     )
     out_path = Path(out_path)
     with atomic_output(out_path, overwrite) as partial:
@@ -497,17 +512,31 @@ class SaveDicomSegd(SaveDicomObjectd):
     Use it after :class:`~monai_unet2015.transforms.LabelsToSourceGridd` (the label map on
     the series' own grid), as in :func:`inference_postprocessing`; :func:`write_dicom_seg`
     writes it. Arguments as :class:`SaveDicomObjectd`'s (``warn_without_dicom``: the user
-    asked for SEGs explicitly, ``--dicom_seg true``).
+    asked for SEGs explicitly, ``--dicom_seg true``), and ``model_name`` / ``model_version``:
+    the model the SEG names (the bundles pass their metadata's name and version).
     """
 
     suffix, kind, option = "_seg.dcm", "DICOM SEG", "dicom_seg"
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        keys: KeysCollection,
+        output_dir: str | Path,
+        labels: Mapping[int, str],
+        name_key: str = "name",
+        overwrite: bool = False,
+        warn_without_dicom: bool = False,
+        model_name: str = DEFAULT_MODEL_NAME,
+        model_version: str = __version__,
+    ) -> None:
+        super().__init__(keys, output_dir, labels, name_key, overwrite, warn_without_dicom)
         if not has_highdicom:
             raise ImportError("SaveDicomSegd needs highdicom: pip install 'monai_unet2015[dicom]'.")
+        self.model_name, self.model_version = str(model_name), str(model_version)
 
     def write(
         self, mask: np.ndarray, affine: np.ndarray, source: Path, out_path: Path, review: Mapping | None = None
     ) -> None:
-        write_dicom_seg(mask, affine, source, out_path, self.labels, self.overwrite)
+        write_dicom_seg(
+            mask, affine, source, out_path, self.labels, self.overwrite, self.model_name, self.model_version
+        )

@@ -237,7 +237,7 @@ class DicomNode:
         for thread in self._threads:
             thread.start()
         logger.info(
-            "DICOM node %s listening on %s:%d%s; segments %s series; results to %s@%s:%d",
+            "DICOM node %s listening on %s:%d%s; segments %s series; results to %s@%s:%d; not for diagnostic use",
             self.ae_title,
             self.host,
             self.port,

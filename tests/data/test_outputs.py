@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 import torch
 from monai.data import MetaTensor
@@ -90,6 +92,33 @@ def test_save_dicom_segd_after_inverting_the_preprocessing(sample_root, tmp_path
     frames, _ = seg_as_label_map(tmp_path / "ct_000_seg.dcm", series)
     assert frames.shape == (12, 40, 48) and not frames.any()
     assert tuple(out["pred"].shape[1:]) == (48, 40, 12)
+
+
+def test_the_seg_names_its_model_and_says_not_for_diagnostic_use(sample_root, tmp_path):
+    series = sample_root / "ct_dicom" / "ct_000"
+    label = LoadImage(image_only=True)(str(sample_root / "ct_dicom_labels" / "ct_000.nii.gz"))
+    mask, affine = np.asarray(label).astype(np.uint8), np.asarray(label.affine)
+    named = write_dicom_seg(mask, affine, series, tmp_path / "a.dcm", ORGANS, False, "CT organs", "0.5.4")
+    seg = pydicom.dcmread(named)
+    assert seg.ManufacturerModelName == "CT organs" and list(seg.SoftwareVersions)[-1] == "0.5.4"
+    assert seg.SeriesDescription == "CT organs 0.5.4 (not for diagnostic use)"
+    long_name = "A very long model name that would not fit in DICOM's sixty-four characters"
+    cut = pydicom.dcmread(write_dicom_seg(mask, affine, series, tmp_path / "b.dcm", ORGANS, False, long_name, "1.0"))
+    assert len(cut.SeriesDescription) == 64 and cut.SeriesDescription.endswith(" 1.0 (not for diagnostic use)")
+    assert len(cut.ManufacturerModelName) <= 64 and long_name.startswith(cut.ManufacturerModelName)
+
+
+def test_the_ct_bundle_names_itself_and_its_version_in_the_seg():
+    from monai_unet2015.bundle import bundle_identity
+    from monai_unet2015.bundle.locations import bundle_path
+
+    identity = bundle_identity(bundle_path("unet3d_ct_organs"))
+    metadata = json.loads((bundle_path("unet3d_ct_organs") / "configs" / "metadata.json").read_text())
+    assert identity == {"name": metadata["name"], "version": metadata["version"]}
+    steps = json.loads((bundle_path("unet3d_ct_organs") / "configs" / "inference.json").read_text())
+    (seg_step,) = [t for t in steps["postprocessing"]["transforms"] if t["_target_"].endswith("SaveDicomSegd")]
+    assert seg_step["model_name"] == "$@model_identity['name']"
+    assert bundle_identity("/nowhere")["name"] == "monai_unet2015 U-Net"
 
 
 def test_mask_off_the_series_grid_is_an_error(sample_root, tmp_path):

@@ -77,6 +77,16 @@ def node(bundle, tmp_path):
     running.close()
 
 
+def test_the_start_log_says_not_for_diagnostic_use(bundle, tmp_path, caplog):
+    with caplog.at_level("INFO", logger="monai_unet2015.dicom_node.node"):
+        running = InProcessNode(bundle, tmp_path / "work")
+    try:
+        (line,) = [r.getMessage() for r in caplog.records if "listening on" in r.getMessage()]
+        assert line.endswith("; not for diagnostic use")
+    finally:
+        running.close()
+
+
 def referenced_instances(seg: pydicom.Dataset) -> set[str]:
     return {item.ReferencedSOPInstanceUID for item in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence}
 
