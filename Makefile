@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 OUTPUT_DIR ?= demo_output
 PYTEST_ARGS ?=
 
-.PHONY: install label-install label-server hospital-peers demo smoke test docs lint bench peer-install peer notebooks clean
+.PHONY: install label-install label-server hospital-peers demo smoke test docs figures lint bench peer-install peer notebooks clean
 
 install: $(STAMP)
 
@@ -65,9 +65,16 @@ hospital-peers:
 test: $(STAMP) $(LABEL_STAMP) hospital-peers
 	$(PY) -m pytest -n 2 --dist loadfile --durations=15 $(PYTEST_ARGS) tests
 
-# The documentation site (Sphinx + MyST): warnings are errors (-W), every one listed (--keep-going).
+# The documentation site (Sphinx + MyST): warnings are errors (-W), every one listed (--keep-going);
+# the build also fails on a figure a page shows that is missing or blank.
 docs: $(STAMP)
 	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+# The documentation's figures (docs/_static/figures/, committed), drawn from real data fetched from
+# the registries; the CT figures need a run of `benchmarks/review_flag.py --work $(REVIEW_WORK)`.
+REVIEW_WORK ?= /tmp/review_work
+figures: $(STAMP)
+	$(PY) scripts/make_figures.py $(if $(wildcard $(REVIEW_WORK)/out),--review-work $(REVIEW_WORK))
 
 lint: $(STAMP)
 	$(PY) -m ruff check monai_unet2015 tests benchmarks tutorials apps

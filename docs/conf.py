@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
 import monai_unet2015
 
 project = "monai_unet2015"
 author = "monai_unet2015 developers"
+copyright = "2026, the monai_unet2015 developers (Apache-2.0)"  # noqa: A001 (Sphinx's name)
 release = monai_unet2015.__version__
 extensions = [
     "myst_parser",
@@ -22,5 +29,43 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "show-inheritance": False}
 html_theme = "alabaster"
+# wide enough for the guide's code (100-character lines) without a scroll bar
+html_theme_options = {"page_width": "1240px", "sidebar_width": "230px", "body_max_width": "none"}
 html_static_path: list[str] = []
 napoleon_custom_sections = ["Shapes"]
+
+
+DOCS = Path(__file__).resolve().parent
+FIGURE_REFERENCE = re.compile(r"\]\(((?:\.\./)*_static/figures/[\w.-]+\.png)\)")
+
+
+def figure_problems(docs: Path = DOCS) -> list[str]:
+    """Every figure a page shows that is missing or blank (one colour, or almost), named with its page.
+
+    ``scripts/make_figures.py`` draws them; the build fails on any problem found here.
+    """
+    problems = []
+    for page in sorted(docs.rglob("*.md")):
+        if "_build" in page.parts:
+            continue
+        for reference in FIGURE_REFERENCE.findall(page.read_text()):
+            path = (page.parent / reference).resolve()
+            if not path.is_file():
+                problems.append(f"{page.relative_to(docs)}: {reference} does not exist (scripts/make_figures.py)")
+                continue
+            grey = np.asarray(Image.open(path).convert("L"), dtype=np.float32)
+            if grey.std() < 5 or min(grey.shape) < 100:
+                problems.append(
+                    f"{page.relative_to(docs)}: {reference} is blank or tiny ({grey.shape}, std {grey.std():.1f})"
+                )
+    return problems
+
+
+def _check_figures(app) -> None:
+    problems = figure_problems()
+    if problems:
+        raise RuntimeError("figures: " + "; ".join(problems))
+
+
+def setup(app):
+    app.connect("builder-inited", _check_figures)

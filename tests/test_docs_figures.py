@@ -1,0 +1,42 @@
+"""The documentation's figures: every one a page shows exists and is not blank (the docs build checks it too)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def docs_conf():
+    spec = importlib.util.spec_from_file_location("docs_conf", DOCS / "conf.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_figure_the_pages_show_is_there_and_not_blank():
+    conf = docs_conf()
+    assert conf.figure_problems() == []
+    shown = {
+        Path(reference).name
+        for page in DOCS.rglob("*.md")
+        if "_build" not in page.parts
+        for reference in conf.FIGURE_REFERENCE.findall(page.read_text())
+    }
+    drawn = {path.name for path in (DOCS / "_static" / "figures").glob("*.png")}
+    assert shown == drawn, f"drawn but not shown: {drawn - shown}; shown but not drawn: {shown - drawn}"
+    assert len(drawn) >= 8
+
+
+def test_a_missing_or_blank_figure_is_named_with_its_page(tmp_path):
+    figures = tmp_path / "_static" / "figures"
+    figures.mkdir(parents=True)
+    Image.fromarray(np.full((200, 300), 255, np.uint8)).save(figures / "blank.png")
+    (tmp_path / "page.md").write_text("![a](_static/figures/blank.png)\n![b](_static/figures/gone.png)\n")
+    problems = docs_conf().figure_problems(tmp_path)
+    assert problems[0].startswith("page.md: _static/figures/blank.png is blank or tiny")
+    assert problems[1] == "page.md: _static/figures/gone.png does not exist (scripts/make_figures.py)"
