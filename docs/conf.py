@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
@@ -67,5 +68,15 @@ def _check_figures(app) -> None:
         raise RuntimeError("figures: " + "; ".join(problems))
 
 
+def _init_signature(app, what, name, obj, options, signature, return_annotation):
+    """A class whose base defines ``__new__(*args, **kwargs)`` (MONAI's ``MapTransform``) shows its
+    ``__init__``'s parameters, not ``(*args, **kwargs)``."""
+    if what != "class" or signature != "(*args, **kwargs)" or obj.__init__ is object.__init__:
+        return None
+    parameters = list(inspect.signature(obj.__init__).parameters.values())[1:]  # without self
+    return str(inspect.Signature(parameters)), return_annotation
+
+
 def setup(app):
     app.connect("builder-inited", _check_figures)
+    app.connect("autodoc-process-signature", _init_signature)

@@ -1,6 +1,6 @@
 """The documentation's figures, drawn by the package's own code from real data and results.
 
-Writes PNGs into ``docs/_static/figures/`` (committed; ``tests/test_docs_figures.py`` and the
+Writes PNGs into ``docs/_static/figures/`` (committed; ``tests/test_docs_build.py`` and the
 docs build check that every figure a page shows exists and is not blank):
 
 - ``pipeline.png``: scanner -> DICOM node (gate, U-Net, review) -> PACS (the front page);

@@ -68,10 +68,11 @@ def _check_integer(target: torch.Tensor) -> None:
 
 
 class PixelWeightedCrossEntropyLoss(_Loss):
-    """Soft-max cross entropy in which every pixel has its own weight (the paper's energy).
+    r"""Soft-max cross entropy in which every pixel has its own weight (the paper's energy).
 
-    ``E = sum_x w(x) * -log p_{l(x)}(x)`` (Ronneberger et al. 2015, eq. 1) with ``p`` the
-    pixel-wise soft-max over the output channels and ``w`` the weight map of
+    :math:`E = -\sum_{x \in \Omega} w(x) \log p_{\ell(x)}(x)` (Ronneberger et al. 2015, eq. 1)
+    with :math:`p` the pixel-wise soft-max over the output channels, :math:`\ell(x)` the true
+    class of pixel :math:`x` and :math:`w` the weight map of
     :class:`~monai_unet2015.transforms.BorderWeightMap`. A single output channel uses the
     sigmoid (binary cross entropy) instead. Weight 0 means "not labelled": such pixels add
     nothing to the loss and get zero gradient, which is how Çiçek et al. 2016 train on

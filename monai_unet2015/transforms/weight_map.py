@@ -20,12 +20,13 @@ __all__ = ["BorderWeightMap", "BorderWeightMapd"]
 
 
 class BorderWeightMap(Transform):
-    """Pixel weights that make the net learn the thin borders between touching objects.
+    r"""Pixel weights that make the net learn the thin borders between touching objects.
 
-    ``w(x) = w_c(x) + w0 * exp(-(d1(x) + d2(x))^2 / (2 sigma^2))`` (Ronneberger et al. 2015,
-    eq. 2): d1 and d2 are the Euclidean distances from a background pixel x to the nearest
-    and the second-nearest object; the border term applies to background pixels (label 0)
-    and is 0 where fewer than two objects exist. ``w_c`` balances the class frequencies.
+    :math:`w(x) = w_c(x) + w_0 \exp\left(-\frac{(d_1(x) + d_2(x))^2}{2\sigma^2}\right)`
+    (Ronneberger et al. 2015, eq. 2): :math:`d_1` and :math:`d_2` are the Euclidean distances
+    from a background pixel :math:`x` to the nearest and the second-nearest object; the border
+    term applies to background pixels (label 0) and is 0 where fewer than two objects exist.
+    :math:`w_c` balances the class frequencies.
     The map depends only on the label, so compute it once per ground truth (before the
     random transforms, inside a ``CacheDataset``) and deform it with the label's field.
 

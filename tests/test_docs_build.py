@@ -1,4 +1,4 @@
-"""The documentation's figures: every one a page shows exists and is not blank (the docs build checks it too)."""
+"""What the docs build (docs/conf.py) adds: figures that exist and are not blank, real signatures of dict transforms."""
 
 from __future__ import annotations
 
@@ -40,3 +40,13 @@ def test_a_missing_or_blank_figure_is_named_with_its_page(tmp_path):
     problems = docs_conf().figure_problems(tmp_path)
     assert problems[0].startswith("page.md: _static/figures/blank.png is blank or tiny")
     assert problems[1] == "page.md: _static/figures/gone.png does not exist (scripts/make_figures.py)"
+
+
+def test_a_dictionary_transform_shows_its_own_parameters_not_monais_new():
+    from monai_unet2015.data import SaveDicomSegd
+    from monai_unet2015.transforms import BorderWeightMapd
+
+    conf = docs_conf()
+    shown, _ = conf._init_signature(None, "class", "SaveDicomSegd", SaveDicomSegd, {}, "(*args, **kwargs)", None)
+    assert shown.startswith("(keys: 'KeysCollection', output_dir:") and "model_name" in shown
+    assert conf._init_signature(None, "class", "x", BorderWeightMapd, {}, "(keys, w0=10.0)", None) is None
