@@ -54,6 +54,9 @@ def _add_demo(commands) -> None:
     demo.add_argument(
         "--cells-epochs", type=int, default=80, help="2D cells bundle epochs (6 iterations each; default 80)"
     )
+    demo.add_argument(
+        "--verbose", action="store_true", help="log every training iteration (default: one line per epoch)"
+    )
     demo.set_defaults(handler=_run_demo)
 
 
@@ -361,7 +364,7 @@ def _run_plan(args: argparse.Namespace) -> int:
 def _run_demo(args: argparse.Namespace) -> int:
     from monai_unet2015.bundle.demo import run_demo
 
-    metrics = run_demo(args.output_dir, ct_epochs=args.ct_epochs, cells_epochs=args.cells_epochs)
+    metrics = run_demo(args.output_dir, ct_epochs=args.ct_epochs, cells_epochs=args.cells_epochs, verbose=args.verbose)
     ct, cells = metrics["ct_3d"], metrics["cells_2d"]
     organs = ", ".join(f"{k} {v:.2f}" for k, v in ct["dice"].items())
     sys.stdout.write(

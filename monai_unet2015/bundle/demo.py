@@ -15,7 +15,7 @@ from monai.bundle import run as run_bundle
 from PIL import Image
 from scipy import ndimage
 
-from monai_unet2015.bundle.figure import overlay_figure
+from monai_unet2015.bundle.figure import INSTANCES, overlay_figure
 from monai_unet2015.bundle.locations import bundle_path
 from monai_unet2015.bundle.predictor import BundlePredictor
 from monai_unet2015.data import CT_LABELS, write_sample_data
@@ -36,7 +36,7 @@ def _bundle_files(name: str) -> dict:
 
 
 def _train_and_infer(
-    name: str, dataset_dir: Path, root: Path, epochs: int, val_interval: int, extra: dict
+    name: str, dataset_dir: Path, root: Path, epochs: int, val_interval: int, extra: dict, verbose: bool = False
 ) -> tuple[dict, BundlePredictor]:
     """Train the bundle into ``root``, segment ``dataset_dir``'s test cases; the timings and the predictor."""
     files, configs = _bundle_files(name)
@@ -48,6 +48,7 @@ def _train_and_infer(
         dataset_dir=str(dataset_dir),
         max_epochs=epochs,
         val_interval=val_interval,
+        verbose=verbose,
         **files,
         **extra,
     )
@@ -59,9 +60,10 @@ def _train_and_infer(
     return timings, predictor
 
 
-def _ct_part(sample: Path, out: Path, epochs: int) -> tuple[dict, tuple]:
+def _ct_part(sample: Path, out: Path, epochs: int, verbose: bool) -> tuple[dict, tuple]:
     root = out / _CT_BUNDLE
-    timings, predictor = _train_and_infer(_CT_BUNDLE, sample / "ct", root, epochs, max(1, epochs // 6), {})
+    interval = max(1, epochs // 6)
+    timings, predictor = _train_and_infer(_CT_BUNDLE, sample / "ct", root, epochs, interval, {}, verbose)
     test = json.loads((sample / "ct" / "dataset.json").read_text())["test_labels"][0]
     case = Path(test["image"]).name.replace(".nii.gz", "")
     image = nib.load(sample / "ct" / test["image"]).get_fdata()
@@ -77,6 +79,7 @@ def _ct_part(sample: Path, out: Path, epochs: int) -> tuple[dict, tuple]:
         np.rot90(image[:, :, z]),
         np.rot90(truth[:, :, z]),
         np.rot90(prediction[:, :, z]),
+        {value: name for name, value in CT_LABELS.items() if value},
     )
     metrics = {
         "test_case": case,
@@ -90,9 +93,10 @@ def _ct_part(sample: Path, out: Path, epochs: int) -> tuple[dict, tuple]:
     return metrics, figure_row
 
 
-def _cells_part(sample: Path, out: Path, epochs: int) -> tuple[dict, tuple]:
+def _cells_part(sample: Path, out: Path, epochs: int, verbose: bool) -> tuple[dict, tuple]:
     root = out / _CELLS_BUNDLE
-    timings, _ = _train_and_infer(_CELLS_BUNDLE, sample / "cells", root, epochs, max(1, epochs // 4), _CELLS_NET)
+    interval = max(1, epochs // 4)
+    timings, _ = _train_and_infer(_CELLS_BUNDLE, sample / "cells", root, epochs, interval, _CELLS_NET, verbose)
     results, figure_row = [], None
     for test in json.loads((sample / "cells" / "dataset.json").read_text())["test_labels"]:
         name = Path(test["image"]).stem
@@ -108,10 +112,12 @@ def _cells_part(sample: Path, out: Path, epochs: int) -> tuple[dict, tuple]:
             }
         )
         figure_row = figure_row or (
-            f"2D cells bundle, test image {name}",
+            f"2D cells bundle, test image {name}: {int(instances.max())} cells, "
+            f"{results[-1]['predicted_objects']} objects found",
             image,
-            (instances > 0).astype(int),
-            prediction.astype(int),
+            instances,
+            ndimage.label(prediction)[0],  # the predicted objects, as the metrics count them
+            INSTANCES,
         )
     metrics = {
         "test_images": results,
@@ -122,13 +128,16 @@ def _cells_part(sample: Path, out: Path, epochs: int) -> tuple[dict, tuple]:
     return metrics, figure_row
 
 
-def run_demo(output_dir: str | Path = "demo_output", ct_epochs: int = 150, cells_epochs: int = 80) -> dict:
+def run_demo(
+    output_dir: str | Path = "demo_output", ct_epochs: int = 150, cells_epochs: int = 80, verbose: bool = False
+) -> dict:
     """Generate the sample data, train and apply both bundles, write metrics and a figure.
 
     Writes under ``output_dir``: ``sample/`` (the data), ``unet3d_ct_organs/`` and
     ``unet2015_cells_2d/`` (models, TensorBoard logs, predictions), ``dicom_predictions/``
     (NIfTI + DICOM SEG for the DICOM series), ``metrics.json`` and ``figure.png``. Uses CUDA
-    when present. Returns the metrics. A second demo run into the same ``output_dir``
+    when present; ``verbose`` logs every training iteration (default: one line per epoch).
+    Returns the metrics. A second demo run into the same ``output_dir``
     replaces the first one's results (these folders are the demo's own); bundle runs of
     your own never replace outputs unless asked (``--overwrite true``).
     """
@@ -137,8 +146,8 @@ def run_demo(output_dir: str | Path = "demo_output", ct_epochs: int = 150, cells
     began = time.perf_counter()
     sample = out / "sample"
     write_sample_data(sample)
-    ct_metrics, ct_row = _ct_part(sample, out, ct_epochs)
-    cells_metrics, cells_row = _cells_part(sample, out, cells_epochs)
+    ct_metrics, ct_row = _ct_part(sample, out, ct_epochs, verbose)
+    cells_metrics, cells_row = _cells_part(sample, out, cells_epochs, verbose)
     metrics = {
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         "ct_3d": ct_metrics,

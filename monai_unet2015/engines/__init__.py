@@ -15,6 +15,7 @@ from monai_unet2015.engines.handlers import (
     BroadcastBuffers,
     CheckInputChannels,
     ClipGradientNorm,
+    EpochLossLog,
     NonFiniteLossError,
     SeedEveryEpoch,
     StopOnNonFiniteLoss,
@@ -37,6 +38,7 @@ from monai_unet2015.engines.workflows import (
 )
 
 __all__ = [
+    "EpochLossLog",
     "PrepareBatchWeightMap",
     "CheckInputChannels",
     "BroadcastBuffers",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import warnings
 
 import numpy as np
@@ -26,6 +27,7 @@ __all__ = [
     "CheckInputChannels",
     "channel_mismatch",
     "loss_from_output",
+    "EpochLossLog",
 ]
 
 logger = logging.getLogger(__name__)
@@ -300,3 +302,52 @@ class CheckInputChannels:
             source = source[0] if isinstance(source, (list, tuple)) and source else source
             name = f" ({source})" if source else ""
             raise ValueError(f"the images{name} {channel_mismatch(channels, self.in_channels)}")
+
+
+class EpochLossLog:
+    """One log line per epoch: the mean training loss of its iterations and the epoch's seconds.
+
+    The quiet console of :func:`~monai_unet2015.engines.create_trainer` (``verbose=False``):
+    MONAI's ``StatsHandler`` logs every iteration, and Ignite logs every epoch's end and every
+    checkpoint; this line replaces the three.
+
+    Args:
+        name: the logger's name.
+
+    Example::
+
+        >>> from ignite.engine import Engine
+        >>> engine = Engine(lambda e, b: {"loss": torch.tensor(float(b))})
+        >>> EpochLossLog().attach(engine)
+        >>> _ = engine.run([1, 2, 3], max_epochs=1)
+        >>> engine.state.epoch_losses
+        [2.0]
+    """
+
+    def __init__(self, name: str = "monai_unet2015.trainer") -> None:
+        self.logger = logging.getLogger(name)
+
+    def attach(self, engine: Engine) -> None:
+        engine.state.epoch_losses = []
+        engine.add_event_handler(Events.EPOCH_STARTED, self._start)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._add)
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self._log)
+
+    def _start(self, engine: Engine) -> None:
+        self._sum, self._count = 0.0, 0
+        self._began = time.perf_counter()
+
+    def _add(self, engine: Engine) -> None:
+        self._sum += float(loss_from_output(engine.state.output))
+        self._count += 1
+
+    def _log(self, engine: Engine) -> None:
+        mean = self._sum / max(self._count, 1)
+        engine.state.epoch_losses.append(mean)
+        self.logger.info(
+            "epoch %d/%d: train_loss %.4f (%.1f s)",
+            engine.state.epoch,
+            engine.state.max_epochs,
+            mean,
+            time.perf_counter() - self._began,
+        )

@@ -16,6 +16,7 @@ and writes checkpoints.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -43,6 +44,7 @@ from monai_unet2015.engines.handlers import (
     BroadcastBuffers,
     CheckInputChannels,
     ClipGradientNorm,
+    EpochLossLog,
     SeedEveryEpoch,
     StopOnNonFiniteLoss,
     ValidateLastEpoch,
@@ -291,6 +293,7 @@ def create_trainer(
     resume: bool = True,
     log_dir: str | Path | None = None,
     progress: bool = True,
+    verbose: bool = False,
     seed: int | None = 0,
     epoch_length: int | None = None,
     use_weight_map: bool = True,
@@ -351,6 +354,9 @@ def create_trainer(
         resume: continue from the newest checkpoint in ``ckpt_dir`` if there is one.
         log_dir: TensorBoard folder (None: no TensorBoard).
         progress: show a progress bar.
+        verbose: log every iteration's loss (MONAI's ``StatsHandler``) and Ignite's own lines
+            per epoch end and checkpoint. Default False: one line per epoch with the mean
+            loss (:class:`~monai_unet2015.engines.handlers.EpochLossLog`); warnings still show.
         seed: base seed for :class:`SeedEveryEpoch` (None: not seeded here).
         epoch_length: iterations per epoch (default ``len(train_loader)``).
         use_weight_map: feed ``weight_key`` to the loss.
@@ -405,7 +411,12 @@ def create_trainer(
         amp_kwargs={"dtype": amp_dtype},
         decollate=False,
     )
-    handlers = _step_handlers(seed, in_channels, grad_clip_norm, image_key, log_dir)
+    if not verbose:  # Ignite's own line per epoch end and per checkpoint: EpochLossLog's line says it
+        # a child logger of this trainer's own (before the handlers take it), so that a verbose
+        # trainer made later keeps Ignite's lines
+        trainer.logger = logging.getLogger(f"{trainer.logger.name}.quiet")
+        trainer.logger.setLevel(logging.WARNING)
+    handlers = _step_handlers(seed, in_channels, grad_clip_norm, image_key, log_dir, verbose)
     budget = None if time_budget_s is None else TrainingTimeBudget(time_budget_s, evaluator)
     lr_scheduler = _scheduler(lr_scheduler, optimizer, max_epochs, budget)
     if lr_scheduler is not None:
@@ -435,7 +446,7 @@ def create_trainer(
     return trainer
 
 
-def _step_handlers(seed, in_channels, grad_clip_norm, image_key: str, log_dir) -> list:
+def _step_handlers(seed, in_channels, grad_clip_norm, image_key: str, log_dir, verbose: bool) -> list:
     """Per-step handlers in the order they must run: seeding first, the non-finite check before logging."""
     handlers: list = [] if seed is None else [SeedEveryEpoch(seed)]
     if in_channels is not None:
@@ -446,6 +457,8 @@ def _step_handlers(seed, in_channels, grad_clip_norm, image_key: str, log_dir) -
     if is_main_process():
         handlers.append(
             StatsHandler(name="monai_unet2015.trainer", tag_name="train_loss", output_transform=loss_from_output)
+            if verbose
+            else EpochLossLog()
         )
         if log_dir is not None:
             handlers.append(

@@ -60,7 +60,7 @@ def train(sample, root, processes: int, epochs: int):
         BUNDLE,
         configs,
         *("--bundle_root", str(root), "--dataset_dir", str(sample), "--max_epochs", str(epochs)),
-        *("--val_interval", "1", "--progress", "False", *TINY),
+        *("--val_interval", "1", "--progress", "False", "--verbose", "true", *TINY),  # every iteration's loss
     )
     losses = [float(v) for v in re.findall(r"train_loss: ([0-9.]+)", output)]
     return losses, logged_dice(output)

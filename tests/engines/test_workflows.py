@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 from ignite.engine import Events
@@ -115,6 +117,43 @@ def test_trainer_validates_saves_best_model_and_logs(tiny_samples, tmp_path):
     assert evaluator.state.epoch == 2 and "val_mean_dice" in evaluator.state.metrics
     assert (tmp_path / "model.pt").is_file()
     assert any(p.name.startswith("events.out.tfevents") for p in tmp_path.iterdir())
+
+
+class Recorded(logging.Handler):
+    """Every record of the trainer's loggers, whatever MONAI's ``get_logger`` did to their propagation."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.messages = []
+
+    def emit(self, record):
+        if record.levelno == logging.INFO:
+            self.messages.append(record.getMessage())
+
+
+@pytest.mark.parametrize("verbose", [False, True, False])
+def test_the_console_has_one_line_per_epoch_unless_verbose(tiny_samples, tmp_path, verbose):
+    recorded = Recorded()
+    loggers = [logging.getLogger("monai_unet2015.trainer"), logging.getLogger("ignite.engine.engine.SupervisedTrainer")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:  # INFO, as the bundles' logging.conf sets it
+        logger.addHandler(recorded)
+        logger.setLevel(logging.INFO)
+    try:
+        train(tiny_samples, tmp_path / "ckpt", max_epochs=2, verbose=verbose)
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.removeHandler(recorded)
+            logger.setLevel(level)
+    messages = recorded.messages
+    per_epoch = [m for m in messages if m.startswith("epoch ") and ": train_loss " in m]
+    per_iteration = [m for m in messages if "Iter:" in m]
+    ignite_lines = [m for m in messages if "Complete. Time taken" in m or "Saved checkpoint" in m]
+    if verbose:
+        assert per_iteration and ignite_lines and not per_epoch
+    else:
+        assert [m.split(":")[0] for m in per_epoch] == ["epoch 1/2", "epoch 2/2"]
+        assert not per_iteration and not ignite_lines
 
 
 def test_non_finite_loss_stops_training_with_a_clear_message(tiny_samples):
