@@ -15,7 +15,7 @@ __all__ = ["main"]
 
 
 _DESCRIPTION = (
-    "The original U-Net (Ronneberger et al. 2015) and the 3D U-Net (Cicek et al. 2016) as MONAI bundles: "
+    "The original U-Net (Ronneberger et al. 2015) and the 3D U-Net (Çiçek et al. 2016) as MONAI bundles: "
     "train, plan, export and serve them. Not for diagnostic use."
 )
 
