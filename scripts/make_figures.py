@@ -9,6 +9,8 @@ docs build check that every figure a page shows exists and is not blank):
 - ``elastic.png``: the coarse-grid elastic deformation, a grid and the nuclei before and after;
 - ``weight_map.png``: the border weight map (eq. 2) of real touching nuclei;
 - ``peer_results.png``: the bundle beside nnU-Net on real images, from ``benchmarks/results``;
+- ``instances.png``: the cells bundle's objects beside the annotated ones on the held-out real
+  nuclei and bacteria, after training as the peer benchmark does (``--train-cells 240``);
 - ``ct_overlay.png`` and ``training_curve.png``: the 3D bundle on the real held-out CT, and the
   training loss and validation Dice it logged (TensorBoard), from a run of
   ``benchmarks/review_flag.py --work DIR`` (``--review-work DIR``; left as they are without it).
@@ -407,9 +409,48 @@ def training_curve_figure(review_work: Path) -> Path:
     return save(figure, "training_curve.png")
 
 
+def instances_figure(work: Path, budget_s: float) -> Path:
+    """The cells bundle trained ``budget_s`` on the real nuclei and on the real bacteria (the peer benchmark's
+    plan, preset, split and seed 0), its objects beside the annotated ones on each held-out image."""
+    from peer_nnunet import bundle_segment, bundle_train
+    from real_data import write_bacteria, write_nuclei
+
+    from monai_unet2015.bundle.figure import INSTANCES, overlay_figure
+    from monai_unet2015.planning.write import write_plan
+
+    rows = []
+    for name, write in (("nuclei", write_nuclei), ("bacteria", write_bacteria)):
+        dataset = write(work / "real")
+        test = dataset.parent / f"{name}_test"
+        output = work / name / f"unet2015_cells_2d_b{budget_s:g}_s0_out"  # bundle_segment's folder
+        if not output.is_dir():  # an earlier run's segmentation is drawn again as it is
+            plan = work / f"{name}_plan.json"
+            write_plan(dataset, plan, device="cpu", overwrite=True, time_budget_s=budget_s, estimate=False)
+            trained = bundle_train({"bundle": "unet2015_cells_2d"}, dataset, work / name, plan, budget_s, 0, {})
+            output = bundle_segment(trained, test / "imagesTr", plan, {})["output"]
+        image_path = sorted((test / "imagesTr").glob("*.tif"))[-1]
+        truth = np.array(Image.open(test / "labelsTr" / image_path.name))
+        found = np.array(Image.open(next(output.rglob(f"{image_path.stem}_instances.png"))))
+        counts = f"{len(np.unique(truth)) - 1} annotated, {len(np.unique(found)) - 1} found"
+        title = f"real {name}, held out ({counts}; {budget_s:g} s of training)"
+        rows.append((title, np.array(Image.open(image_path), np.float32), truth, found, INSTANCES))
+    path = overlay_figure(rows, FIGURES / "instances.png", width=1200)
+    print(path)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--review-work", type=Path, default=None, help="a benchmarks/review_flag.py --work folder")
+    parser.add_argument(
+        "--train-cells",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="train the cells bundle this long on the "
+        "real nuclei and bacteria for instances.png (the peer benchmark's 240 s)",
+    )
+    parser.add_argument("--work", type=Path, default=Path("/tmp/make_figures"), help="where that training goes")
     args = parser.parse_args()
     pipeline_figure()
     node_states_figure()
@@ -421,6 +462,8 @@ def main() -> None:
     if args.review_work is not None:
         ct_overlay_figure(args.review_work)
         training_curve_figure(args.review_work)
+    if args.train_cells is not None:
+        instances_figure(args.work, args.train_cells)
 
 
 if __name__ == "__main__":
