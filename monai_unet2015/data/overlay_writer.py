@@ -24,6 +24,7 @@ from scipy import ndimage
 
 from monai_unet2015 import __version__
 from monai_unet2015.data.outputs import (
+    NOT_FOR_DIAGNOSTIC_USE,
     SaveDicomObjectd,
     atomic_output,
     check_label_map,
@@ -37,7 +38,7 @@ hd, has_highdicom = optional_import("highdicom")
 
 __all__ = ["write_overlay_series", "overlay_slice", "SaveOverlayd", "NOT_FOR_DIAGNOSIS", "NEEDS_REVIEW"]
 
-NOT_FOR_DIAGNOSIS = "NOT FOR DIAGNOSTIC USE"
+NOT_FOR_DIAGNOSIS = NOT_FOR_DIAGNOSTIC_USE.upper()  # burned in: capitals read from further away
 NEEDS_REVIEW = "NEEDS REVIEW"
 _REVIEW_COLOR = (255, 140, 0)
 _FILL_OPACITY = 0.35

@@ -31,6 +31,7 @@ from skimage.measure import approximate_polygon, find_contours
 
 from monai_unet2015 import __version__
 from monai_unet2015.data.outputs import (
+    NOT_FOR_DIAGNOSTIC_USE,
     SaveDicomObjectd,
     atomic_output,
     check_label_map,
@@ -106,7 +107,7 @@ def _header(first: Dataset, label: str) -> Dataset:
         setattr(ds, keyword, first.get(keyword, ""))
     ds.SOPClassUID, ds.SOPInstanceUID = RTSTRUCT_STORAGE, pydicom.uid.generate_uid()
     ds.Modality, ds.SeriesInstanceUID, ds.SeriesNumber = "RTSTRUCT", pydicom.uid.generate_uid(), 901
-    ds.SeriesDescription, ds.OperatorsName = f"{label} (not for diagnostic use)", ""
+    ds.SeriesDescription, ds.OperatorsName = f"{label} ({NOT_FOR_DIAGNOSTIC_USE})", ""
     ds.FrameOfReferenceUID = first.FrameOfReferenceUID
     ds.PositionReferenceIndicator = first.get("PositionReferenceIndicator", "")
     ds.Manufacturer, ds.ManufacturerModelName, ds.SoftwareVersions = "monai_unet2015", label, __version__

@@ -18,7 +18,7 @@ from monai.utils import optional_import
 from pydicom.sr.codedict import codes
 
 from monai_unet2015 import __version__
-from monai_unet2015.data.outputs import SaveDicomObjectd, atomic_output, read_series
+from monai_unet2015.data.outputs import NOT_FOR_DIAGNOSTIC_USE, SaveDicomObjectd, atomic_output, read_series
 from monai_unet2015.data.structure_report import structure_measurements
 
 hd, has_highdicom = optional_import("highdicom")
@@ -115,7 +115,7 @@ def write_volume_report(
         sop_instance_uid=hd.UID(),
         instance_number=1,
         manufacturer="monai_unet2015",
-        series_description="U-Net volumes (not for diagnostic use)",
+        series_description=f"U-Net volumes ({NOT_FOR_DIAGNOSTIC_USE})",
     )
     sr.SoftwareVersions = __version__
     out_path = Path(out_path)

@@ -21,7 +21,13 @@ from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
 from monai_unet2015 import __version__
-from monai_unet2015.data.outputs import LabelledOutputd, atomic_output, check_label_map, output_name
+from monai_unet2015.data.outputs import (
+    NOT_FOR_DIAGNOSTIC_USE,
+    LabelledOutputd,
+    atomic_output,
+    check_label_map,
+    output_name,
+)
 from monai_unet2015.data.review import REVIEW_KEY, check_review_thresholds, read_training_volumes, review_result
 from monai_unet2015.inferers.overlap_tile import FLIP_DISAGREEMENT_KEY
 
@@ -170,7 +176,7 @@ class SaveStructureReportd(LabelledOutputd):
         return {
             "source": str(value.meta.get("filename_or_obj", "")),
             "software": f"monai_unet2015 {__version__}",
-            "note": "not for diagnostic use",
+            "note": NOT_FOR_DIAGNOSTIC_USE,
             **measured,
             "review": review,
         }
