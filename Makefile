@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 OUTPUT_DIR ?= demo_output
 PYTEST_ARGS ?=
 
-.PHONY: install label-install label-server hospital-peers demo smoke test docs figures lint bench peer-install peer notebooks clean
+.PHONY: install label-install label-server hospital-peers demo smoke test docs docs-layout figures lint bench peer-install peer notebooks clean
 
 install: $(STAMP)
 
@@ -47,17 +47,19 @@ label-server: $(LABEL_STAMP)
 
 # Orthanc (a real PACS), dcmtk (storescu, a real sender), dicom3tools (dciodvfy, an
 # independent validator of the objects we write) and systemd (systemd-analyze verifies
-# deploy/'s unit) for tests/dicom_node, tests/data and tests/packaging, from Debian's
-# packages; as root only (CI is). Without them those tests skip and say why.
+# deploy/'s unit) for tests/dicom_node, tests/data and tests/packaging, and chromium (the docs
+# seen in a browser: tests/test_docs_layout.py, `make docs-layout`), from Debian's packages;
+# as root only (CI is). Without them those tests skip and say why.
+SYSTEM_PACKAGES := orthanc dcmtk dicom3tools systemd chromium
 hospital-peers:
 	@if command -v Orthanc >/dev/null && command -v storescu >/dev/null && command -v dciodvfy >/dev/null \
-			&& command -v systemd-analyze >/dev/null; then \
-		echo "Orthanc, dcmtk, dicom3tools and systemd are installed"; \
+			&& command -v systemd-analyze >/dev/null && command -v chromium >/dev/null; then \
+		echo "$(SYSTEM_PACKAGES) are installed"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc dcmtk dicom3tools systemd) \
-			|| echo "note: orthanc, dcmtk, dicom3tools and systemd could not be installed; the tests that need them skip"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES)) \
+			|| echo "note: $(SYSTEM_PACKAGES) could not be installed; the tests that need them skip"; \
 	else \
-		echo "note: apt-get install orthanc dcmtk dicom3tools systemd (as root) to run the tests against them"; \
+		echo "note: apt-get install $(SYSTEM_PACKAGES) (as root) to run the tests against them"; \
 	fi
 
 # --dist loadfile: a test file's tests run on one worker, so module fixtures (the MONAI Label
@@ -70,6 +72,11 @@ test: $(STAMP) $(LABEL_STAMP) hospital-peers
 docs: $(STAMP)
 	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
+# The built site in a headless Chromium (Debian's chromium, installed by hospital-peers) at a
+# 1366 px laptop width: fails on any code block or table clipped behind a scroll bar.
+docs-layout: docs hospital-peers
+	$(PY) scripts/check_docs_layout.py docs/_build/html --width 1366
+
 # The documentation's figures (docs/_static/figures/, committed), drawn from real data fetched from
 # the registries (about 10 minutes: the cells bundle trains 240 s on the real nuclei and bacteria);
 # the CT figures need a run of `benchmarks/review_flag.py --work $(REVIEW_WORK)`.
@@ -78,8 +85,8 @@ figures: $(STAMP)
 	$(PY) scripts/make_figures.py --train-cells 240 $(if $(wildcard $(REVIEW_WORK)/out),--review-work $(REVIEW_WORK))
 
 lint: $(STAMP)
-	$(PY) -m ruff check monai_unet2015 tests benchmarks tutorials apps
-	$(PY) -m ruff format --check monai_unet2015 tests benchmarks tutorials apps
+	$(PY) -m ruff check monai_unet2015 tests benchmarks tutorials apps scripts
+	$(PY) -m ruff format --check monai_unet2015 tests benchmarks tutorials apps scripts
 
 BENCH_STAMP := $(VENV)/.installed-bench
 

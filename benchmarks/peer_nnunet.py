@@ -38,6 +38,7 @@ Example::
     python benchmarks/peer_nnunet.py --only brain_aal --budgets 330 --seeds 0 1 2
     python benchmarks/peer_nnunet.py --only abdomen_ct --budgets 330 --seeds 0
     python benchmarks/peer_nnunet.py --table benchmarks/results/peer_nnunet_cpu.json
+    python benchmarks/peer_nnunet.py --summary   # the docs' summary table
 """
 
 from __future__ import annotations
@@ -797,6 +798,58 @@ def markdown_table(results: dict) -> str:
     return "\n".join(rows)
 
 
+# The newest runs of each dataset (files in benchmarks/results/), which the docs' page "Beside
+# nnU-Net" shows as its summary; benchmarks/results/peer_nnunet.md has every other run.
+SUMMARY_FILES = {
+    "nuclei": ("peer_nnunet_nuclei_cpu.json",),
+    "bacteria": (
+        "peer_nnunet_bacteria_cpu.json",
+        "peer_nnunet_bacteria_720s_s0_cpu.json",
+        "peer_nnunet_bacteria_720s_s1_cpu.json",
+        "peer_nnunet_bacteria_720s_s2_cpu.json",
+    ),
+    "brain_mri": ("peer_nnunet_mri_2d_cpu.json",),
+    "brain_aal": ("peer_nnunet_aal_cpu.json", "peer_nnunet_aal_990s_cpu.json"),
+    "abdomen_ct": ("peer_nnunet_abdomen_ct_cpu.json", "peer_nnunet_abdomen_ct_seeds12_cpu.json"),
+}
+_SUMMARY_CELL_MEASURES = (("f1_iou0.5", "object F1 @ IoU 0.5"), ("foreground_dice", "foreground Dice"))
+
+
+def _summary_rows(name: str, result: dict) -> list[str]:
+    """Per budget, the headline measures of one dataset: bundle, nnU-Net's best configuration, classical."""
+    if name in CELLS:
+        data, base = name, result["otsu_watershed"]
+        measures = [(lambda r, k=key: float(r[k]), label, f"{base[key]:.3f}") for key, label in _SUMMARY_CELL_MEASURES]
+    else:
+        data, classes = _VOLUME_MEASURES[name]
+        base = result.get("kmeans_in_true_tissue", {})
+        measures = [
+            (lambda r, k=key: r["dice"][k], label, f"{base[key]:.3f}" if key in base else "-") for key, label in classes
+        ]
+    rows = []
+    for budget in sorted({run["budget_s"] for run in result["runs"]}):
+        runs = [run for run in result["runs"] if run["budget_s"] == budget]
+        ran = [c for c in NNUNET_3D if all(c in peer_runs(name, run) for run in runs)]
+        seeds = len({run["seed"] for run in runs})
+        for value, label, classical in measures:
+            bundle, best = _measure_row(name, runs, value)[:2]
+            cells = (data, f"{budget:g} s", str(seeds), label, bundle, best or "-", ", ".join(ran), classical)
+            rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def summary_table(results_dir: Path = RESULTS_DIR) -> str:
+    """The docs' summary of the newest runs (:data:`SUMMARY_FILES`): median (min..max) over seeds."""
+    rows = [
+        "| data | budget | seeds | measure | bundle | nnU-Net, best configuration | configurations run | classical |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, files in SUMMARY_FILES.items():
+        result = merge_results([json.loads((results_dir / file).read_text()) for file in files])
+        rows += _summary_rows(name, result[name])
+    return "\n".join(rows)
+
+
 def merge_results(results: list[dict]) -> dict:
     """Several result files as one: the runs of each dataset put together (other entries: the first file's)."""
     merged: dict = {}
@@ -820,6 +873,7 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--table", type=Path, nargs="+", default=None, help="print the table of result files")
+    parser.add_argument("--summary", action="store_true", help="print the docs' summary of the newest runs")
     parser.add_argument(
         "--ablation",
         nargs="?",
@@ -841,6 +895,9 @@ def main() -> None:
         "never chosen on)",
     )
     args = parser.parse_args()
+    if args.summary:
+        print(summary_table())
+        return
     if args.table:
         print(markdown_table(merge_results([json.loads(path.read_text()) for path in args.table])))
         return

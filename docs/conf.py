@@ -20,7 +20,14 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
+    "sphinx.ext.mathjax",
+    # MathJax served from the site itself, not a CDN: the formulas show on a hospital's offline network
+    "sphinx-mathjax-offline",
+    # the papers as citations: per page ({footcite} + {footbibliography}), all of them on references.md
+    "sphinxcontrib.bibtex",
 ]
+bibtex_bibfiles = ["references.bib"]
+bibtex_default_style = "plain"
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 exclude_patterns = ["_build"]
 myst_heading_anchors = 3
@@ -29,10 +36,24 @@ napoleon_numpy_docstring = False
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "show-inheritance": False}
-html_theme = "alabaster"
-# wide enough for the guide's code (100-character lines) without a scroll bar
-html_theme_options = {"page_width": "1240px", "sidebar_width": "230px", "body_max_width": "none"}
-html_static_path: list[str] = []
+# MONAI's own theme. The site's navigation (the page titles are too long for the header bar) and
+# "On this page" share the one left sidebar, so
+# the article is wide enough for 100-character code lines on a 1366 px laptop screen
+# (scripts/check_docs_layout.py measures it: `make docs-layout`).
+html_theme = "pydata_sphinx_theme"
+html_theme_options = {
+    "navbar_center": [],
+    "secondary_sidebar_items": [],
+    "show_toc_level": 2,
+    "navigation_depth": 2,
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version"],
+}
+html_sidebars = {"**": ["site-nav.html", "page-toc"]}
+templates_path = ["_templates"]
+html_static_path = ["_static/css"]
+html_css_files = ["layout.css"]
+html_title = f"monai_unet2015 {release}"
 napoleon_custom_sections = ["Shapes"]
 
 

@@ -5,6 +5,9 @@ docs build check that every figure a page shows exists and is not blank):
 
 - ``pipeline.png``: scanner -> DICOM node (gate, U-Net, review) -> PACS (the front page);
 - ``node_states.png``: the states a series goes through in the DICOM node;
+- ``label_loop.png``: the MONAI Label loop (segment, correct, submit, train);
+- ``training_checks.png``: what the training data check says about a label off its image
+  (generated sample CT, the label drawn where its header puts it);
 - ``overlap_tile.png``: the overlap-tile strategy with mirroring, on a real nuclei image;
 - ``elastic.png``: the coarse-grid elastic deformation, a grid and the nuclei before and after;
 - ``weight_map.png``: the border weight map (eq. 2) of real touching nuclei;
@@ -30,6 +33,7 @@ import argparse
 import json
 import statistics
 import sys
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -40,11 +44,14 @@ import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle  # noqa: E402
 from PIL import Image  # noqa: E402
+from scipy.ndimage import affine_transform  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from real_data import NUCLEI_FILES, STARDIST, WHEEL_CACHE, extract, fetch_wheel  # noqa: E402
 
+from monai_unet2015.bundle.cases import training_case_problems  # noqa: E402
+from monai_unet2015.data import write_sample_data  # noqa: E402
 from monai_unet2015.data.overlay_writer import overlay_slice  # noqa: E402
 from monai_unet2015.networks import UNet2015  # noqa: E402
 from monai_unet2015.transforms import BorderWeightMap, CoarseElastic  # noqa: E402
@@ -185,6 +192,77 @@ def node_states_figure() -> Path:
     return save(figure, "node_states.png")
 
 
+def label_loop_figure() -> Path:
+    """The MONAI Label loop: segment, correct, submit, train, segment with the new model."""
+    figure, axis = plt.subplots(figsize=(11, 3.4))
+    where = {"slicer": (0, 0), "infer": (4.2, 0.9), "labels": (4.2, -0.9), "train": (8.4, -0.9), "model": (8.4, 0.9)}
+    texts = {
+        "slicer": ("3D Slicer\nMONAI Label module\n(correct by hand)", "#eeeeee"),
+        "infer": ("infer task\nbundle's inference.json\n(overlap-tile)", "#d9ead3"),
+        "labels": ("<studies>/labels/final/\nthe corrected labels", "#cfe2f3"),
+        "train": ("train task\nbundle's train.json", "#d9ead3"),
+        "model": ("models/model.pt\n(the bundle's)", "#cfe2f3"),
+    }
+    for key, (text, color) in texts.items():
+        _box(axis, where[key], text, color, width=2.7, height=1.1)
+    _arrow(axis, (1.4, 0.5), (2.8, 1.1), "Auto Segmentation", offset=0.3)
+    _arrow(axis, (2.8, 0.7), (1.4, 0.15), "the mask", offset=-0.35)
+    _arrow(axis, (1.4, -0.35), (2.8, -0.85), "Submit Label", offset=-0.45)
+    _arrow(axis, (5.55, -0.9), (7.05, -0.9), "Train", offset=0.15)
+    _arrow(axis, (8.4, -0.3), (8.4, 0.3), "")
+    _arrow(axis, (7.05, 0.9), (5.55, 0.9), "next segmentation", offset=0.15)
+    axis.set_xlim(-1.5, 9.9)
+    axis.set_ylim(-1.7, 1.7)
+    axis.axis("off")
+    return save(figure, "label_loop.png")
+
+
+def _label_on_image_grid(label: nib.Nifti1Image, image: nib.Nifti1Image) -> np.ndarray:
+    """The label where its own affine puts it, on the image's voxels (nearest neighbour)."""
+    image_to_label = np.linalg.inv(label.affine) @ image.affine
+    data = np.asarray(label.dataobj)
+    return affine_transform(data, image_to_label[:3, :3], image_to_label[:3, 3], output_shape=image.shape, order=0)
+
+
+def training_checks_figure(work: Path) -> Path:
+    """What ``check_training_cases`` says about labels off their image, each drawn where its header puts it
+    (the generated sample CT: the check is about geometry, not anatomy)."""
+    write_sample_data(work, num_ct=2, num_mri=0, num_cells=0, dicom=False)
+    image_path = sorted((work / "ct" / "imagesTr").glob("*.nii.gz"))[0]
+    image = nib.load(image_path)
+    label = nib.load(work / "ct" / "labelsTr" / image_path.name)
+    data = np.asarray(label.dataobj)
+    shifted = label.affine.copy()
+    shifted[0, 3] += 10.0
+    first_axis_reversed = np.diag([-1.0, 1.0, 1.0, 1.0])
+    first_axis_reversed[0, 3] = data.shape[0] - 1
+    variants = [
+        ("as written", label, ""),
+        ("header 10 mm off", nib.Nifti1Image(data, shifted, label.header), ""),
+        ("stored flipped, header too", nib.Nifti1Image(data[::-1], label.affine @ first_axis_reversed), ""),
+        (
+            "voxels mirrored, header unchanged",
+            nib.Nifti1Image(data[::-1], label.affine),
+            ": no header check can see this; look at an overlay",
+        ),
+    ]
+    figure, axes = plt.subplots(1, len(variants), figsize=(17, 4.6))
+    middle = image.shape[2] // 2
+    for index, (axis, (title, variant, note)) in enumerate(zip(axes, variants)):
+        path = work / f"label_{index}.nii.gz"
+        nib.save(variant, path)
+        problems = training_case_problems([{"image": str(image_path), "label": str(path)}], num_classes=4)
+        verdict = ("accepted" if not problems else "refused: " + problems[0].split(": ", 1)[1]) + note
+        axis.imshow(np.asarray(image.dataobj)[:, :, middle].T, cmap="gray", vmin=-160, vmax=240, origin="lower")
+        axis.contour(_label_on_image_grid(variant, image)[:, :, middle].T, levels=[0.5, 1.5, 2.5], colors="#ffcc00")
+        axis.set_title(f"label: {title}", fontsize=10)
+        axis.set_xlabel("\n".join(textwrap.wrap(verdict, 44)), fontsize=8, color="#b00000" if problems else "black")
+        axis.set_xticks([])
+        axis.set_yticks([])
+    figure.suptitle("Training data checked before the first epoch (check_training_cases)", fontsize=11)
+    return save(figure, "training_checks.png")
+
+
 # -- the paper's parts on real nuclei ------------------------------------------------------------
 
 
@@ -279,7 +357,6 @@ def _bars(
     series: dict[str, list[list[float]]],
     colors: dict[str, str],
     ylabel: str,
-    legend: str = "lower right",
 ):
     width = 0.8 / len(series)
     for index, (name, per_group) in enumerate(series.items()):
@@ -289,9 +366,11 @@ def _bars(
         errors = [[s[0] - s[1] for s in stats], [s[2] - s[0] for s in stats]]
         axis.bar(x, medians, width, yerr=errors, capsize=3, color=colors[name], label=name)
     axis.set_xticks(np.arange(len(groups)), groups, fontsize=8)
-    axis.set_ylim(0, 1)
+    # the legend in a band above 1, where no bar reaches
+    axis.set_ylim(0, 1.16)
+    axis.set_yticks(np.linspace(0, 1, 6))
     axis.set_ylabel(ylabel, fontsize=8)
-    axis.legend(fontsize=7, loc=legend)
+    axis.legend(fontsize=7, loc="upper center", ncol=len(series), frameon=False, columnspacing=0.6, handlelength=1.0)
 
 
 def _objects_by_budget(runs: list[dict], tool: str) -> list[list[float]]:
@@ -314,7 +393,7 @@ def peer_results_figure() -> Path:
         "nnU-Net 2d": NNUNET_COLOR,
         "nnU-Net 3d_fullres": OTHER_COLOR,
     }
-    figure, axes = plt.subplots(1, 4, figsize=(15, 3.6))
+    figure, axes = plt.subplots(1, 4, figsize=(16, 3.6))
     for axis, runs, title in ((axes[0], nuclei_runs, "nuclei"), (axes[1], bacteria_runs, "bacteria")):
         budgets = [f"{b:g} s" for b in sorted({r["budget_s"] for r in runs})]
         series = {
@@ -332,7 +411,7 @@ def peer_results_figure() -> Path:
             "nnU-Net 2d": [[r["nnunet"]["2d"]["mirrored"]["dice"][c] for r in runs] for c in classes],
             "nnU-Net 3d_fullres": [[r["nnunet"]["3d_fullres"]["mirrored"]["dice"][c] for r in runs] for c in classes],
         }
-        _bars(axis, classes, series, colors, "Dice", legend="upper right")
+        _bars(axis, classes, series, colors, "Dice")
         axis.set_title(title, fontsize=9)
     figure.suptitle(
         "Beside nnU-Net v2 on real held-out images, same CPU budget (2 cores); median, min..max over seeds", fontsize=10
@@ -454,6 +533,8 @@ def main() -> None:
     args = parser.parse_args()
     pipeline_figure()
     node_states_figure()
+    label_loop_figure()
+    training_checks_figure(args.work / "training_checks")
     peer_results_figure()
     image, labels = nuclei()
     overlap_tile_figure(image)

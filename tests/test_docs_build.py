@@ -50,3 +50,36 @@ def test_a_dictionary_transform_shows_its_own_parameters_not_monais_new():
     shown, _ = conf._init_signature(None, "class", "SaveDicomSegd", SaveDicomSegd, {}, "(*args, **kwargs)", None)
     assert shown.startswith("(keys: 'KeysCollection', output_dir:") and "model_name" in shown
     assert conf._init_signature(None, "class", "x", BorderWeightMapd, {}, "(keys, w0=10.0)", None) is None
+
+
+CODE_PAGES = [
+    DOCS.parent / "README.md",
+    *sorted(page for page in DOCS.rglob("*.md") if "_build" not in page.parts),
+    *sorted((DOCS.parent / "bundles").glob("*/docs/*.md")),
+]
+WIDEST_CODE_LINE = 100  # what a 1366 px screen shows unclipped (scripts/check_docs_layout.py measures it)
+
+
+def code_lines(markdown: str):
+    """(line number, line) of every line inside a fenced code block."""
+    fenced = False
+    for number, line in enumerate(markdown.splitlines(), 1):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif fenced:
+            yield number, line
+
+
+def test_no_code_line_is_wider_than_the_page_shows():
+    too_wide = [
+        f"{page.relative_to(DOCS.parent)}:{number}: {len(line)} characters"
+        for page in CODE_PAGES
+        for number, line in code_lines(page.read_text())
+        if len(line) > WIDEST_CODE_LINE
+    ]
+    assert not too_wide, f"code lines over {WIDEST_CODE_LINE} characters are clipped:\n" + "\n".join(too_wide)
+
+
+def test_code_lines_are_found_inside_fences_only():
+    page = "text " + "x" * 200 + "\n```bash\nshort\n" + "y" * 120 + "\n```\nafter\n"
+    assert [(number, len(line)) for number, line in code_lines(page)] == [(3, 5), (4, 120)]

@@ -344,7 +344,8 @@ class ModalityIntensityd(MapTransform):
     Example::
 
         >>> import torch
-        >>> ModalityIntensityd("image", "CT")({"image": torch.tensor([[-1000.0, 40.0, 3000.0]])})["image"].tolist()
+        >>> ct_window = ModalityIntensityd("image", "CT")
+        >>> ct_window({"image": torch.tensor([[-1000.0, 40.0, 3000.0]])})["image"].tolist()
         [[0.0, 0.5, 1.0]]
     """
 

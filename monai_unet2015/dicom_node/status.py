@@ -66,12 +66,12 @@ def status_table(rows: list[dict]) -> str:
 
     Example::
 
-        >>> print(status_table([{"uid": "1.2", "state": "kept", "reason": "two patients:\\nA\\nB"}]))
+        >>> print(status_table([{"uid": "1.2", "state": "kept", "reason": "A\\nB"}]))
         uid  state  review  revision  instances  attempts  first_received  last_received  updated  reason
-        1.2  kept                                          -               -              -        two patients: / A / B
-        >>> print(status_table([{"uid": "1.3", "state": "sent", "review": ["liver: edge"]}]))
+        1.2  kept                                          -               -              -        A / B
+        >>> print(status_table([{"uid": "1.3", "state": "sent", "review": ["edge"]}]))
         uid  state  review        revision  instances  attempts  first_received  last_received  updated  reason
-        1.3  sent   needs review                                 -               -              -        liver: edge
+        1.3  sent   needs review                                 -               -              -        edge
     """
     if not rows:
         return "no series"

@@ -38,7 +38,8 @@ class CoarseElasticd(MapTransform):
     Example::
 
         >>> import numpy as np
-        >>> data = {"image": np.random.rand(1, 32, 32).astype(np.float32), "label": np.zeros((1, 32, 32), np.int64)}
+        >>> image, label = np.random.rand(1, 32, 32).astype(np.float32), np.zeros((1, 32, 32), np.int64)
+        >>> data = {"image": image, "label": label}
         >>> out = CoarseElasticd(["image", "label"], np.zeros((2, 3, 3)), mode=["bilinear", "nearest"])(data)
         >>> np.allclose(out["image"], data["image"], atol=1e-5)
         True
@@ -92,7 +93,8 @@ class RandCoarseElasticd(RandomizableTransform, MapTransform):
     Example::
 
         >>> import numpy as np
-        >>> data = {"image": np.random.rand(1, 64, 64).astype(np.float32), "label": np.ones((1, 64, 64), np.int64)}
+        >>> image, label = np.random.rand(1, 64, 64).astype(np.float32), np.ones((1, 64, 64), np.int64)
+        >>> data = {"image": image, "label": label}
         >>> elastic = RandCoarseElasticd(["image", "label"], sigma=10.0, mode=["bilinear", "nearest"])
         >>> out = elastic.set_random_state(seed=0)(data)
         >>> out["image"].shape, elastic.elastic.displacements.shape

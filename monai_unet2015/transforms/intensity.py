@@ -75,7 +75,8 @@ class ScaleNonZeroPercentilesd(MapTransform):
     Example::
 
         >>> import torch
-        >>> ScaleNonZeroPercentilesd("image", lower=0, upper=100)({"image": torch.tensor([[0.0, 2.0, 4.0]])})["image"]
+        >>> scale = ScaleNonZeroPercentilesd("image", lower=0, upper=100)
+        >>> scale({"image": torch.tensor([[0.0, 2.0, 4.0]])})["image"]
         tensor([[0., 0., 1.]])
     """
 
