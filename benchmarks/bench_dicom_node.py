@@ -1,7 +1,7 @@
 """The DICOM node and batch inference: series-to-SEG latency, and cases per minute with 1 and 2 processes.
 
 1. Latency, first series and later ones, with the model loaded once (the node as shipped:
-   one :class:`~monai_unet2015.bundle.BundlePredictor` per process) and, in the same run,
+   one :class:`~monai_unet2015.bundle.Predictor` per process) and, in the same run,
    made anew for each series (what the node did before the predictor: a fresh bundle
    workflow, network and weights per series). ``--series`` CT series (the sample data's two
    DICOM series, 128x128x40 voxels at 0.8 x 0.8 x 2.5 mm, each sent again with new UIDs) are

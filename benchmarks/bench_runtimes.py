@@ -171,7 +171,7 @@ def trained_bundle_on_real_ct(bundle_root: Path, plan: Path, test: Path, work: P
     import nibabel as nib
 
     from monai_unet2015.bundle.locations import bundle_path
-    from monai_unet2015.bundle.predictor import BundlePredictor
+    from monai_unet2015.bundle.predictor import Predictor
     from monai_unet2015.metrics import dice
 
     images = sorted((test / "imagesTr").glob("*.nii.gz"))
@@ -179,7 +179,7 @@ def trained_bundle_on_real_ct(bundle_root: Path, plan: Path, test: Path, work: P
     names = {1: "liver", 2: "spleen", 3: "stomach"}
     results, masks = {}, {}
 
-    def segment(name: str, predictor: BundlePredictor) -> None:
+    def segment(name: str, predictor: Predictor) -> None:
         began = time.perf_counter()
         predictor(test / "imagesTr", work / name)
         seconds = time.perf_counter() - began
@@ -198,9 +198,9 @@ def trained_bundle_on_real_ct(bundle_root: Path, plan: Path, test: Path, work: P
         }
         print(name, json.dumps(results[name]), flush=True)
 
-    def predictor_for(settings: dict) -> BundlePredictor:
+    def predictor_for(settings: dict) -> Predictor:
         overrides = {"bundle_root": str(bundle_root), "progress": False, "overwrite": True, **settings}
-        return BundlePredictor(bundle_path("unet3d_ct_organs"), overrides=overrides, args_file=plan)
+        return Predictor(bundle_path("unet3d_ct_organs"), overrides=overrides, args_file=plan)
 
     for name, settings in OPTIONS.items():
         if settings["precision"] != "bf16" or cpu_has_native_bf16():

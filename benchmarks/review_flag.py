@@ -46,7 +46,7 @@ from common import write_results
 from peer_nnunet import bundle_train
 from real_data import MNI_FILES, NILEARN, WHEEL_CACHE, extract, fetch_wheel, write_abdomen_ct
 
-from monai_unet2015.bundle.predictor import BundlePredictor
+from monai_unet2015.bundle.predictor import Predictor
 from monai_unet2015.data.profiles import intensity_profile, slice_plane
 from monai_unet2015.dicom_node.gate import ApplicabilityGate, SeriesLook
 from monai_unet2015.metrics import dice
@@ -106,7 +106,7 @@ def gate_decision(gate: ApplicabilityGate, folder: Path) -> dict:
     return {"applicable": not reasons, "reasons": reasons, "profile": look.profile}
 
 
-def segment(predictor: BundlePredictor, folder: Path, output: Path) -> dict:
+def segment(predictor: Predictor, folder: Path, output: Path) -> dict:
     """One case through the bundle: seconds, the review, per structure volume and flip disagreement, Dice."""
     began = time.perf_counter()
     predictor(folder / "imagesTr", output)
@@ -180,10 +180,10 @@ def main() -> None:
         fingerprint = read_plan_record(plan)["fingerprint"]
         gate = ApplicabilityGate("CT", fingerprint)
 
-        def predictor(flips) -> BundlePredictor:
+        def predictor(flips) -> Predictor:
             overrides = {"progress": False, "overwrite": True, "flip_axes": flips, "label_names": ORGANS}
             overrides["training_fingerprint"] = str(fingerprint_path(plan))
-            return BundlePredictor(trained["bundle"], ("inference.json", preset), overrides, plan)
+            return Predictor(trained["bundle"], ("inference.json", preset), overrides, plan)
 
         with_flips, results = predictor(FLIPS), {}
         for folder in sorted((work / "cases").iterdir()):

@@ -6,7 +6,7 @@ from monai_unet2015.bundle.errors import BundleInputError
 from monai_unet2015.bundle.inference import CasesFailedError, InferenceReport, SegmentCases
 from monai_unet2015.bundle.locations import bundle_identity
 from monai_unet2015.bundle.lock import TrainingLock
-from monai_unet2015.bundle.predictor import BundlePredictor
+from monai_unet2015.bundle.predictor import Predictor
 from monai_unet2015.bundle.workflow import WORKFLOW_NAME, UNet2015Workflow
 
 __all__ = [
@@ -19,7 +19,7 @@ __all__ = [
     "bundle_identity",
     "UNet2015Workflow",
     "TrainingLock",
-    "BundlePredictor",
+    "Predictor",
     "WORKFLOW_NAME",
     "SegmentCases",
     "CasesFailedError",

@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from monai_unet2015.bundle.figure import INSTANCES, overlay_figure
 from monai_unet2015.bundle.locations import bundle_path
-from monai_unet2015.bundle.predictor import BundlePredictor
+from monai_unet2015.bundle.predictor import Predictor
 from monai_unet2015.data import CT_LABELS, write_sample_data
 from monai_unet2015.metrics import dice
 
@@ -37,7 +37,7 @@ def _bundle_files(name: str) -> dict:
 
 def _train_and_infer(
     name: str, dataset_dir: Path, root: Path, epochs: int, val_interval: int, extra: dict, verbose: bool = False
-) -> tuple[dict, BundlePredictor]:
+) -> tuple[dict, Predictor]:
     """Train the bundle into ``root``, segment ``dataset_dir``'s test cases; the timings and the predictor."""
     files, configs = _bundle_files(name)
     shutil.rmtree(root, ignore_errors=True)  # the demo's own earlier run: train afresh, not resume
@@ -54,7 +54,7 @@ def _train_and_infer(
     )
     trained = time.perf_counter() - began
     began = time.perf_counter()
-    predictor = BundlePredictor(bundle_path(name), overrides={"bundle_root": str(root), **extra})
+    predictor = Predictor(bundle_path(name), overrides={"bundle_root": str(root), **extra})
     predictor(dataset_dir, root / "predictions")
     timings = {"train_seconds": round(trained, 1), "inference_seconds": round(time.perf_counter() - began, 1)}
     return timings, predictor

@@ -2,7 +2,7 @@
 
 What MONAI's ``python -m monai.bundle ckpt_export`` does for TorchScript, for the runtimes a
 CPU-only site runs: ``python -m monai_unet2015 export BUNDLE --output-dir DIR``. The network
-and its weights come from the bundle's :class:`~monai_unet2015.bundle.BundlePredictor`
+and its weights come from the bundle's :class:`~monai_unet2015.bundle.Predictor`
 (the configs, the plan and the overrides inference uses, weights loaded strictly), so the
 export is the network inference runs.
 """
@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from monai_unet2015.bundle.predictor import BundlePredictor
+from monai_unet2015.bundle.predictor import Predictor
 from monai_unet2015.inferers.runtimes import export_onnx, require_runtime, runtime_available, smallest_valid_tile
 
 __all__ = ["EXPORT_FORMATS", "export_bundle"]
@@ -40,7 +40,7 @@ def export_bundle(
     Args:
         bundle_dir: the bundle folder with ``models/model.pt``.
         output_dir: where the files go (created).
-        config_files: the bundle configs, as for :class:`~monai_unet2015.bundle.BundlePredictor`.
+        config_files: the bundle configs, as for :class:`~monai_unet2015.bundle.Predictor`.
         overrides: config overrides (``{"features": [4, 8, 16]}``...).
         args_file: the plan the model was trained with.
         format: ``"onnx"`` (``model.onnx`` only) or ``"openvino"`` (the IR too, made from the
@@ -56,7 +56,7 @@ def export_bundle(
         raise ValueError(f"format must be one of {EXPORT_FORMATS}, got {format!r}.")
     if format == "openvino":
         require_runtime("openvino")
-    predictor = BundlePredictor(bundle_dir, config_files, overrides, args_file)
+    predictor = Predictor(bundle_dir, config_files, overrides, args_file)
     network, config = predictor.network.cpu(), predictor.config
     in_channels = int(config.get("in_channels", 1))
     spatial_dims = int(network.spatial_dims)

@@ -2,11 +2,12 @@
 
 The network (with its weights) and the inferer (with its compiled network, where
 ``compile`` is on) are made once from the bundle's ``inference.json``; each call then
-parses the bundle's config again for that call's input and output folders only (datalist,
-preprocessing, post-processing: cheap) and runs the bundle's own ``evaluator``
-(:class:`~monai_unet2015.bundle.SegmentCases`) with the network and inferer made before.
-So every case is segmented by the one loop batch inference uses, and the DICOM node no
-longer builds a network for every series.
+parses the bundle's config again for that call's input only (datalist, preprocessing,
+post-processing: cheap). A call with an output folder runs the bundle's own ``evaluator``
+(:class:`~monai_unet2015.bundle.SegmentCases`, the loop of batch inference: files written,
+a bad case reported and the others done); a call without one returns the label map of one
+image (a file, a DICOM series folder or an array), nothing written. The DICOM node, MONAI
+Label, the demo and ``export`` use the one predictor, so none builds a network per input.
 """
 
 from __future__ import annotations
@@ -17,14 +18,23 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+import torch
 from monai.bundle import ConfigParser
+from monai.data import MetaTensor
+from monai.transforms import Compose, LoadImaged
 
 from monai_unet2015.bundle.cli import unknown_override_messages
 from monai_unet2015.bundle.errors import BundleInputError
 from monai_unet2015.bundle.inference import InferenceReport
 from monai_unet2015.bundle.workflow import sibling_configs
+from monai_unet2015.data import SaveMaskd, SaveStructureReportd, load_datalist, release_series_links
+from monai_unet2015.data.outputs import SaveDicomObjectd
 
-__all__ = ["BundlePredictor"]
+__all__ = ["OUTPUT_WRITERS", "Predictor"]
+
+#: the post-processing steps that write files: left out where a label map is returned instead
+OUTPUT_WRITERS = (SaveMaskd, SaveDicomObjectd, SaveStructureReportd)
 
 # Made once per predictor; the rest of inference.json is made per call.
 _MADE_ONCE = ("network", "inferer", "load_weights")
@@ -43,8 +53,12 @@ def _settings_behind(config: Mapping, ids: Sequence[str]) -> set[str]:
     return found
 
 
-class BundlePredictor:
-    """A bundle's network, weights and inferer, set up once; ``predictor(input, output_dir)`` per input.
+class Predictor:
+    """A bundle's network, weights and inferer, set up once; ``predictor(case)`` per input.
+
+    ``Predictor.from_bundle(DIR, device=..., backend=...)`` makes one; then
+    ``predictor(path_or_array)`` returns one image's label map, and
+    ``predictor(folder, output_dir)`` writes every case's outputs as batch inference does.
 
     Args:
         bundle_dir: the bundle folder (``configs/inference.json``, ``models/model.pt``).
@@ -69,10 +83,12 @@ class BundlePredictor:
         >>> root = tempfile.mkdtemp()
         >>> os.makedirs(f"{root}/models")
         >>> torch.save(UNet3D(1, 4, features=(4, 8, 16)).state_dict(), f"{root}/models/model.pt")
-        >>> predictor = BundlePredictor(bundle_path("unet3d_ct_organs"),
+        >>> predictor = Predictor.from_bundle(bundle_path("unet3d_ct_organs"), device="cpu",
         ...     overrides={"bundle_root": root, "features": [4, 8, 16], "progress": False})
         >>> type(predictor.network).__name__
         'UNet3D'
+        >>> predictor(torch.zeros(1, 48, 48, 48)).shape  # (C, H, W, D) on the bundle's grid
+        torch.Size([1, 48, 48, 48])
     """
 
     def __init__(
@@ -98,23 +114,104 @@ class BundlePredictor:
         parser.get_parsed_content("load_weights")()
         self.network.eval()  # for whoever calls it directly (MONAI Label); SegmentCases sets it too
         self.inferer = parser.get_parsed_content("inferer")
+        self.device = torch.device(parser.get_parsed_content("device"))
 
-    def __call__(self, dataset_dir: str | os.PathLike, output_dir: str | os.PathLike, **overrides) -> InferenceReport:
-        """Segment every case of ``dataset_dir`` (a folder or one file) into ``output_dir``.
+    @classmethod
+    def from_bundle(
+        cls,
+        bundle_dir: str | os.PathLike,
+        device: str | torch.device | None = None,
+        backend: str | None = None,
+        config_files: Sequence[str] = ("inference.json",),
+        args_file: str | os.PathLike | None = None,
+        overrides: Mapping | None = None,
+    ) -> Predictor:
+        """The predictor of the bundle in ``bundle_dir``.
 
-        ``overrides`` apply to this call only (``dicom_seg=True``, ``overwrite=True``...);
-        the settings the network, its weights and the inferer were made from (``features``,
-        ``roi_size``...: :attr:`fixed`) cannot change per call (``ValueError``).
-        Raises :class:`~monai_unet2015.bundle.CasesFailedError` after the other cases if
-        any case failed, as batch inference does.
+        Args:
+            bundle_dir: the bundle folder (``configs/``, ``models/model.pt``).
+            device: where the network runs (``"cpu"``, ``"cuda:0"``); None: the bundle's rule
+                (CUDA where there is one).
+            backend: the inferer's runtime (``"torch"``, ``"onnxruntime"``, ``"openvino"``,
+                ``"auto"``); None: the bundle's setting.
+            config_files: the configs to merge, ``inference.json`` first (then a preset).
+            args_file: a plan (``python -m monai_unet2015 plan``).
+            overrides: any other bundle settings, e.g. ``{"flip_axes": []}``.
+        """
+        chosen = {"device": None if device is None else str(device), "backend": backend}
+        settings = {**{k: v for k, v in chosen.items() if v is not None}, **dict(overrides or {})}
+        return cls(bundle_dir, config_files, settings, args_file)
+
+    def __call__(
+        self,
+        case: str | os.PathLike | np.ndarray | torch.Tensor,
+        output_dir: str | os.PathLike | None = None,
+        key: str = "pred",
+        **overrides,
+    ) -> MetaTensor | InferenceReport:
+        """Segment ``case``: return its label map, or write the outputs of every case into ``output_dir``.
+
+        Args:
+            case: one image file, one DICOM series folder, or an array ``(C, H, W[, D])``
+                (numpy or torch; a MetaTensor keeps its affine, a plain array is taken as
+                already on the bundle's grid, ``pixdim``); with ``output_dir``, a folder of
+                cases or one file.
+            output_dir: where batch inference writes each case's files; None: nothing is
+                written and the label map is returned.
+            key: which result to return: ``"pred"`` (the class map) or, for the cells
+                bundle, ``"instances"`` (one id per object).
+            overrides: bundle settings for this call only (``dicom_seg=True``,
+                ``overwrite=True``...); the settings the network, its weights and the
+                inferer were made from (``features``, ``roi_size``...: :attr:`fixed`) cannot
+                change per call (``ValueError``).
+
+        Returns:
+            The label map, ``(1, H, W[, D])`` on the input's own grid (a MetaTensor with its
+            affine), or, with ``output_dir``, the :class:`~monai_unet2015.bundle.inference.InferenceReport`.
+
+        Raises:
+            CasesFailedError: with ``output_dir``, after the other cases, if a case failed.
+            ValueError: an array of the wrong dimensionality, a folder of several cases
+                without ``output_dir``, or a fixed setting in ``overrides``.
         """
         self._check_keys(overrides)
         fixed = sorted(key for key in overrides if key.split("#")[0] in self.fixed)
         if fixed:
-            raise ValueError(f"{fixed} are set up once per predictor: make another BundlePredictor to change them.")
-        parser = self._parser({"dataset_dir": str(dataset_dir), "output_dir": str(output_dir), **overrides})
-        parser["network"], parser["inferer"], parser["evaluator#load_weights"] = self.network, self.inferer, None
-        return parser.get_parsed_content("evaluator").run()
+            raise ValueError(f"{fixed} are set up once per predictor: make another Predictor to change them.")
+        if output_dir is not None:
+            parser = self._parser({"dataset_dir": str(case), "output_dir": str(output_dir), **overrides})
+            parser["network"], parser["inferer"], parser["evaluator#load_weights"] = self.network, self.inferer, None
+            return parser.get_parsed_content("evaluator").run()
+        return self._label_map(case, key, overrides)
+
+    def _label_map(self, case, key: str, overrides: dict) -> MetaTensor:
+        parser = self._parser(overrides)
+        preprocessing, item = parser.get_parsed_content("preprocessing"), self._input_item(case, parser)
+        if not isinstance(item["image"], str):  # an array: what LoadImaged would do is done already
+            preprocessing = Compose([t for t in preprocessing.transforms if not isinstance(t, LoadImaged)])
+        postprocessing = parser.get_parsed_content("postprocessing")
+        postprocessing = Compose([t for t in postprocessing.transforms if not isinstance(t, OUTPUT_WRITERS)])
+        try:
+            data = preprocessing(item)
+        finally:
+            release_series_links(item["image"])
+        with torch.no_grad():
+            pred = self.inferer(data["image"].unsqueeze(0).to(self.device), self.network)[0]
+        result = postprocessing({**data, "pred": pred})
+        if key not in result:
+            raise ValueError(
+                f"key must be one of the results {sorted(k for k in ('pred', 'instances') if k in result)}"
+            )
+        return result[key]
+
+    def _input_item(self, case, parser: ConfigParser) -> dict:
+        """``{"image": ...}`` for one case: a path as the datalist gives it, an array as a MetaTensor."""
+        if isinstance(case, (np.ndarray, torch.Tensor)):
+            return {"image": _as_image(case, parser)}
+        items = load_datalist(str(case), "test", False, parser.get_parsed_content("modality", default=None))
+        if len(items) != 1:
+            raise ValueError(f"case {case} holds {len(items)} images: give one, or an output_dir for a folder.")
+        return items[0]
 
     def _check_keys(self, overrides: Mapping) -> None:
         """``BundleInputError`` for keys no config of the bundle has (a typo: ``max_epoch``)."""
@@ -137,6 +234,27 @@ class BundlePredictor:
         if not path.is_file():
             raise FileNotFoundError(f"bundle {self.bundle_dir}: config {path} does not exist.")
         return path
+
+
+def _as_image(array: np.ndarray | torch.Tensor, parser: ConfigParser) -> MetaTensor:
+    """``array`` ``(C, *spatial)`` as a float MetaTensor; a plain array on the bundle's grid (``pixdim``)."""
+    spatial_dims = int(parser.get_parsed_content("evaluator#spatial_dims"))
+    if array.ndim != spatial_dims + 1:
+        raise ValueError(
+            f"case must be an array (C, {', '.join('HWD'[:spatial_dims])}) for this {spatial_dims}D bundle, "
+            f"got shape {tuple(array.shape)}."
+        )
+    if isinstance(array, MetaTensor):
+        image = array.float()
+    else:
+        affine = torch.eye(4, dtype=torch.float64)
+        if "pixdim" in parser.get():
+            affine[:spatial_dims, :spatial_dims] = torch.diag(torch.as_tensor(parser["pixdim"], dtype=torch.float64))
+        image = MetaTensor(torch.as_tensor(np.asarray(array), dtype=torch.float32), affine=affine)
+    # what LoadImaged records, so that the labels go back onto this grid (LabelsToSourceGridd)
+    image.meta.setdefault("original_affine", image.affine.numpy().copy())
+    image.meta.setdefault("spatial_shape", np.asarray(image.shape[1:]))
+    return image
 
 
 def _plan(args_file: str | os.PathLike | None) -> dict:

@@ -9,7 +9,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from monai_unet2015.bundle.predictor import BundlePredictor
+from monai_unet2015.bundle.predictor import Predictor
 from monai_unet2015.data.overlay_writer import write_overlay_series
 from monai_unet2015.data.presets import dicom_modality
 from monai_unet2015.planning.write import fingerprint_path
@@ -49,7 +49,7 @@ def _training_volumes_for_review(args_file: str | Path | None) -> dict:
 class BundleSegmenter:
     """Segment DICOM series folders with a bundle, as ``python -m monai.bundle run`` would.
 
-    The bundle's network and weights are loaded once (:class:`~monai_unet2015.bundle.BundlePredictor`);
+    The bundle's network and weights are loaded once (:class:`~monai_unet2015.bundle.Predictor`);
     each series then runs through the bundle's own ``inference.json`` (its checks,
     overlap-tile inference, post-processing) with ``dataset_dir`` the series folder,
     ``output_dir`` the result folder and the ``outputs`` on, plus the model's training set-up:
@@ -85,7 +85,7 @@ class BundleSegmenter:
         self.outputs = tuple(outputs)
         self.bundle_dir = Path(bundle_dir)
         overrides = {"progress": False, **_training_volumes_for_review(args_file), **(overrides or {})}
-        self.predictor = BundlePredictor(bundle_dir, config_files, overrides, args_file)
+        self.predictor = Predictor(bundle_dir, config_files, overrides, args_file)
         modality = self.predictor.config.get("modality")
         if modality is None:
             raise ValueError(

@@ -17,9 +17,7 @@ import os
 import numpy as np
 from monai.utils import optional_import
 
-from monai_unet2015.bundle.predictor import BundlePredictor
-from monai_unet2015.data.outputs import SaveDicomObjectd, SaveMaskd
-from monai_unet2015.data.structure_report import SaveStructureReportd
+from monai_unet2015.bundle.predictor import OUTPUT_WRITERS, Predictor
 
 BundleInferTask, has_infer_task = optional_import(
     "monailabel.tasks.infer.bundle", name="BundleInferTask", as_type="base"
@@ -48,7 +46,7 @@ class UNet2015BundleInferTask(BundleInferTask):
     - the label map is written as uint8 (MONAI Label's default is float32), and a 2D map
       without its channel (MONAI Label wrote a 1 x W image for a 2D PNG);
     - the network, its weights and the inferer are the bundle's
-      :class:`~monai_unet2015.bundle.BundlePredictor`'s, the one batch inference, the DICOM
+      :class:`~monai_unet2015.bundle.Predictor`'s, the one batch inference, the DICOM
       node and the demo use: loaded strictly (a ``model.pt`` that does not fit the network is
       an error, not a warning followed by a half-random network), once, and again when
       ``models/model.pt`` changes (a training run's new best model is used by the next
@@ -61,16 +59,16 @@ class UNet2015BundleInferTask(BundleInferTask):
     """
 
     def __init__(self, path: str, conf: dict[str, str], **kwargs) -> None:
-        kwargs.setdefault("post_filter", [SaveMaskd, SaveDicomObjectd, SaveStructureReportd])
+        kwargs.setdefault("post_filter", list(OUTPUT_WRITERS))
         super().__init__(path, conf, **kwargs)
-        self._predictor: BundlePredictor | None = None
+        self._predictor: Predictor | None = None
         self._weights_stamp: int | None = None
 
-    def _current_predictor(self) -> BundlePredictor:
+    def _current_predictor(self) -> Predictor:
         """The bundle's predictor, made again where ``models/model.pt`` changed since."""
         stamp = os.stat(self.get_path()).st_mtime_ns
         if self._predictor is None or stamp != self._weights_stamp:
-            self._predictor, self._weights_stamp = BundlePredictor(self.bundle_path), stamp
+            self._predictor, self._weights_stamp = Predictor(self.bundle_path), stamp
         return self._predictor
 
     def _get_network(self, device, data):

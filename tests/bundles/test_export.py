@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from monai_unet2015.__main__ import main
-from monai_unet2015.bundle import BundlePredictor
+from monai_unet2015.bundle import Predictor
 from monai_unet2015.bundle.export import export_bundle
 from monai_unet2015.bundle.locations import bundles_dir
 from monai_unet2015.inferers import runtimes
@@ -33,7 +33,7 @@ def test_the_exported_files_compute_the_bundles_network(tiny_ct_weights, tmp_pat
     assert metadata["network"] == "UNet3D" and metadata["output"]["channels"] == 4
     assert metadata["smallest_valid_tile"] == [44, 44, 44] and metadata["tile_alignment"] == 4
     assert metadata["settings"]["features"] == [4, 8, 16]
-    network = BundlePredictor(BUNDLE, overrides=overrides).network
+    network = Predictor(BUNDLE, overrides=overrides).network
     tiles = torch.rand(2, 1, 44, 52, 60)  # not the traced size: every valid size runs
     with torch.no_grad():
         expected = network(tiles).numpy()
