@@ -167,12 +167,12 @@ def stage_times(dataset: str, bundle_root: str, output_dir: str, overrides: dict
     from monai.data import decollate_batch, list_data_collate
     from monai.transforms import Activationsd, AsDiscreted
 
-    from monai_unet2015.bundle.locations import bundle_path
+    from monai_unet2015.bundle.locations import bundle_path, with_common_config
     from monai_unet2015.data import add_output_names
 
     configs = bundle_path("unet3d_ct_organs") / "configs"
     parser = ConfigParser()
-    parser.read_config([str(configs / "inference.json"), str(configs / "cpu.json")])
+    parser.read_config(with_common_config([configs / "inference.json", configs / "cpu.json"]))
     if "postprocessing#transforms#1" in overrides:  # BEFORE swaps the step back; it must still be that step
         replaced = parser["postprocessing"]["transforms"][1]["_target_"]
         if not replaced.endswith("LabelsToSourceGridd"):

@@ -9,6 +9,7 @@
 
 # %%
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -57,8 +58,10 @@ print("preprocessed", tuple(preprocessed.shape), "value range", float(preprocess
 # %%
 bundle = bundles_dir() / "unet3d_ct_organs" / "configs"
 files = {"meta_file": str(bundle / "metadata.json"), "logging_file": str(bundle / "logging.conf")}
+shutil.rmtree(out / "bundle", ignore_errors=True)  # a bundle_root with checkpoints would resume training
+# configs/common.json (what training and inference share) first, as for every run of the bundle
 run_bundle(
-    config_file=str(bundle / "train.json"),
+    config_file=[str(bundle / "common.json"), str(bundle / "train.json")],
     bundle_root=str(out / "bundle"),
     dataset_dir=str(out / "sample" / "ct"),
     max_epochs=2 if args.quick else 150,
@@ -67,7 +70,7 @@ run_bundle(
     **files,
 )
 run_bundle(
-    config_file=str(bundle / "inference.json"),
+    config_file=[str(bundle / "common.json"), str(bundle / "inference.json")],
     bundle_root=str(out / "bundle"),
     dataset_dir=str(out / "sample" / "ct_dicom"),
     output_dir=str(out / "masks"),

@@ -80,14 +80,15 @@ print(
         "--meta_file",
         "configs/metadata.json",
         "--config_file",
-        "configs/inference.json",
+        "['configs/common.json','configs/inference.json']",
     )
 )
 
 # %% [markdown]
 # ## Train, then segment the held-out case
 # `bundle_root` is where checkpoints and `models/model.pt` go; any config value can be
-# overridden on the command line (`--max_epochs`, `--dataset_dir`, ...).
+# overridden on the command line (`--max_epochs`, `--dataset_dir`, ...). `configs/common.json`,
+# what training, inference and evaluation share, is merged first.
 
 # %%
 work = out / "bundle_root"
@@ -97,7 +98,7 @@ print(
     bundle_cli(
         "run",
         "--config_file",
-        "configs/train.json",
+        "['configs/common.json','configs/train.json']",
         *common,
         "--bundle_root",
         str(work),
@@ -115,7 +116,7 @@ print(
     bundle_cli(
         "run",
         "--config_file",
-        "configs/inference.json",
+        "['configs/common.json','configs/inference.json']",
         *common,
         "--bundle_root",
         str(work),
@@ -152,7 +153,7 @@ print(
         "--meta_file",
         "configs/metadata.json",
         "--config_file",
-        "configs/inference.json",
+        "['configs/common.json','configs/inference.json']",
     )
 )
 scripted = torch.jit.load(str(work / "models" / "model.ts"))

@@ -16,7 +16,7 @@ from PIL import Image
 from scipy import ndimage
 
 from monai_unet2015.bundle.figure import INSTANCES, overlay_figure
-from monai_unet2015.bundle.locations import bundle_path
+from monai_unet2015.bundle.locations import bundle_path, with_common_config
 from monai_unet2015.bundle.predictor import Predictor
 from monai_unet2015.data import CT_LABELS, write_sample_data
 from monai_unet2015.metrics import dice
@@ -43,7 +43,7 @@ def _train_and_infer(
     shutil.rmtree(root, ignore_errors=True)  # the demo's own earlier run: train afresh, not resume
     began = time.perf_counter()
     run_bundle(
-        config_file=str(configs / "train.json"),
+        config_file=with_common_config(configs / "train.json"),
         bundle_root=str(root),
         dataset_dir=str(dataset_dir),
         max_epochs=epochs,

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = [
@@ -23,13 +25,39 @@ __all__ = [
     "init_bundle",
     "preset_settings",
     "bundle_presets",
+    "COMMON_CONFIG",
+    "with_common_config",
 ]
 
 _PACKAGE = "monai_unet2015.bundles"
 # what a bundle run writes into its folder: not copied by init_bundle
 _RUN_OUTPUTS = ("models", "logs", "eval", "__pycache__")
-# a bundle's own configs, each self-contained: not presets
-_MAIN_CONFIGS = ("train", "inference", "evaluate")
+# a bundle's own configs: not presets
+_MAIN_CONFIGS = ("common", "train", "inference", "evaluate")
+#: what training, inference and evaluation share, declared once; merged before the others
+COMMON_CONFIG = "common.json"
+
+
+def with_common_config(config_file: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
+    """``config_file`` (one or a list) with its folder's ``common.json`` first, where the folder has one.
+
+    A bundle declares the settings that ``train.json``, ``inference.json`` and ``evaluate.json``
+    share (the network, the intensity and spacing settings, the paths) once, in
+    ``configs/common.json``. MONAI merges config files in order, so it comes first and the
+    main config and a preset after it still override it. Already listed, it is not added twice.
+
+    Example::
+
+        >>> configs = bundle_path("unet3d_ct_organs") / "configs"
+        >>> [Path(p).name for p in with_common_config(str(configs / "inference.json"))]
+        ['common.json', 'inference.json']
+    """
+    files = [str(config_file)] if isinstance(config_file, (str, os.PathLike)) else [str(f) for f in config_file]
+    if not files:
+        return files
+    common = Path(files[0]).parent / COMMON_CONFIG
+    listed = {Path(f).resolve() for f in files}
+    return ([str(common)] if common.is_file() and common.resolve() not in listed else []) + files
 
 
 def bundles_dir() -> Path:
@@ -117,7 +145,7 @@ def init_bundle(name: str, directory: str | Path, overwrite: bool = False) -> Pa
         >>> import tempfile
         >>> folder = init_bundle("unet2015_cells_2d", tempfile.mkdtemp())
         >>> sorted(p.name for p in (folder / "configs").glob("*.json"))[:2]
-        ['cpu.json', 'evaluate.json']
+        ['common.json', 'cpu.json']
     """
     if name not in bundle_names():
         raise FileNotFoundError(f"bundle {name!r} is not shipped; the shipped bundles are {', '.join(bundle_names())}.")

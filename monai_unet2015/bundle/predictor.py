@@ -27,6 +27,7 @@ from monai.transforms import Compose, LoadImaged
 from monai_unet2015.bundle.cli import unknown_override_messages
 from monai_unet2015.bundle.errors import BundleInputError
 from monai_unet2015.bundle.inference import InferenceReport
+from monai_unet2015.bundle.locations import with_common_config
 from monai_unet2015.bundle.workflow import sibling_configs
 from monai_unet2015.data import SaveMaskd, SaveStructureReportd, load_datalist, release_series_links
 from monai_unet2015.data.outputs import SaveDicomObjectd
@@ -99,9 +100,10 @@ class Predictor:
         args_file: str | os.PathLike | None = None,
     ) -> None:
         self.bundle_dir = Path(bundle_dir)
-        self.config_files = [self._config_path(name) for name in config_files]
-        if not self.config_files or self.config_files[0].name != "inference.json":
+        given = [self._config_path(name) for name in config_files]
+        if not given or given[0].name != "inference.json":
             raise ValueError(f"config_files must start with inference.json, got {list(config_files)!r}.")
+        self.config_files = [Path(p) for p in with_common_config(given)]
         self.overrides = {"bundle_root": str(self.bundle_dir), **_plan(args_file), **dict(overrides or {})}
         self._known_configs: list[dict] | None = None
         self._check_keys(self.overrides)

@@ -39,6 +39,7 @@ from monai.bundle import ConfigParser, ConfigWorkflow
 
 from monai_unet2015.bundle.cli import unknown_override_messages
 from monai_unet2015.bundle.errors import BundleInputError, error_line
+from monai_unet2015.bundle.locations import with_common_config
 
 __all__ = ["TRACEBACK_VARIABLE", "WORKFLOW_NAME", "UNet2015Workflow", "bundle_run_command", "spatial_length_messages"]
 
@@ -162,6 +163,7 @@ class UNet2015Workflow(ConfigWorkflow):
         with _one_line_errors():
             overrides = {key: value for key, value in kwargs.items() if key not in _workflow_arguments()}
             if config_file is not None:
+                config_file = with_common_config(config_file)
                 config = ConfigParser.load_config_files(config_file)
                 messages = unknown_override_messages(overrides, config, *sibling_configs(config_file))
                 messages += spatial_length_messages(overrides, config)

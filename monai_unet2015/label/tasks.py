@@ -14,9 +14,11 @@ from __future__ import annotations
 import logging
 import os
 
+import monai.bundle
 import numpy as np
 from monai.utils import optional_import
 
+from monai_unet2015.bundle.locations import with_common_config
 from monai_unet2015.bundle.predictor import OUTPUT_WRITERS, Predictor
 
 BundleInferTask, has_infer_task = optional_import(
@@ -71,6 +73,10 @@ class UNet2015BundleInferTask(BundleInferTask):
             self._predictor, self._weights_stamp = Predictor(self.bundle_path), stamp
         return self._predictor
 
+    def _load_bundle_config(self, path, config):
+        # MONAI Label reads one config file; the bundle's common.json comes before it
+        return super()._load_bundle_config(path, with_common_config(config))
+
     def _get_network(self, device, data):
         return self._current_predictor().network
 
@@ -112,6 +118,21 @@ class UNet2015BundleTrainTask(BundleTrainTask):
     def __init__(self, path: str, conf: dict[str, str], **kwargs) -> None:
         kwargs.setdefault("load_strict", True)
         super().__init__(path, conf, **kwargs)
+
+    def _load_bundle_config(self, path, config):
+        # MONAI Label reads one config file; the bundle's common.json comes before it
+        return super()._load_bundle_config(path, with_common_config(config))
+
+    def run_single_gpu(self, request, overrides):
+        # MONAI Label 0.8.5's own, with the bundle's common.json before train.json
+        monai.bundle.run(
+            run_id=request.get("run_id", "run"),
+            init_id=None,
+            final_id=None,
+            meta_file=self.bundle_metadata_path,
+            config_file=with_common_config(self.bundle_config_path),
+            **overrides,
+        )
 
     def _load_checkpoint(self, model_pytorch, pretrained, train_handlers):
         if pretrained:

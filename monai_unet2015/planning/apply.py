@@ -10,7 +10,7 @@ from monai_unet2015.planning.write import read_plan_record
 __all__ = ["apply_plan", "PLANNED_CONFIGS"]
 
 #: The configs of a working copy that a plan changes.
-PLANNED_CONFIGS = ("train.json", "inference.json")
+PLANNED_CONFIGS = ("common.json", "train.json", "inference.json")
 
 
 def apply_plan(bundle_dir: str | Path, plan_file: str | Path) -> dict[str, list[str]]:
@@ -19,7 +19,7 @@ def apply_plan(bundle_dir: str | Path, plan_file: str | Path) -> dict[str, list[
     The preset (``configs/<preset>.json``, named in the plan's fingerprint file) comes first,
     then the plan's options, as ``--config_file "['configs/train.json','configs/cpu.json']"
     --args_file plan.json`` would merge them. A key is set in a config only where that config
-    has it (``max_epochs`` in ``train.json``, ``min_object_size`` in ``inference.json``); ``#``
+    has it (``features`` in ``common.json``, ``max_epochs`` in ``train.json``); ``#``
     in a key descends into a nested entry. Meant for a working copy: MONAI Label's app copies
     the bundle first (:func:`~monai_unet2015.label.install_bundle`).
 

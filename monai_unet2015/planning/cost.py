@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from monai.bundle import ConfigParser
 
-from monai_unet2015.bundle.locations import bundle_path
+from monai_unet2015.bundle.locations import bundle_path, with_common_config
 from monai_unet2015.inferers.estimate import InferenceEstimate
 
 __all__ = ["median_case_on_network_grid", "plan_inference_estimate"]
@@ -38,7 +38,7 @@ def plan_inference_estimate(plan: Mapping, fingerprint: Mapping) -> tuple[tuple[
     """The network-grid size of a median case and the inferer's estimate for it, on this machine."""
     configs = bundle_path(plan["bundle"]) / "configs"
     parser = ConfigParser()
-    parser.read_config([str(configs / "inference.json"), str(configs / f"{plan['preset']}.json")])
+    parser.read_config(with_common_config([configs / "inference.json", configs / f"{plan['preset']}.json"]))
     parser.update({**plan["options"], "device": "$torch.device('cpu')", "progress": False})
     network = parser.get_parsed_content("network_def").eval()
     inferer = parser.get_parsed_content("inferer")

@@ -10,8 +10,7 @@ from monai_unet2015.transforms.crop import (
     ReachableClassIndicesd,
     training_tile_crop,
 )
-from monai_unet2015.transforms.elastic import CoarseElastic, RandCoarseElastic
-from monai_unet2015.transforms.elastic_dict import CoarseElasticd, RandCoarseElasticd
+from monai_unet2015.transforms.elastic import CoarseElastic, CoarseElasticd, RandCoarseElastic, RandCoarseElasticd
 from monai_unet2015.transforms.instances import InstanceLabels, InstanceLabelsd
 from monai_unet2015.transforms.instances_functional import label_instances, split_touching
 from monai_unet2015.transforms.intensity import ScaleNonZeroPercentiles, ScaleNonZeroPercentilesd

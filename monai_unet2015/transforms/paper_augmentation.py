@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from monai.transforms import RandAdjustContrastd, RandAffined, RandGaussianNoised, RandScaleIntensityd
 from monai.transforms.transform import Transform
 
-from monai_unet2015.transforms.elastic_dict import RandCoarseElasticd
+from monai_unet2015.transforms.elastic import RandCoarseElasticd
 
 __all__ = ["paper_augmentation"]
 

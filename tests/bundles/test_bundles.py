@@ -15,7 +15,7 @@ from monai.bundle import ConfigWorkflow
 from PIL import Image
 
 from monai_unet2015.bundle import CasesFailedError
-from monai_unet2015.bundle.locations import bundles_dir
+from monai_unet2015.bundle.locations import bundles_dir, with_common_config
 from monai_unet2015.bundle.workflow import bundle_run_command
 from monai_unet2015.data import write_sample_data
 from monai_unet2015.transforms import label_instances
@@ -35,9 +35,8 @@ def configs(name: str) -> Path:
 
 
 def workflow(name: str, config_files, workflow_type: str, **overrides) -> ConfigWorkflow:
-    files = [str(configs(name) / f) for f in config_files]
     flow = ConfigWorkflow(
-        config_file=files if len(files) > 1 else files[0],
+        config_file=with_common_config([configs(name) / f for f in config_files]),
         meta_file=str(configs(name) / "metadata.json"),
         workflow_type=workflow_type,
         **{**TINY[name], "progress": False, **overrides},
@@ -195,7 +194,7 @@ def test_cli_verify_metadata_offline_and_net_in_out(name):
             "--meta_file",
             "configs/metadata.json",
             "--config_file",
-            "configs/inference.json",
+            "['configs/common.json','configs/inference.json']",
         ],
     ):
         result = subprocess.run(
@@ -223,7 +222,7 @@ def test_cli_ckpt_export_to_torchscript(trained, name):
             "--meta_file",
             "configs/metadata.json",
             "--config_file",
-            "configs/inference.json",
+            "['configs/common.json','configs/inference.json']",
             "--features",
             str(features),
         ],

@@ -13,7 +13,7 @@ from ignite.handlers import EarlyStopping
 from monai.bundle import ConfigParser
 from monai.transforms import RandSpatialCropd
 
-from monai_unet2015.bundle.locations import bundles_dir
+from monai_unet2015.bundle.locations import bundles_dir, with_common_config
 from monai_unet2015.data import microscopy_preprocessing, modality_preprocessing, write_sample_data
 from monai_unet2015.engines import MODEL_KEY, create_evaluator, create_trainer
 from monai_unet2015.inferers import OverlapTileInferer
@@ -58,7 +58,7 @@ def sample(tmp_path_factory):
 
 def parser(name: str, sample: Path, root: Path, **overrides) -> ConfigParser:
     config = ConfigParser()
-    config.read_config(str(bundles_dir() / name / "configs" / "train.json"))
+    config.read_config(with_common_config(bundles_dir() / name / "configs" / "train.json"))
     config.update(
         {
             **TINY[name],
@@ -176,7 +176,7 @@ def test_3d_training_tiles_are_uniform_or_class_centred_by_crop_ratios(crop_rati
 @pytest.mark.parametrize("modality, masked", [("mri", True), ("ct", False)])
 def test_3d_inference_labels_background_outside_an_mri_support_before_inverting(modality, masked, tmp_path):
     config = ConfigParser()
-    config.read_config(str(bundles_dir() / "unet3d_ct_organs" / "configs" / "inference.json"))
+    config.read_config(with_common_config(bundles_dir() / "unet3d_ct_organs" / "configs" / "inference.json"))
     config.update({"bundle_root": str(tmp_path), "modality": modality, "device": "$torch.device('cpu')"})
     names = type_names(config.get_parsed_content("postprocessing").transforms)
     assert ("BackgroundOutsideSupportd" in names) is masked

@@ -15,7 +15,7 @@ import pytest
 import torch
 from monai.bundle import ConfigWorkflow
 
-from monai_unet2015.bundle.locations import bundles_dir
+from monai_unet2015.bundle.locations import bundles_dir, with_common_config
 from monai_unet2015.bundle.workflow import bundle_run_command
 from monai_unet2015.data import write_sample_data
 from monai_unet2015.networks import UNet3D
@@ -75,7 +75,7 @@ def test_two_processes_train_with_one_checkpoint_and_whole_set_validation(sample
     # model on both validation cases gives the same number (one shard would not, nor ranks that
     # validate with their own batch-norm statistics or through the DDP wrapper).
     flow = ConfigWorkflow(
-        config_file=[str(BUNDLE / "configs/train.json"), str(BUNDLE / "configs/evaluate.json")],
+        config_file=with_common_config([BUNDLE / "configs/train.json", BUNDLE / "configs/evaluate.json"]),
         meta_file=str(BUNDLE / "configs/metadata.json"),
         workflow_type="eval",
         bundle_root=str(tmp_path / "ddp"),

@@ -13,7 +13,7 @@ from monai.data import MetaTensor
 from monai.transforms import LoadImage
 
 from monai_unet2015.bundle import Predictor
-from monai_unet2015.bundle.locations import bundles_dir
+from monai_unet2015.bundle.locations import bundles_dir, with_common_config
 from monai_unet2015.engines import LoadNetworkWeights
 
 BUNDLE = bundles_dir() / "unet3d_ct_organs"
@@ -37,7 +37,7 @@ def test_the_predictor_writes_what_batch_inference_writes(ct_sample, tiny_ct_wei
     images = ct_sample / "ct" / "imagesTs"
     Predictor(BUNDLE, overrides={"bundle_root": str(tiny_ct_weights), **TINY})(images, tmp_path / "predictor")
     batch = ConfigWorkflow(
-        config_file=str(BUNDLE / "configs" / "inference.json"),
+        config_file=with_common_config(BUNDLE / "configs" / "inference.json"),
         workflow_type="infer",
         bundle_root=str(tiny_ct_weights),
         dataset_dir=str(images),

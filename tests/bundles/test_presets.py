@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from monai.bundle import ConfigParser
 
-from monai_unet2015.bundle.locations import bundles_dir
+from monai_unet2015.bundle.locations import bundles_dir, with_common_config
 from monai_unet2015.losses import PixelWeightedDiceCELoss
 
 BUNDLES = ["unet3d_ct_organs", "unet2015_cells_2d"]
@@ -16,7 +16,7 @@ PAPER_TILES = {"unet2015_cells_2d": [572, 572], "unet3d_ct_organs": [132, 132, 1
 def merged(name: str, *files: str) -> ConfigParser:
     folder = bundles_dir() / name / "configs"
     parser = ConfigParser()
-    parser.read_config([str(folder / f) for f in files])
+    parser.read_config(with_common_config([folder / f for f in files]))
     parser.update({"device": "$torch.device('cpu')", "dataset_dir": "unused", "bundle_root": "unused"})
     return parser
 
@@ -58,7 +58,8 @@ def test_the_paper_preset_infers_without_test_time_flips(name):
 def test_every_paper_setting_is_a_setting_of_the_bundle(name):
     folder = bundles_dir() / name / "configs"
     paper = ConfigParser.load_config_file(str(folder / "paper.json"))
-    train = ConfigParser.load_config_file(str(folder / "train.json"))
-    inference = ConfigParser.load_config_file(str(folder / "inference.json"))
-    unknown = [key for key in paper if key.split("#")[0] not in set(train) | set(inference)]
+    declared = set()
+    for config in ("common.json", "train.json", "inference.json"):
+        declared |= set(ConfigParser.load_config_file(str(folder / config)))
+    unknown = [key for key in paper if key.split("#")[0] not in declared]
     assert not unknown, f"{name}/configs/paper.json sets what neither config has: {unknown}"

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from monai.bundle import ConfigWorkflow
 
-from monai_unet2015.bundle.locations import bundles_dir
+from monai_unet2015.bundle.locations import bundles_dir, with_common_config
 from monai_unet2015.bundle.workflow import bundle_run_command
 from monai_unet2015.data import write_dicom_series
 from monai_unet2015.engines import TrainingFinishedError
@@ -45,7 +45,7 @@ def infer(root: Path, dataset_dir: Path, output_dir: Path, *arguments: str) -> s
 def workflow(config: str, workflow_type: str, **overrides) -> ConfigWorkflow:
     """The same config in this process (faster than a subprocess), initialised."""
     flow = ConfigWorkflow(
-        config_file=str(BUNDLE / "configs" / config),
+        config_file=with_common_config(BUNDLE / "configs" / config),
         workflow_type=workflow_type,
         **{"features": [4, 8, 16], "roi_size": [60, 60, 60], "progress": False},
         **overrides,

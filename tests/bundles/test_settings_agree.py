@@ -1,4 +1,4 @@
-"""One source per setting: what training and inference share is written the same in both configs."""
+"""One declaration per setting: what training, inference and evaluation share is in configs/common.json."""
 
 from __future__ import annotations
 
@@ -6,37 +6,60 @@ import json
 
 import pytest
 
-from monai_unet2015.bundle.locations import bundles_dir
+from monai_unet2015.bundle.locations import bundles_dir, with_common_config
 
 BUNDLES = ["unet3d_ct_organs", "unet2015_cells_2d"]
-# Top-level entries each file has for its own job: inference reads the test split and writes outputs.
-OWN_ENTRIES = {"datalist", "imports", "initialize", "run", "preprocessing"}
+MAIN_CONFIGS = ("common.json", "train.json", "inference.json", "evaluate.json")
+# Top-level entries each file has for its own job (inference reads the test split, writes outputs).
+OWN_ENTRIES = {"imports", "initialize", "run", "preprocessing", "datalist"}
 # What inference's image-only preprocessing leaves out of training's image + label steps.
 LABEL_ONLY_ARGUMENTS = {"keys", "label_key", "mode"}
 
 
-def configs(name: str) -> tuple[dict, dict]:
+def configs(name: str) -> dict[str, dict]:
     folder = bundles_dir() / name / "configs"
-    return json.loads((folder / "train.json").read_text()), json.loads((folder / "inference.json").read_text())
+    return {file: json.loads((folder / file).read_text()) for file in MAIN_CONFIGS}
 
 
-def disagreements(train: dict, inference: dict) -> dict:
-    shared = sorted((set(train) & set(inference)) - OWN_ENTRIES)
-    return {key: (train[key], inference[key]) for key in shared if train[key] != inference[key]}
+def declared_twice(files: dict[str, dict]) -> dict[str, list[str]]:
+    """Each setting (top-level key, own entries aside) that more than one of ``files`` declares."""
+    where: dict[str, list[str]] = {}
+    for file, config in files.items():
+        for key in set(config) - OWN_ENTRIES:
+            where.setdefault(key, []).append(file)
+    return {key: sorted(files) for key, files in where.items() if len(files) > 1}
 
 
 @pytest.mark.parametrize("name", BUNDLES)
-def test_settings_shared_by_training_and_inference_are_equal(name):
-    train, inference = configs(name)
-    assert {"network_def", "features", "in_channels", "num_classes"} <= set(train) & set(inference)
-    differing = disagreements(train, inference)
-    assert not differing, f"{name}: train.json and inference.json disagree on {differing}"
+def test_every_setting_is_declared_in_one_config(name):
+    files = configs(name)
+    assert {"network_def", "features", "in_channels", "num_classes", "device"} <= set(files["common.json"])
+    assert declared_twice(files) == {}
+
+
+def test_a_setting_declared_again_is_caught():
+    """The check above is not vacuous: a copy of a common setting into inference.json makes it fail."""
+    files = configs("unet3d_ct_organs")
+    files["inference.json"]["pixdim"] = files["common.json"]["pixdim"]
+    assert declared_twice(files) == {"pixdim": ["common.json", "inference.json"]}
+
+
+@pytest.mark.parametrize("name", BUNDLES)
+@pytest.mark.parametrize("main", ["train.json", "inference.json"])
+def test_the_common_config_comes_first_wherever_the_bundle_is_read(name, main):
+    folder = bundles_dir() / name / "configs"
+    assert with_common_config(folder / main) == [str(folder / "common.json"), str(folder / main)]
+    assert with_common_config([folder / "common.json", folder / main]) == [
+        str(folder / "common.json"),
+        str(folder / main),
+    ]
 
 
 @pytest.mark.parametrize("name", BUNDLES)
 def test_inference_preprocessing_is_trainings_on_the_image_alone(name):
-    train, inference = configs(name)
-    steps = inference["preprocessing"]["transforms"]
+    files = configs(name)
+    steps = files["inference.json"]["preprocessing"]["transforms"]
+    train = files["train.json"]
     assert [t["_target_"] for t in steps] == [t["_target_"] for t in train["preprocessing"]]
     for trained, inferred in zip(train["preprocessing"], steps):
         trained_args = {k: v for k, v in trained.items() if k not in LABEL_ONLY_ARGUMENTS}
@@ -45,29 +68,10 @@ def test_inference_preprocessing_is_trainings_on_the_image_alone(name):
         assert inferred.get("keys", ["image"]) in (["image"], "image")
 
 
-def test_a_changed_setting_in_one_file_is_caught():
-    """The check above is not vacuous: an edit of one file alone makes it fail."""
-    train, inference = configs("unet3d_ct_organs")
-    inference["pixdim"] = [1.0, 1.0, 1.0]
-    assert list(disagreements(train, inference)) == ["pixdim"]
-
-
-@pytest.mark.parametrize("name", BUNDLES)
-def test_what_evaluation_repeats_of_inference_is_equal(name):
-    """evaluate.json merges over train.json, not inference.json: what both declare must agree."""
-    folder = bundles_dir() / name / "configs"
-    evaluate = json.loads((folder / "evaluate.json").read_text())
-    _, inference = configs(name)
-    shared = sorted((set(evaluate) & set(inference)) - OWN_ENTRIES)
-    assert shared, "evaluate.json and inference.json share no setting: the test checks nothing"
-    differing = {key: (evaluate[key], inference[key]) for key in shared if evaluate[key] != inference[key]}
-    assert not differing, f"{name}: evaluate.json and inference.json disagree on {differing}"
-
-
 @pytest.mark.parametrize("name", BUNDLES)
 def test_the_network_width_has_one_key_in_both_bundles(name):
-    train, inference = configs(name)
-    assert train["network_def"]["features"] == inference["network_def"]["features"] == "@features"
+    common = configs(name)["common.json"]
+    assert common["network_def"]["features"] == "@features"
     for preset in ("cpu", "gpu", "paper"):
         assert "features" in json.loads((bundles_dir() / name / "configs" / f"{preset}.json").read_text())
 

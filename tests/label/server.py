@@ -17,6 +17,8 @@ from pathlib import Path
 
 from monai.bundle import ConfigWorkflow
 
+from monai_unet2015.bundle.locations import with_common_config
+
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "apps" / "monai_unet2015"
 STANDINS = Path(__file__).resolve().parent / "standins"
@@ -170,7 +172,7 @@ def bundle_inference(bundle: Path, weights: Path, image: Path, out_dir: Path) ->
     """
     configs = bundle / "configs"
     flow = ConfigWorkflow(
-        config_file=str(configs / "inference.json"),
+        config_file=with_common_config(configs / "inference.json"),
         meta_file=str(configs / "metadata.json"),
         workflow_type="infer",
         bundle_root=str(bundle),

@@ -16,6 +16,7 @@ import torch
 from monai.bundle import ConfigParser
 from PIL import Image
 
+from monai_unet2015.bundle.locations import with_common_config
 from monai_unet2015.data import write_sample_data
 from monai_unet2015.label import studies_from_msd
 from tests.label.server import LabelServer, bundle_inference, label_environment_problem
@@ -47,7 +48,7 @@ def write_random_weights(bundle: Path) -> Path:
     random net's output is nearly constant once the default test-time flips average it.
     """
     parser = ConfigParser()
-    parser.read_config(str(bundle / "configs" / "inference.json"))
+    parser.read_config(with_common_config(bundle / "configs" / "inference.json"))
     torch.manual_seed(0)
     network = parser.get_parsed_content("network_def")
     norms = [m for m in network.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]

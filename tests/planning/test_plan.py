@@ -244,11 +244,11 @@ def test_apply_plan_writes_the_preset_and_the_options_where_each_config_has_them
     copy = _working_copy("unet2015_cells_2d", tmp_path)
     changed = apply_plan(copy, plan_file)
     options = json.loads(plan_file.read_text())
+    common = json.loads((copy / "configs" / "common.json").read_text())
     train = json.loads((copy / "configs" / "train.json").read_text())
-    inference = json.loads((copy / "configs" / "inference.json").read_text())
-    assert train["features"] == inference["features"] == [16, 32, 64, 128]
-    assert train["max_epochs"] == options["max_epochs"] and "max_epochs" not in inference
-    assert inference["min_object_size"] == options["min_object_size"] and "min_object_size" not in changed["train.json"]
+    assert common["features"] == [16, 32, 64, 128] and "features" in changed["common.json"]
+    assert train["max_epochs"] == options["max_epochs"] and "max_epochs" not in common
+    assert common["min_object_size"] == options["min_object_size"] and "min_object_size" not in changed["train.json"]
 
 
 def test_apply_plan_sets_nested_keys(tmp_path):
@@ -257,9 +257,9 @@ def test_apply_plan_sets_nested_keys(tmp_path):
     write_plan(root, plan_file, device="gpu")
     copy = _working_copy("unet3d_ct_organs", tmp_path)
     apply_plan(copy, plan_file)
-    inference = json.loads((copy / "configs" / "inference.json").read_text())
-    assert inference["features"] == [32, 64, 128, 256] and inference["network_def"]["features"] == "@features"
-    assert inference["ct_window"] == json.loads(plan_file.read_text())["ct_window"]
+    common = json.loads((copy / "configs" / "common.json").read_text())
+    assert common["features"] == [32, 64, 128, 256] and common["network_def"]["features"] == "@features"
+    assert common["ct_window"] == json.loads(plan_file.read_text())["ct_window"]
 
 
 def test_apply_plan_refuses_a_plan_for_other_dimensions(nuclei_dir, tmp_path):
@@ -283,8 +283,8 @@ def test_the_label_app_applies_a_plan_to_the_bundle_it_was_made_for(nuclei_dir, 
     write_plan(nuclei_dir, plan_file)
     copies = {name: _working_copy(name, tmp_path) for name in ("unet2015_cells_2d", "unet3d_ct_organs")}
     _apply_plan_to(copies, plan_file)
-    inference = json.loads((copies["unet2015_cells_2d"] / "configs" / "inference.json").read_text())
-    assert inference["min_object_size"] == json.loads(plan_file.read_text())["min_object_size"]
+    common = json.loads((copies["unet2015_cells_2d"] / "configs" / "common.json").read_text())
+    assert common["min_object_size"] == json.loads(plan_file.read_text())["min_object_size"]
     with pytest.raises(
         ValueError, match=r"conf 'plan' .*plan.json is for the bundle 'unet2015_cells_2d', not one served"
     ):

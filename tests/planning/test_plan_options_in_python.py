@@ -7,7 +7,7 @@ import torch
 from monai.bundle import ConfigParser
 from monai.transforms import Compose
 
-from monai_unet2015.bundle.locations import bundle_path, bundle_presets
+from monai_unet2015.bundle.locations import bundle_path, bundle_presets, with_common_config
 from monai_unet2015.data import load_datalist, modality_preprocessing
 from monai_unet2015.engines import create_trainer
 from monai_unet2015.inferers import OverlapTileInferer
@@ -47,7 +47,7 @@ def plan_for(kind: str, root):
 
 def bundle_config(plan: dict, config: str, dataset) -> ConfigParser:
     parser = ConfigParser()
-    parser.read_config(str(bundle_path(plan["bundle"]) / "configs" / config))
+    parser.read_config(with_common_config(bundle_path(plan["bundle"]) / "configs" / config))
     parser.update({**plan["options"], "dataset_dir": str(dataset), "device": "cpu"})
     return parser
 
