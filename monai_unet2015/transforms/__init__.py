@@ -13,7 +13,12 @@ from monai_unet2015.transforms.crop import (
 from monai_unet2015.transforms.elastic import CoarseElastic, CoarseElasticd, RandCoarseElastic, RandCoarseElasticd
 from monai_unet2015.transforms.instances import InstanceLabels, InstanceLabelsd
 from monai_unet2015.transforms.instances_functional import label_instances, split_touching
-from monai_unet2015.transforms.intensity import ScaleNonZeroPercentiles, ScaleNonZeroPercentilesd
+from monai_unet2015.transforms.intensity import (
+    MicroscopyIntensityd,
+    ModalityIntensityd,
+    ScaleNonZeroPercentiles,
+    ScaleNonZeroPercentilesd,
+)
 from monai_unet2015.transforms.paper_augmentation import paper_augmentation
 from monai_unet2015.transforms.source_grid import LabelsToSourceGrid, LabelsToSourceGridd, nearest_labels_on_grid
 from monai_unet2015.transforms.sparse_labels import DiscretizeSparseLabeld
@@ -28,6 +33,8 @@ __all__ = [
     "split_touching",
     "ScaleNonZeroPercentiles",
     "ScaleNonZeroPercentilesd",
+    "ModalityIntensityd",
+    "MicroscopyIntensityd",
     "CenterCropToSize",
     "CenterCropToReferenced",
     "PadToValidTiled",
