@@ -189,21 +189,22 @@ class Predictor:
     def _label_map(self, case, key: str, overrides: dict) -> MetaTensor:
         parser = self._parser(overrides)
         preprocessing, item = parser.get_parsed_content("preprocessing"), self._input_item(case, parser)
-        if not isinstance(item["image"], str):  # an array: what LoadImaged would do is done already
+        from_file = isinstance(item["image"], str)
+        if not from_file:  # an array: what LoadImaged would do is done already
             preprocessing = Compose([t for t in preprocessing.transforms if not isinstance(t, LoadImaged)])
         postprocessing = parser.get_parsed_content("postprocessing")
         postprocessing = Compose([t for t in postprocessing.transforms if not isinstance(t, OUTPUT_WRITERS)])
         try:
             data = preprocessing(item)
         finally:
-            release_series_links(item["image"])
+            if from_file:
+                release_series_links(item["image"])
         with torch.no_grad():
             pred = self.inferer(data["image"].unsqueeze(0).to(self.device), self.network)[0]
         result = postprocessing({**data, "pred": pred})
         if key not in result:
-            raise ValueError(
-                f"key must be one of the results {sorted(k for k in ('pred', 'instances') if k in result)}"
-            )
+            found = sorted(k for k in ("pred", "instances") if k in result)
+            raise ValueError(f"key must be one of the results {found}, got {key!r}.")
         return result[key]
 
     def _input_item(self, case, parser: ConfigParser) -> dict:

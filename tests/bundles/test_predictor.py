@@ -15,6 +15,7 @@ from monai.transforms import LoadImage
 from monai_unet2015.bundle import Predictor
 from monai_unet2015.bundle.locations import bundles_dir, with_common_config
 from monai_unet2015.engines import LoadNetworkWeights
+from monai_unet2015.networks import UNet2015
 
 BUNDLE = bundles_dir() / "unet3d_ct_organs"
 TINY = {"features": [4, 8, 16], "progress": False}
@@ -167,5 +168,20 @@ def test_a_folder_of_several_cases_needs_an_output_dir(tiny_predictor, ct_sample
 
 
 def test_an_unknown_result_key_is_named(tiny_predictor):
-    with pytest.raises(ValueError, match=r"key must be one of the results \['pred'\]"):
+    with pytest.raises(ValueError, match=r"key must be one of the results \['pred'\], got 'instances'"):
         tiny_predictor(np.zeros((1, 24, 24, 12), np.float32), key="instances")
+
+
+def test_the_cells_bundle_returns_its_objects_on_request(tmp_path):
+    (tmp_path / "models").mkdir()
+    torch.manual_seed(0)
+    net = UNet2015(2, 1, 2, features=(4, 8, 16), norm="batch")
+    torch.save(net.state_dict(), tmp_path / "models" / "model.pt")
+    cells = bundles_dir() / "unet2015_cells_2d"
+    settings = {"bundle_root": str(tmp_path), "features": [4, 8, 16], "progress": False}
+    predictor = Predictor.from_bundle(cells, device="cpu", overrides=settings)
+    image = np.random.default_rng(0).random((1, 60, 52)).astype(np.float32)
+    semantic, objects = predictor(image), predictor(image, key="instances")
+    assert semantic.shape == objects.shape == (1, 60, 52)
+    assert set(np.unique(semantic.numpy())) <= {0, 1}
+    assert ((objects.numpy() > 0) <= (semantic.numpy() > 0)).all()  # objects lie inside the mask
