@@ -50,7 +50,7 @@ SPACING = (0.8, 0.8, 1.5)
 BEFORE = {
     "roi_size": [76, 76, 44],
     "inferer#roi_size": "@roi_size",
-    "preprocessing#transforms#3#dtype": "$torch.float64",
+    "preprocessing#3#dtype": "$torch.float64",
     "inferer#argmax": False,  # stage_times then adds the soft-max and argmax steps
     "backend": "torch",
     "max_memory_gib": None,  # no estimate inside the inferer then
@@ -195,7 +195,7 @@ def stage_times(dataset: str, bundle_root: str, output_dir: str, overrides: dict
         return result
 
     data = add_output_names([dict(parser.get_parsed_content("datalist")[0])], "image")[0]
-    for transform in parser.get_parsed_content("preprocessing").transforms:
+    for transform in parser.get_parsed_content("preprocessing"):
         data = run(type(transform).__name__, transform, data)
     inputs = list_data_collate([data])["image"]
     with torch.no_grad():

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from monai.transforms import Compose
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import time_call, write_results  # noqa: E402
@@ -207,7 +208,7 @@ def trained_bundle_on_real_ct(bundle_root: Path, plan: Path, test: Path, work: P
             segment(name, predictor_for(settings))
     if int8:
         predictor = predictor_for({"backend": "openvino", "precision": "bf16"})
-        preprocessing = predictor._parser({}).get_parsed_content("preprocessing")
+        preprocessing = Compose(predictor._parser({}).get_parsed_content("preprocessing"))
         grid = preprocessing({"image": str(images[0])})["image"].shape[1:]
         tile = predictor.inferer.tile_geometry(predictor.network, grid, 1, torch.device("cpu"))[0]
         calibration = [

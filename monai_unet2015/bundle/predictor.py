@@ -188,10 +188,10 @@ class Predictor:
 
     def _label_map(self, case, key: str, overrides: dict) -> MetaTensor:
         parser = self._parser(overrides)
-        preprocessing, item = parser.get_parsed_content("preprocessing"), self._input_item(case, parser)
+        steps, item = parser.get_parsed_content("preprocessing"), self._input_item(case, parser)
         from_file = isinstance(item["image"], str)
-        if not from_file:  # an array: what LoadImaged would do is done already
-            preprocessing = Compose([t for t in preprocessing.transforms if not isinstance(t, LoadImaged)])
+        # an array: what LoadImaged would do is done already
+        preprocessing = Compose([t for t in steps if from_file or not isinstance(t, LoadImaged)])
         postprocessing = parser.get_parsed_content("postprocessing")
         postprocessing = Compose([t for t in postprocessing.transforms if not isinstance(t, OUTPUT_WRITERS)])
         try:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from monai.bundle import ConfigParser
 
 from monai_unet2015.bundle.locations import bundles_dir, with_common_config
 
 BUNDLES = ["unet3d_ct_organs", "unet2015_cells_2d"]
 MAIN_CONFIGS = ("common.json", "train.json", "inference.json", "evaluate.json")
 # Top-level entries each file has for its own job (inference reads the test split, writes outputs).
-OWN_ENTRIES = {"imports", "initialize", "run", "preprocessing", "datalist"}
-# What inference's image-only preprocessing leaves out of training's image + label steps.
-LABEL_ONLY_ARGUMENTS = {"keys", "label_key", "mode"}
+OWN_ENTRIES = {"imports", "initialize", "run", "datalist"}
+# What the one preprocessing list reads from each file: the keys it loads, the label's key, the resampling modes.
+OWN_ENTRIES |= {"preprocessing_keys", "preprocessing_label_key", "preprocessing_spacing_modes"}
 
 
 def configs(name: str) -> dict[str, dict]:
@@ -56,16 +57,20 @@ def test_the_common_config_comes_first_wherever_the_bundle_is_read(name, main):
 
 
 @pytest.mark.parametrize("name", BUNDLES)
-def test_inference_preprocessing_is_trainings_on_the_image_alone(name):
+def test_one_preprocessing_list_serves_training_and_inference_each_with_its_keys(name):
     files = configs(name)
-    steps = files["inference.json"]["preprocessing"]["transforms"]
-    train = files["train.json"]
-    assert [t["_target_"] for t in steps] == [t["_target_"] for t in train["preprocessing"]]
-    for trained, inferred in zip(train["preprocessing"], steps):
-        trained_args = {k: v for k, v in trained.items() if k not in LABEL_ONLY_ARGUMENTS}
-        inferred_args = {k: v for k, v in inferred.items() if k not in LABEL_ONLY_ARGUMENTS}
-        assert trained_args == inferred_args, f"{name}: {trained['_target_']} differs"
-        assert inferred.get("keys", ["image"]) in (["image"], "image")
+    assert "preprocessing" in files["common.json"]
+    folder = bundles_dir() / name / "configs"
+    overrides = {"bundle_root": "unused", "dataset_dir": "unused", "device": "cpu"}
+    steps = {}
+    for main in ("train.json", "inference.json"):
+        parser = ConfigParser()
+        parser.read_config(with_common_config(folder / main))
+        parser.update(overrides)
+        steps[main] = parser.get_parsed_content("preprocessing")
+    assert [type(t).__name__ for t in steps["train.json"]] == [type(t).__name__ for t in steps["inference.json"]]
+    assert list(steps["train.json"][0].keys) == ["image", "label"]
+    assert list(steps["inference.json"][0].keys) == ["image"]
 
 
 @pytest.mark.parametrize("name", BUNDLES)
