@@ -57,7 +57,7 @@ BEFORE = {
     "postprocessing#transforms#1": {
         "_target_": "Invertd",
         "keys": "pred",
-        "transform": "@preprocessing",
+        "transform": "$monai.transforms.Compose(@preprocessing)",
         "orig_keys": "image",
         "nearest_interp": True,
         "to_tensor": True,
