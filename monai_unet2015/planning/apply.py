@@ -40,6 +40,8 @@ def apply_plan(bundle_dir: str | Path, plan_file: str | Path) -> dict[str, list[
     changed = {}
     for name in PLANNED_CONFIGS:
         path = bundle_dir / "configs" / name
+        if not path.is_file():  # a bundle folder from before common.json: its settings are in the others
+            continue
         config = json.loads(path.read_text())
         changed[name] = [key for key, value in settings.items() if _set(config, key, value)]
         path.write_text(json.dumps(config, indent=4) + "\n")

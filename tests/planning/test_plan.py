@@ -251,6 +251,21 @@ def test_apply_plan_writes_the_preset_and_the_options_where_each_config_has_them
     assert common["min_object_size"] == options["min_object_size"] and "min_object_size" not in changed["train.json"]
 
 
+def test_apply_plan_takes_a_bundle_folder_from_before_common_json(nuclei_dir, tmp_path):
+    """Its settings are in train.json and inference.json, where the plan's options go then."""
+    plan_file = tmp_path / "plan.json"
+    write_plan(nuclei_dir, plan_file)
+    copy = _working_copy("unet2015_cells_2d", tmp_path)
+    common = json.loads((copy / "configs" / "common.json").read_text())
+    (copy / "configs" / "common.json").unlink()
+    for name in ("train.json", "inference.json"):
+        path = copy / "configs" / name
+        path.write_text(json.dumps({**common, **json.loads(path.read_text())}))
+    changed = apply_plan(copy, plan_file)
+    assert "common.json" not in changed
+    assert "features" in changed["train.json"] and "features" in changed["inference.json"]
+
+
 def test_apply_plan_sets_nested_keys(tmp_path):
     root = write_volumes(tmp_path / "vol", ct=True)
     plan_file = tmp_path / "plan.json"
