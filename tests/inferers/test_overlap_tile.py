@@ -362,9 +362,9 @@ def test_argmax_per_tile_equals_argmax_of_the_scores(net, size, roi, flips):
 
 FLIP_CASES = [
     # network, roi, flip axes (spatial); the image is one output tile, so flipping the image is flipping the tile
-    (UNet2015(2, 1, 3, features=(4, 8, 16)), (60, 52), [0]),
-    (UNet2015(2, 1, 4, features=(4, 8, 16)), (76, 60), [0, 1]),
-    (UNet3D(1, 3, features=(2, 4)), (20, 24, 20), [2]),
+    (lambda: UNet2015(2, 1, 3, features=(4, 8, 16)), (60, 52), [0]),
+    (lambda: UNet2015(2, 1, 4, features=(4, 8, 16)), (76, 60), [0, 1]),
+    (lambda: UNet3D(1, 3, features=(2, 4)), (20, 24, 20), [2]),
 ]
 
 
@@ -372,10 +372,14 @@ def _flipped_back(scores_of, image: torch.Tensor, dims: tuple[int, ...]) -> torc
     return scores_of(image.flip(dims)).flip(dims) if dims else scores_of(image)
 
 
-@pytest.mark.parametrize("net,roi,flips", FLIP_CASES)
-def test_flip_disagreement_is_the_share_of_each_class_where_a_flip_differs(net, roi, flips):
+@pytest.mark.parametrize("make_net,roi,flips", FLIP_CASES)
+def test_flip_disagreement_is_the_share_of_each_class_where_a_flip_differs(make_net, roi, flips):
     """Against the flips run one by one without mirroring in the inferer: their own argmax maps."""
-    net.eval()
+    # the same weights and image wherever the test runs (they were drawn at import before, in whatever
+    # order the workers imported); with seed 2 each random network hesitates somewhere, which the
+    # last assertion needs (with seed 0 the 2D three-class one happens to agree with its flips)
+    torch.manual_seed(2)
+    net = make_net().eval()
     image = MetaTensor(torch.rand(2, 1, *net.output_size(roi)), meta={"filename_or_obj": "case.nii.gz"})
     plain = OverlapTileInferer(roi)
     with torch.no_grad():
