@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import importlib.util
-import shutil
 from pathlib import Path
 
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "check_docs_layout.py"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def layout_module():
+    spec = importlib.util.spec_from_file_location("check_docs_layout", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CHROMIUM = layout_module().find_chromium()
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="no Chromium (apt-get install chromium; make hospital-peers)"
 )
@@ -21,13 +29,6 @@ main {{ width: 600px; }} pre {{ overflow-x: auto; font: 14px monospace; margin: 
 <pre>{long}</pre>
 <p>{prose}</p>
 </main></body></html>"""
-
-
-def layout_module():
-    spec = importlib.util.spec_from_file_location("check_docs_layout", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_site(root: Path, long_line: str) -> Path:
