@@ -118,22 +118,14 @@ def pipeline_figure() -> Path:
     labels = ["C-STORE", "", "applicable", "", "", "C-STORE"]
     for x0, x1, label in zip(xs[:-1], xs[1:], labels):
         _arrow(axis, (x0 + 1.25, 0), (x1 - 1.25, 0), label, offset=0.12)
-    axis.annotate(
-        "not applicable:\nno mask, reason in status",
-        (xs[2], -0.5),
-        (xs[2], -1.35),
-        ha="center",
-        fontsize=8,
-        arrowprops={"arrowstyle": "<|-", "color": "black"},
-    )
-    axis.annotate(
-        "needs review:\nin the report, overlay, status",
-        (xs[4], -0.5),
-        (xs[4], -1.35),
-        ha="center",
-        fontsize=8,
-        arrowprops={"arrowstyle": "<|-", "color": "black"},
-    )
+    for step, text in (
+        (2, "not applicable:\nno mask, reason in status"),
+        (4, "needs review:\nin the report, overlay, status"),
+    ):
+        x = xs[step]
+        axis.annotate(
+            text, (x, -0.5), (x, -1.35), ha="center", fontsize=8, arrowprops={"arrowstyle": "<|-", "color": "black"}
+        )
     axis.set_xlim(-1.4, xs[-1] + 1.4)
     axis.set_ylim(-1.8, 0.9)
     axis.axis("off")
