@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from monai_unet2015.bundle.locations import COMMON_CONFIG
 from monai_unet2015.planning.write import read_plan_record
 
 __all__ = ["apply_plan", "PLANNED_CONFIGS"]
 
 #: The configs of a working copy that a plan changes.
-PLANNED_CONFIGS = ("common.json", "train.json", "inference.json")
+PLANNED_CONFIGS = (COMMON_CONFIG, "train.json", "inference.json")
 
 
 def apply_plan(bundle_dir: str | Path, plan_file: str | Path) -> dict[str, list[str]]:
