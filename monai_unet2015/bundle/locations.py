@@ -10,12 +10,11 @@ bundle takes either the name of a shipped bundle or the path of a bundle folder
 
 from __future__ import annotations
 
-import importlib.resources
 import json
-import os
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
+
+from monai_unet2015.data.bundle_configs import COMMON_CONFIG, bundles_dir, with_common_config
 
 __all__ = [
     "bundles_dir",
@@ -29,49 +28,10 @@ __all__ = [
     "with_common_config",
 ]
 
-_PACKAGE = "monai_unet2015.bundles"
 # what a bundle run writes into its folder: not copied by init_bundle
 _RUN_OUTPUTS = ("models", "logs", "eval", "__pycache__")
 # a bundle's own configs: not presets
 _MAIN_CONFIGS = ("common", "train", "inference", "evaluate")
-#: what training, inference and evaluation share, declared once; merged before the others
-COMMON_CONFIG = "common.json"
-
-
-def with_common_config(config_file: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
-    """``config_file`` (one or a list) with its folder's ``common.json`` first, where the folder has one.
-
-    A bundle declares the settings that ``train.json``, ``inference.json`` and ``evaluate.json``
-    share (the network, the intensity and spacing settings, the paths) once, in
-    ``configs/common.json``. MONAI merges config files in order, so it comes first and the
-    main config and a preset after it still override it. Already listed, it is not added twice.
-
-    Example::
-
-        >>> configs = bundle_path("unet3d_ct_organs") / "configs"
-        >>> [Path(p).name for p in with_common_config(str(configs / "inference.json"))]
-        ['common.json', 'inference.json']
-    """
-    files = [str(config_file)] if isinstance(config_file, (str, os.PathLike)) else [str(f) for f in config_file]
-    if not files:
-        return files
-    common = Path(files[0]).parent / COMMON_CONFIG
-    listed = {Path(f).resolve() for f in files}
-    return ([str(common)] if common.is_file() and common.resolve() not in listed else []) + files
-
-
-def bundles_dir() -> Path:
-    """The folder holding the shipped bundles (inside the installed package).
-
-    Example::
-
-        >>> sorted(p.name for p in bundles_dir().iterdir() if p.is_dir() and not p.name.startswith("_"))
-        ['unet2015_cells_2d', 'unet3d_ct_organs']
-    """
-    folder = Path(str(importlib.resources.files(_PACKAGE)))
-    if not folder.is_dir():  # a zipped install: the bundles must be real files for MONAI's parser
-        raise FileNotFoundError(f"the bundles of {_PACKAGE} are not a folder on disk ({folder}); install unzipped.")
-    return folder
 
 
 def is_bundle_folder(folder: str | Path) -> bool:

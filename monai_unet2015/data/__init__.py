@@ -1,5 +1,6 @@
 """CT / MRI / microscopy data: datalists (DICOM labels too), presets, the device data path, outputs, sample data."""
 
+from monai_unet2015.data.bundle_configs import declared_transforms
 from monai_unet2015.data.datalists import (
     add_output_names,
     json_datalist,
@@ -29,7 +30,6 @@ from monai_unet2015.data.presets import (
     ct_intensity_transforms,
     ct_preprocessing,
     dicom_modality,
-    loading_transforms,
     microscopy_preprocessing,
     modality_preprocessing,
     mri_intensity_transforms,
@@ -62,7 +62,7 @@ __all__ = [
     "normalize_modality",
     "dicom_modality",
     "ABDOMEN_WINDOW",
-    "loading_transforms",
+    "declared_transforms",
     "microscopy_preprocessing",
     "MICROSCOPY_PERCENTILES",
     "ct_intensity_transforms",

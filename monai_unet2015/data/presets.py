@@ -1,36 +1,31 @@
-"""Loading and intensity presets for CT, MRI and microscopy: lists of MONAI transforms bundles reference.
+"""Loading and intensity presets for CT, MRI and microscopy: the bundles' own ``preprocessing`` lists.
+
+Each preset is the ``preprocessing`` list a shipped bundle declares in its
+``configs/common.json`` (:func:`~monai_unet2015.data.bundle_configs.declared_transforms`), with
+the arguments given set as that bundle's settings: the CT / MRI presets are the
+``unet3d_ct_organs`` bundle's list, the microscopy preset the ``unet2015_cells_2d`` bundle's.
+An argument left at None keeps the value the bundle declares. So a Python user and a bundle
+run preprocess alike by construction, not by a second copy kept in step.
 
 The intensity steps themselves (:class:`~monai_unet2015.transforms.ModalityIntensityd`,
 :class:`~monai_unet2015.transforms.MicroscopyIntensityd` and the helpers they use) are
 transforms, in :mod:`monai_unet2015.transforms.intensity`; ``ABDOMEN_WINDOW``,
 ``MICROSCOPY_PERCENTILES``, ``ct_intensity_transforms``, ``mri_intensity_transforms`` and
 ``normalize_modality`` are imported from there and re-exported here for the presets' users.
-
-Each function returns a plain list, to be joined with other lists and wrapped in
-``Compose``; every element is a stock MONAI transform except the checks
-(:class:`~monai_unet2015.transforms.CheckImageLabeld`) and the MRI percentile scaling
-(:class:`~monai_unet2015.transforms.ScaleNonZeroPercentilesd`), which MONAI lacks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from monai.data import ImageReader
-from monai.transforms import (
-    LoadImaged,
-    Orientationd,
-    Spacingd,
-)
 from monai.transforms.transform import Transform
 
+from monai_unet2015.data.bundle_configs import declared_transforms
 from monai_unet2015.options import option
-from monai_unet2015.transforms.checks import CheckImageLabeld
 from monai_unet2015.transforms.intensity import (
     ABDOMEN_WINDOW,
     MICROSCOPY_PERCENTILES,
-    MicroscopyIntensityd,
-    ModalityIntensityd,
     ct_intensity_transforms,
     mri_intensity_transforms,
     normalize_modality,
@@ -38,7 +33,6 @@ from monai_unet2015.transforms.intensity import (
 
 __all__ = [
     "ABDOMEN_WINDOW",
-    "loading_transforms",
     "ct_intensity_transforms",
     "mri_intensity_transforms",
     "ct_preprocessing",
@@ -50,113 +44,95 @@ __all__ = [
     "MICROSCOPY_PERCENTILES",
 ]
 
+VOLUME_BUNDLE = "unet3d_ct_organs"
+MICROSCOPY_BUNDLE = "unet2015_cells_2d"
 _READERS = ("ITKReader", "PydicomReader", "NibabelReader", "PILReader")
 
 
-def loading_transforms(
-    image_key: str = "image",
-    label_key: str | None = "label",
-    reader: str | ImageReader | None = None,
-    pixdim: Sequence[float] | None = None,
-    axcodes: str | None = "RAS",
-    expect_hu: bool = False,
-    max_value: float | None = None,
-) -> list[Transform]:
-    """Load, check, reorient and resample an image (and its label, if the sample has one).
-
-    ``LoadImaged`` (``reader`` None picks by file type: ITK for DICOM folders and NIfTI,
-    PIL for PNG; or ``"ITKReader"``, ``"PydicomReader"``, ``"NibabelReader"``; DICOM
-    rescale slope and intercept are applied by both DICOM readers, so CT arrives in HU),
-    channel first; :class:`~monai_unet2015.transforms.CheckImageLabeld` (same grid, not
-    empty, finite; with ``expect_hu`` a warning for a CT without air; with ``max_value`` an
-    error for values the intensity scaling would clip); ``Orientationd`` to ``axcodes``;
-    ``Spacingd`` to ``pixdim`` mm (bilinear for the image, nearest for the label).
-    ``axcodes=None`` / ``pixdim=None`` leave those out (2D images). The label key may be
-    missing from a sample (inference).
-
-    Example::
-
-        >>> [type(t).__name__ for t in loading_transforms(pixdim=(1.5, 1.5, 2.5))]
-        ['LoadImaged', 'CheckImageLabeld', 'Orientationd', 'Spacingd']
-    """
-    if isinstance(reader, str):
+def _bundle_preprocessing(bundle: str, label_key: str | None, reader: str | None, **settings: Any) -> list[Transform]:
+    """``bundle``'s declared preprocessing: ``train.json``'s (image and label) or ``inference.json``'s (image)."""
+    if reader is not None:
         option("reader", reader, _READERS)
-    if pixdim is not None and (len(pixdim) not in (2, 3) or any(p <= 0 for p in pixdim)):
-        raise ValueError(f"pixdim must hold 2 or 3 positive spacings in mm, got {pixdim!r}.")
-    keys = [image_key] + ([label_key] if label_key else [])
-    transforms: list[Transform] = [
-        LoadImaged(keys, reader=reader, image_only=True, ensure_channel_first=True, allow_missing_keys=True),
-        CheckImageLabeld(image_key, label_key, expect_hu=expect_hu, max_value=max_value),
-    ]
-    if axcodes is not None:
-        transforms.append(Orientationd(keys, axcodes=axcodes, labels=None, allow_missing_keys=True))
-    if pixdim is not None:
-        modes = ["bilinear", "nearest"][: len(keys)]
-        transforms.append(Spacingd(keys, pixdim=pixdim, mode=modes, allow_missing_keys=True))
-    return transforms
+    config = "train.json" if label_key else "inference.json"
+    if label_key and label_key != "label":
+        settings.update(preprocessing_keys=["image", label_key], preprocessing_label_key=label_key)
+    declared = {name: value for name, value in settings.items() if value is not None}
+    entries = {"preprocessing#0#reader": reader} if reader else {}  # the list's LoadImaged
+    return declared_transforms(bundle, "preprocessing", config, entries, **declared)
+
+
+def _spacings(pixdim: Sequence[float] | None) -> list[float] | None:
+    if pixdim is not None and (len(pixdim) != 3 or any(p <= 0 for p in pixdim)):
+        raise ValueError(f"pixdim must hold 3 positive spacings in mm, got {pixdim!r}.")
+    return None if pixdim is None else [float(p) for p in pixdim]
 
 
 def ct_preprocessing(
-    image_key: str = "image",
     label_key: str | None = "label",
-    pixdim: Sequence[float] | None = (0.8, 0.8, 2.5),
-    window: Sequence[float] = ABDOMEN_WINDOW,
-    reader: str | ImageReader | None = None,
+    pixdim: Sequence[float] | None = None,
+    window: Sequence[float] | None = None,
+    reader: str | None = None,
 ) -> list[Transform]:
-    """CT: :func:`loading_transforms` (RAS, ``pixdim``, HU check) then the HU window.
+    """CT: :func:`modality_preprocessing` with ``modality="ct"``.
 
     Example::
 
         >>> [type(t).__name__ for t in ct_preprocessing()]
-        ['LoadImaged', 'CheckImageLabeld', 'Orientationd', 'Spacingd', 'ScaleIntensityRanged']
+        ['LoadImaged', 'CheckImageLabeld', 'Orientationd', 'Spacingd', 'ModalityIntensityd']
     """
-    loading = loading_transforms(image_key, label_key, reader, pixdim, expect_hu=True)
-    return loading + ct_intensity_transforms(image_key, window)
+    return modality_preprocessing("ct", label_key, pixdim, window, reader=reader)
 
 
 def microscopy_preprocessing(
-    image_key: str = "image",
     label_key: str | None = "label",
     intensity_range: Sequence[float] | None = None,
-    percentiles: Sequence[float] = MICROSCOPY_PERCENTILES,
-    reader: str | ImageReader | None = None,
+    percentiles: Sequence[float] | None = None,
+    reader: str | None = None,
 ) -> list[Transform]:
-    """2D microscopy: load (no reorientation or resampling), then :class:`MicroscopyIntensityd`.
+    """2D microscopy: the ``unet2015_cells_2d`` bundle's list: load, check, :class:`MicroscopyIntensityd`.
 
-    By default each image's ``percentiles`` go to 0..1, whatever its bit depth (8-bit,
-    16-bit or float). With a fixed ``intensity_range``, an image with values above its top is
-    an error naming the file rather than a silently clipped image.
+    No reorientation or resampling. By default each image's ``percentiles`` (the bundle's
+    ``intensity_percentiles``, 1 and 99.8) go to 0..1, whatever its bit depth (8-bit, 16-bit
+    or float). With a fixed ``intensity_range``, an image with values above its top is an
+    error naming the file rather than a silently clipped image.
+
+    Args:
+        label_key: the label's key, or None for images alone (inference).
+        intensity_range: fixed (low, high) to 0..1 instead of each image's percentiles.
+        percentiles: (low, high) percentiles of each image; None keeps the bundle's.
+        reader: MONAI's reader by name; None picks by file type.
 
     Example::
 
         >>> [type(t).__name__ for t in microscopy_preprocessing()]
         ['LoadImaged', 'CheckImageLabeld', 'MicroscopyIntensityd']
     """
-    intensity = MicroscopyIntensityd(image_key, intensity_range, percentiles)
-    high = None if intensity_range is None else float(intensity_range[1])
-    return loading_transforms(image_key, label_key, reader, pixdim=None, axcodes=None, max_value=high) + [intensity]
+    intensity_range = None if intensity_range is None else [float(v) for v in intensity_range]
+    percentiles = None if percentiles is None else [float(v) for v in percentiles]
+    return _bundle_preprocessing(
+        MICROSCOPY_BUNDLE, label_key, reader, intensity_range=intensity_range, intensity_percentiles=percentiles
+    )
 
 
 def mri_preprocessing(
-    image_key: str = "image",
     label_key: str | None = "label",
-    pixdim: Sequence[float] | None = (1.0, 1.0, 1.0),
-    method: str = "zscore",
-    reader: str | ImageReader | None = None,
+    pixdim: Sequence[float] | None = None,
+    method: str | None = None,
+    reader: str | None = None,
     stats: Sequence[float] | None = None,
 ) -> list[Transform]:
-    """MRI: :func:`loading_transforms` (RAS, ``pixdim``) then :func:`mri_intensity_transforms`.
+    """MRI: :func:`modality_preprocessing` with ``modality="mri"``.
 
     ``method="dataset"`` takes the plan's ``mri_stats`` as ``stats = (mean, std)``.
 
     Example::
 
         >>> steps = mri_preprocessing(method="dataset", stats=(310.0, 42.0))
-        >>> type(steps[-1]).__name__, float(steps[-1].normalizer.subtrahend), float(steps[-1].normalizer.divisor)
-        ('NormalizeIntensityd', 310.0, 42.0)
+        >>> normalizer = steps[-1].transform.normalizer
+        >>> float(normalizer.subtrahend), float(normalizer.divisor)
+        (310.0, 42.0)
     """
-    loading = loading_transforms(image_key, label_key, reader, pixdim)
-    return loading + mri_intensity_transforms(image_key, method, stats=stats)
+    return modality_preprocessing("mri", label_key, pixdim, mri_method=method, reader=reader, mri_stats=stats)
 
 
 _DICOM_MODALITY = {"ct": "CT", "mri": "MR"}
@@ -175,22 +151,32 @@ def dicom_modality(modality: str) -> str:
 
 def modality_preprocessing(
     modality: str,
-    image_key: str = "image",
     label_key: str | None = "label",
     pixdim: Sequence[float] | None = None,
-    window: Sequence[float] = ABDOMEN_WINDOW,
-    mri_method: str = "zscore",
-    reader: str | ImageReader | None = None,
+    window: Sequence[float] | None = None,
+    mri_method: str | None = None,
+    reader: str | None = None,
     mri_stats: Sequence[float] | None = None,
 ) -> list[Transform]:
-    """:func:`loading_transforms` and :class:`ModalityIntensityd`: CT or MRI, chosen by ``modality``.
+    """CT or MRI, chosen by ``modality``: the ``unet3d_ct_organs`` bundle's ``preprocessing`` list.
 
-    The same steps as the CT / MRI bundle's ``preprocessing`` list, so one override
-    (``--modality mri``) switches the intensity handling. ``modality`` is ct or mri in any
-    case, or the DICOM words CT / MR (:func:`normalize_modality`). ``window`` applies to CT,
-    ``mri_method`` and ``mri_stats`` (the plan's dataset mean and std, for ``"dataset"``) to MRI.
-    The arguments carry the bundle's names for the plan's options: ``pixdim``, ``window``
-    (``ct_window``), ``mri_method``, ``mri_stats``.
+    Load (ITK for DICOM folders and NIfTI unless ``reader`` names another; both DICOM
+    readers apply the rescale slope and intercept, so CT arrives in HU), channel first;
+    :class:`~monai_unet2015.transforms.CheckImageLabeld` (same grid, not empty, finite; for CT
+    a warning for an image without air); ``Orientationd`` to RAS; ``Spacingd`` to ``pixdim``
+    mm (bilinear for the image, nearest for the label); then
+    :class:`~monai_unet2015.transforms.ModalityIntensityd`. ``modality`` is ct or mri in any
+    case, or the DICOM words CT / MR (:func:`normalize_modality`). The arguments are the
+    bundle's settings (the plan's options), and None keeps the bundle's value.
+
+    Args:
+        modality: ``"ct"`` or ``"mri"`` (the bundle's ``modality``).
+        label_key: the label's key, or None for images alone (inference).
+        pixdim: target spacing in mm, RAS order (``pixdim``; the bundle's 1.6 x 1.6 x 2.5).
+        window: CT window (low HU, high HU) to 0..1 (``ct_window``; the bundle's -160..240).
+        mri_method: MRI normalisation, ``"zscore"`` or the plan's ``"dataset"`` (``mri_method``).
+        reader: MONAI's reader by name; None picks by file type.
+        mri_stats: the plan's dataset (mean, std) for ``mri_method="dataset"`` (``mri_stats``).
 
     Example::
 
@@ -198,6 +184,13 @@ def modality_preprocessing(
         >>> [type(t).__name__ for t in steps][-1], type(steps[-1].transform).__name__
         ('ModalityIntensityd', 'NormalizeIntensityd')
     """
-    expect_hu = normalize_modality(modality) == "ct"
-    loading = loading_transforms(image_key, label_key, reader, pixdim, expect_hu=expect_hu)
-    return loading + [ModalityIntensityd(image_key, modality, window, mri_method, mri_stats)]
+    return _bundle_preprocessing(
+        VOLUME_BUNDLE,
+        label_key,
+        reader,
+        modality=modality,
+        pixdim=_spacings(pixdim),
+        ct_window=None if window is None else [float(v) for v in window],
+        mri_method=mri_method,
+        mri_stats=None if mri_stats is None else [float(v) for v in mri_stats],
+    )

@@ -193,6 +193,11 @@ class UNet2015LabelApp(MONAILabelApp):
             raise _not_found(f"image {image!r} is not in the datastore {self.studies!r}: see GET /datastore/.")
         return super().infer(request, datastore)
 
+    def model_file(self, model, validate=True):
+        # GET /model/info/{model} and /model/{model}: weights a training run has just written count
+        self._serve_new_weights()
+        return super().model_file(model, validate)
+
     def bundle_path(self, model):
         # The server's only look at a train request before it starts the training process.
         if model is not None and model not in self._trainers and model not in self._infers:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -11,12 +10,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from monai_unet2015.bundle.inference import _stop_together
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.ports import free_port
 
 
 def _rank(rank: int, port: int, folder: str) -> None:
@@ -33,7 +27,7 @@ def _rank(rank: int, port: int, folder: str) -> None:
 
 
 def test_a_rank_that_fails_before_the_first_case_stops_the_others(tmp_path):
-    context = mp.start_processes(_rank, args=(_free_port(), str(tmp_path)), nprocs=2, join=False, start_method="spawn")
+    context = mp.start_processes(_rank, args=(free_port(), str(tmp_path)), nprocs=2, join=False, start_method="spawn")
     deadline, finished = time.monotonic() + 120, False
     while not finished and time.monotonic() < deadline:
         finished = context.join(timeout=5)  # True once every rank has exited

@@ -3,6 +3,8 @@
 Each test runs ``python -m monai.bundle run`` in a subprocess on small generated data: outputs
 are never overwritten or mixed between patients, a bad case fails alone and by name, bad
 training data fail before the first epoch, and every message is one line naming the file.
+The inference inputs that are refused or fail by case are the table of
+``tests/bundles/test_bad_inference_input.py`` (in this process).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from monai.bundle import ConfigWorkflow
 
 from monai_unet2015.bundle.locations import bundles_dir, with_common_config
 from monai_unet2015.bundle.workflow import bundle_run_command
-from monai_unet2015.data import write_dicom_series
 from monai_unet2015.engines import TrainingFinishedError
+from tests.bundles.test_bad_inference_input import nan_and_truncated_beside_good_ones
 from tests.raises import raises_cause
 
 pytestmark = pytest.mark.slow
@@ -94,17 +96,10 @@ def test_two_patients_with_one_series_folder_name_never_share_a_mask(ct_sample, 
 
 
 def test_a_bad_case_fails_by_name_and_the_good_cases_are_written(ct_sample, tiny_ct_weights, tmp_path):
+    """On the command line: exit status 1, each failed case one stderr line, no traceback."""
     data = tmp_path / "batch"
-    data.mkdir()
-    good = nib.load(ct_sample / "ct" / "imagesTs" / "ct_002.nii.gz")
-    array = np.asarray(good.dataobj, dtype=np.float32)
-    nib.save(nib.Nifti1Image(array, good.affine), data / "a_good.nii.gz")
-    with_nan = array.copy()
-    with_nan[10:14, 10:14, 4:6] = np.nan
-    nib.save(nib.Nifti1Image(with_nan, good.affine), data / "b_nan.nii.gz")
-    full = (ct_sample / "ct" / "imagesTs" / "ct_002.nii.gz").read_bytes()
-    (data / "c_truncated.nii.gz").write_bytes(full[: len(full) // 2])
-    nib.save(nib.Nifti1Image(array, good.affine), data / "d_good.nii.gz")
+    nan_and_truncated_beside_good_ones(ct_sample, data)
+    nib.save(nib.load(data / "a_good.nii.gz"), data / "d_good.nii.gz")
     out = tmp_path / "out"
 
     result = infer(tiny_ct_weights, data, out)
@@ -119,41 +114,6 @@ def test_a_bad_case_fails_by_name_and_the_good_cases_are_written(ct_sample, tiny
     assert any(line.startswith(f"  FAILED {data}/c_truncated.nii.gz: ") for line in lines), lines
     assert "2 case(s) segmented, 0 skipped, 2 failed" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-def test_a_series_with_a_truncated_slice_fails_alone_beside_a_good_one(ct_sample, tiny_ct_weights, tmp_path):
-    """One folder, two series (as a PACS export lays them out), one slice of one cut short."""
-    study = tmp_path / "study"
-    study.mkdir()
-    for name in ("ct_000", "ct_002"):
-        for path in (ct_sample / "ct_dicom" / name).iterdir():
-            shutil.copy(path, study / f"{name}_{path.name}")
-    cut = study / "ct_002_IM_0005.dcm"
-    cut.write_bytes(cut.read_bytes()[:-1000])
-    out = tmp_path / "out"
-
-    result = infer(tiny_ct_weights, study, out)
-    assert result.returncode == 1
-    assert len([p for p in out.iterdir() if p.name.endswith("_seg.nii.gz")]) == 1
-    assert f"{cut} is truncated: " in result.stderr
-    assert "1 case(s) segmented, 0 skipped, 1 failed" in result.stderr and "Traceback" not in result.stderr
-
-
-def test_an_mr_series_with_the_ct_bundle_is_refused(tiny_ct_weights, tmp_path):
-    volume = np.random.default_rng(0).integers(0, 800, (40, 40, 8)).astype(np.float32)
-    write_dicom_series(volume, np.diag([1.0, 1.0, 3.0, 1.0]), tmp_path / "mr", modality="MR", rescale_intercept=0)
-    with raises_cause(
-        ValueError,
-        rf"dataset_dir {tmp_path}/mr: DICOM folder {tmp_path}/mr holds 1 image series of modality \['MR'\], "
-        r"none of modality CT: segment them with the preset for their modality \(--modality\).",
-    ):
-        workflow(
-            "inference.json",
-            "infer",
-            bundle_root=str(tiny_ct_weights),
-            dataset_dir=str(tmp_path / "mr"),
-            output_dir=str(tmp_path / "out"),
-        ).run()
 
 
 def test_a_bad_label_value_fails_before_the_first_epoch_naming_the_file(ct_sample, tmp_path):
@@ -200,16 +160,6 @@ def test_a_finished_training_says_how_to_train_on(ct_sample, tmp_path):
         workflow("train.json", "train", **arguments).run()
 
 
-def test_an_output_dir_that_cannot_be_written_is_an_error_before_any_work(ct_sample, tiny_ct_weights, tmp_path):
-    blocker = tmp_path / "a_file"
-    blocker.write_text("not a folder")
-    result = infer(tiny_ct_weights, ct_sample / "ct" / "imagesTs", blocker / "masks")
-    assert result.returncode == 1
-    assert re.search(rf"error: output_dir {blocker}/masks is not writable \(.*\).*Nothing was computed", result.stderr)
-    assert "case 1/" not in result.stdout + result.stderr  # refused before the first case
-    assert "Traceback" not in result.stderr
-
-
 def test_a_single_image_file_as_dataset_dir(ct_sample, tiny_ct_weights, tmp_path):
     image = ct_sample / "ct" / "imagesTs" / "ct_002.nii.gz"
     out = tmp_path / "out"
@@ -217,15 +167,6 @@ def test_a_single_image_file_as_dataset_dir(ct_sample, tiny_ct_weights, tmp_path
         "inference.json", "infer", bundle_root=str(tiny_ct_weights), dataset_dir=str(image), output_dir=str(out)
     ).run()
     assert sorted(p.name for p in out.iterdir()) == ["ct_002_seg.nii.gz", "ct_002_volumes.json"]
-
-
-def test_a_hash_in_a_path_is_a_one_line_error_saying_why(ct_sample, tiny_ct_weights, tmp_path):
-    data = tmp_path / "run#2"
-    shutil.copytree(ct_sample / "ct" / "imagesTs", data)
-    result = infer(tiny_ct_weights, data, tmp_path / "out")
-    assert result.returncode == 1
-    assert f"error: dataset_dir {data} has a '#', which MONAI's config parser turns into '::'" in result.stderr
-    assert "Traceback" not in result.stderr
 
 
 def test_the_links_that_split_a_mixed_dicom_folder_are_removed_after_each_case(ct_sample, tiny_ct_weights, tmp_path):

@@ -20,7 +20,8 @@ import pydicom
 import pytest
 
 from tests.dicom_node.test_network_rules import InProcessNode, ct_series, uid_of
-from tests.dicom_node.test_node import free_port, wait_for
+from tests.dicom_node.test_node import wait_for
+from tests.ports import free_port
 
 pytestmark = [
     pytest.mark.slow,

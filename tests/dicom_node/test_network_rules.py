@@ -20,7 +20,8 @@ from pynetdicom.sop_class import Verification
 
 from monai_unet2015.data import write_dicom_series
 from monai_unet2015.dicom_node import AllowedPeer, DicomNode, SeriesJournal, series_status
-from tests.dicom_node.test_node import OVERRIDES, SERIES_TIMEOUT, Pacs, free_port, send, wait_for
+from tests.dicom_node.test_node import OVERRIDES, SERIES_TIMEOUT, Pacs, send, wait_for
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,17 +28,12 @@ from monai_unet2015.bundle.locations import bundles_dir
 from monai_unet2015.data import write_dicom_series, write_sample_data
 from monai_unet2015.dicom_node import BundleSegmenter, Destination
 from monai_unet2015.networks import UNet3D
+from tests.ports import free_port
 
 OVERRIDES = {"features": [4, 8, 16], "roi_size": [44, 44, 44]}
 # Quiet seconds that end a series. The test senders push a series in well under a second; the
 # waits below are for the node's work, and none of them decides a series' completeness.
 SERIES_TIMEOUT = 3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(condition, timeout: float, what: str):

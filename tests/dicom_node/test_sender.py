@@ -6,7 +6,8 @@ import pytest
 
 from monai_unet2015.dicom_node.sender import Destination, send_file
 from tests.dicom_node.test_network_rules import ct_series
-from tests.dicom_node.test_node import Pacs, free_port
+from tests.dicom_node.test_node import Pacs
+from tests.ports import free_port
 
 
 @pytest.mark.parametrize(

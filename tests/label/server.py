@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -18,6 +17,7 @@ from pathlib import Path
 from monai.bundle import ConfigWorkflow
 
 from monai_unet2015.bundle.locations import with_common_config
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "apps" / "monai_unet2015"
@@ -53,12 +53,6 @@ def server_environment(workdir: Path) -> dict:
         OMP_NUM_THREADS="1",
     )
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
