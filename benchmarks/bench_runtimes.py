@@ -29,7 +29,14 @@ seconds, each organ's Dice against the labels, and the voxels equal to PyTorch f
 (NNCF, OpenVINO's quantiser), calibrated on 16 crops of each case's own generated image and,
 for ``--trained``, on crops of the training patient; judged by Dice on the held-out CT.
 
+``--trained-cells DIR --plan FILE --data ROOT`` adds the paper's 572x572 tile on real nuclei: the
+cells bundle (paper widths, batch norm) trained on ``ROOT/nuclei`` of ``benchmarks/real_data.py``,
+on the held-out ``ROOT/nuclei_test`` image (512x192, two tiles), preprocessed as the bundle does;
+INT8 is calibrated on the training crops, never the held-out image. ``--results NAME`` names
+the results file (default ``runtimes_cpu``).
+
     python benchmarks/bench_runtimes.py [--repeats 5] [--cases ...] [--trained DIR --plan FILE --test DIR] [--int8]
+    python benchmarks/bench_runtimes.py --cases --trained-cells DIR --plan FILE --data ROOT --int8 --results NAME
 """
 
 from __future__ import annotations
@@ -44,7 +51,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from monai.transforms import Compose
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import time_call, write_results  # noqa: E402
@@ -81,7 +87,11 @@ CASES = {
 }
 
 
-def run_case(make_net, make_image, roi, repeats: int, int8: bool = False) -> dict:
+def run_case(make_net, make_image, roi, repeats: int, int8: bool = False, calibration_images=None) -> dict:
+    """Each option on one image: time and labels against PyTorch fp32.
+
+    ``calibration_images`` (``(C, *S)`` each): what INT8 is calibrated on; default the image itself.
+    """
     torch.manual_seed(0)
     net, image = make_net().eval(), make_image()
     native_bf16 = cpu_has_native_bf16()
@@ -97,11 +107,12 @@ def run_case(make_net, make_image, roi, repeats: int, int8: bool = False) -> dic
         results[name] = {"first_call_s": round(time.perf_counter() - began, 3)}
     if int8 and native_bf16:  # NNCF's INT8 beside the rest; calibrated on crops of this (generated) image
         began = time.perf_counter()
-        inferers["openvino_int8"] = OverlapTileInferer(roi, backend="openvino", precision="bf16")
-        tile = inferers["openvino_int8"].tile_geometry(net, image.shape[2:], 1, torch.device("cpu"))[0]
+        tile = inferers["torch_fp32"].tile_geometry(net, image.shape[2:], 1, torch.device("cpu"))[0]
         with tempfile.TemporaryDirectory() as folder:
-            tiles = int8_tiles(net, image.shape[1], tile, calibration_crops(image[0], tile, 16), Path(folder))
-        inferers["openvino_int8"]._exported["openvino"] = _FixedTiles(tiles)
+            sources = calibration_images if calibration_images is not None else [image[0]]
+            crops = [crop for source in sources for crop in calibration_crops(source, tile, 16 // len(sources) or 1)]
+            tiles = int8_tiles(net, image.shape[1], tile, crops, Path(folder))
+        inferers["openvino_int8"] = OverlapTileInferer(roi, backend=tiles)  # the quantised model runs the tiles
         with torch.no_grad():
             labels["openvino_int8"] = inferers["openvino_int8"](image, net).argmax(1)
         results["openvino_int8"] = {"first_call_s": round(time.perf_counter() - began, 3)}
@@ -120,16 +131,6 @@ def run_case(make_net, make_image, roi, repeats: int, int8: bool = False) -> dic
         )
     tile = inferers["torch_fp32"].tile_geometry(net, image.shape[2:], 1, torch.device("cpu"))[0]
     return {"image": list(image.shape), "tile": list(tile), "options": results}
-
-
-class _FixedTiles:
-    """Stands in for the inferer's exporter: always the given (quantised) OpenVINO model."""
-
-    def __init__(self, tiles) -> None:
-        self.tiles = tiles
-
-    def __call__(self, *args):
-        return self.tiles
 
 
 def int8_tiles(network, in_channels: int, tile, calibration: list[np.ndarray], folder: Path):
@@ -207,8 +208,8 @@ def trained_bundle_on_real_ct(bundle_root: Path, plan: Path, test: Path, work: P
         if settings["precision"] != "bf16" or cpu_has_native_bf16():
             segment(name, predictor_for(settings))
     if int8:
-        predictor = predictor_for({"backend": "openvino", "precision": "bf16"})
-        preprocessing = Compose(predictor._parser({}).get_parsed_content("preprocessing"))
+        predictor = predictor_for({"backend": "torch", "precision": "fp32"})  # its preprocessing and tile
+        preprocessing = predictor.preprocessing()
         grid = preprocessing({"image": str(images[0])})["image"].shape[1:]
         tile = predictor.inferer.tile_geometry(predictor.network, grid, 1, torch.device("cpu"))[0]
         calibration = [
@@ -217,10 +218,27 @@ def trained_bundle_on_real_ct(bundle_root: Path, plan: Path, test: Path, work: P
             for crop in calibration_crops(preprocessing({"image": str(path)})["image"], tile, 16)
         ]
         tiles = int8_tiles(predictor.network, 1, tile, calibration, work / "int8_model")
-        predictor.inferer._exported["openvino"] = _FixedTiles(tiles)
-        segment("openvino_int8", predictor)
+        segment("openvino_int8", predictor_for({"backend": tiles, "precision": "auto"}))
         results["openvino_int8"]["calibration"] = f"{len(calibration)} tiles of {list(tile)} from the training patient"
     return {"bundle_root": str(bundle_root), "plan": str(plan), "test": str(test), "options": results}
+
+
+def trained_cells_case(bundle_root: Path, plan: Path, data: Path):
+    """The paper's tile on real nuclei: the cells bundle trained on ``data/nuclei`` (its paper-width net).
+
+    The image is the held-out ``data/nuclei_test`` image, preprocessed as the bundle does; INT8
+    is calibrated on the training crops only. Returns :func:`run_case`'s arguments.
+    """
+    from monai_unet2015.bundle import Predictor
+    from monai_unet2015.bundle.locations import bundle_path
+
+    overrides = {"bundle_root": str(bundle_root), "progress": False}
+    predictor = Predictor(bundle_path("unet2015_cells_2d"), overrides=overrides, args_file=plan)
+    preprocessing = predictor.preprocessing()
+    test = preprocessing({"image": str(data / "nuclei_test" / "imagesTr" / "nuclei_test.tif")})["image"]
+    training = [preprocessing({"image": str(p)})["image"] for p in sorted((data / "nuclei" / "imagesTr").iterdir())]
+    image = torch.as_tensor(test)[None].float()
+    return (lambda: predictor.network, lambda: image, (572, 572)), [torch.as_tensor(t).float() for t in training]
 
 
 def main() -> None:
@@ -231,12 +249,24 @@ def main() -> None:
     parser.add_argument("--plan", type=Path, default=None, help="the plan it was trained with")
     parser.add_argument("--test", type=Path, default=None, help="held-out cases: imagesTr/, labelsTr/")
     parser.add_argument("--int8", action="store_true", help="also OpenVINO INT8 quantised by NNCF (pip install nncf)")
+    parser.add_argument(
+        "--trained-cells", type=Path, default=None, help="a cells bundle folder trained on real_data.py's nuclei"
+    )
+    parser.add_argument("--data", type=Path, default=None, help="real_data.py's folder (nuclei/, nuclei_test/)")
+    parser.add_argument("--results", default="runtimes_cpu", help="the results file's name")
     args = parser.parse_args()
     if (args.trained is None) != (args.test is None):
         parser.error("--trained and --test go together")
+    if (args.trained_cells is None) != (args.data is None):
+        parser.error("--trained-cells and --data go together")
     results = {}
-    for case in args.cases:
-        results[case] = run_case(*CASES[case], args.repeats, args.int8)
+    cases = {case: (CASES[case], None) for case in args.cases}
+    if args.trained_cells is not None:
+        cases["unet2015_paper_trained_real_nuclei_tile572"] = trained_cells_case(
+            args.trained_cells, args.plan, args.data
+        )
+    for case, (arguments, calibration) in cases.items():
+        results[case] = run_case(*arguments, args.repeats, args.int8, calibration)
         best = max(
             (n for n, r in results[case]["options"].items() if "median_s" in r),
             key=lambda n: results[case]["options"][n]["speed_up_over_torch_fp32"],
@@ -248,7 +278,7 @@ def main() -> None:
                 args.trained, args.plan, args.test, Path(work), args.int8
             )
     path = write_results(
-        "runtimes_cpu",
+        args.results,
         {"repeats": args.repeats, "threads": torch.get_num_threads(), "native_bf16": cpu_has_native_bf16(), **results},
     )
     print(path)

@@ -17,6 +17,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -185,6 +186,15 @@ class Predictor:
             parser["network"], parser["inferer"], parser["evaluator#load_weights"] = self.network, self.inferer, None
             return parser.get_parsed_content("evaluator").run()
         return self._label_map(case, key, overrides)
+
+    def preprocessing(self, **overrides: Any) -> Compose:
+        """The bundle's ``preprocessing`` with this predictor's settings (and ``overrides``), as inference runs it.
+
+        What a tile of the network sees: for calibrating a quantised copy of the network, or to
+        look at a case on the grid the bundle segments it on.
+        """
+        self._check_keys(overrides)
+        return Compose(self._parser(overrides).get_parsed_content("preprocessing"))
 
     def _label_map(self, case, key: str, overrides: dict) -> MetaTensor:
         parser = self._parser(overrides)

@@ -56,6 +56,8 @@ __all__ = ["OverlapTileInferer", "flip_disagreement", "FLIP_DISAGREEMENT_KEY"]
 
 # The class map's metadata entry for the share of each class's voxels the flips disagree on.
 FLIP_DISAGREEMENT_KEY = "flip_disagreement"
+# what resolved_backend names a callable given as backend
+TILE_RUNNER = "tile runner"
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +210,11 @@ class OverlapTileInferer(Inferer):
             defaults. ``"auto"``: OpenVINO where it is installed and the network runs on the
             CPU (the fastest there in ``benchmarks/bench_runtimes.py``) unless ``compile``,
             ``memory_format="channels_last"`` or ``precision="fp16"`` ask for PyTorch, else
-            PyTorch.
+            PyTorch. Or a tile runner of your own: a callable ``tiles (N, C, *S) -> (N, C_out,
+            *S')`` that runs this network's tiles in its own precision, such as
+            :class:`~monai_unet2015.inferers.runtimes.OpenVinoTiles` of an INT8 model
+            (``benchmarks/bench_runtimes.py --int8``); the network passed to the call then
+            serves only to size the tiles, and ``precision`` stays ``"fp32"`` or ``"auto"``.
         max_memory_gib: before each input, :meth:`estimate` its cost (logged at INFO) and
             refuse it (``ValueError``) where the inferer would need more than this many GiB:
             a clear error instead of the out-of-memory killer. ``"auto"``: the memory the
@@ -254,7 +260,7 @@ class OverlapTileInferer(Inferer):
         memory_format: str = "contiguous",
         compile: bool = False,
         argmax: bool = False,
-        backend: str = "torch",
+        backend: str | Callable[[torch.Tensor], torch.Tensor] = "torch",
         max_memory_gib: float | str | None = None,
     ) -> None:
         super().__init__()
@@ -298,10 +304,15 @@ class OverlapTileInferer(Inferer):
         self.compile = compile
         _check_output_options(argmax, overlap, max_memory_gib)
         self.argmax = argmax
-        option("backend", backend, (*BACKENDS, "auto"))
-        if backend not in ("torch", "auto"):
-            require_runtime(backend)
-            self._check_backend_settings(backend, precision, memory_format, compile)
+        if isinstance(backend, str):
+            option("backend", backend, (*BACKENDS, "auto"))
+            if backend not in ("torch", "auto"):
+                require_runtime(backend)
+                self._check_backend_settings(backend, precision, memory_format, compile)
+        elif callable(backend):
+            self._check_backend_settings(TILE_RUNNER, precision, memory_format, compile)
+        else:
+            raise TypeError(f"backend must be a backend's name or a tile runner (a callable), got {backend!r}.")
         self.backend = backend
         self._exported = {name: ExportedNetworks(name) for name in BACKENDS if name != "torch"}
         self.max_memory_gib = max_memory_gib
@@ -312,10 +323,10 @@ class OverlapTileInferer(Inferer):
 
     @staticmethod
     def _check_backend_settings(backend: str, precision: str, memory_format: str, compile: bool) -> None:
-        if precision != "auto" and precision not in BACKEND_PRECISIONS[backend]:
+        computed = BACKEND_PRECISIONS.get(backend, ("fp32",))  # a tile runner computes in its own precision
+        if precision != "auto" and precision not in computed:
             raise ValueError(
-                f"precision {precision!r} is not computed by backend {backend!r}: "
-                f"use one of {BACKEND_PRECISIONS[backend]} or 'auto'."
+                f"precision {precision!r} is not computed by backend {backend!r}: use one of {computed} or 'auto'."
             )
         if memory_format == "channels_last" or compile:
             raise ValueError(
@@ -324,7 +335,9 @@ class OverlapTileInferer(Inferer):
             )
 
     def resolved_backend(self, sw_device: torch.device) -> str:
-        """``backend``, with ``"auto"`` resolved for ``sw_device`` and what is installed."""
+        """``backend``, ``"auto"`` resolved for ``sw_device`` and what is installed (a runner: ``"tile runner"``)."""
+        if not isinstance(self.backend, str):
+            return TILE_RUNNER
         if self.backend != "auto":
             return self.backend
         wants_torch = self.compile or self.memory_format == "channels_last" or self.precision == "fp16"
@@ -414,6 +427,8 @@ class OverlapTileInferer(Inferer):
     def _tile_predictor(self, network, plan: _TilePlan, channels: int, sw_device: torch.device, *args, **kwargs):
         """``predict(tiles)``: a batch of input tiles to the outputs of each flip, ``(F, B, C, *S)``, by the backend."""
         backend = self.resolved_backend(sw_device)
+        if backend == TILE_RUNNER:
+            return lambda tiles: self._predict(self.backend, tiles, plan.flips)
         precision = self._backend_precision(backend, sw_device)
         if backend != "torch":
             if sw_device.type != "cpu":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from monai_unet2015.bundle.locations import COMMON_CONFIG
+from monai_unet2015.data.bundle_configs import COMMON_CONFIG
 from monai_unet2015.planning.write import read_plan_record
 
 __all__ = ["apply_plan", "PLANNED_CONFIGS"]

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 
 from monai.bundle import ConfigParser
 
-from monai_unet2015.bundle.locations import bundle_path, with_common_config
+from monai_unet2015.bundle.locations import bundle_path
+from monai_unet2015.data.bundle_configs import with_common_config
 from monai_unet2015.inferers.estimate import InferenceEstimate
 
 __all__ = ["median_case_on_network_grid", "plan_inference_estimate"]

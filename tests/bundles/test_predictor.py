@@ -185,3 +185,13 @@ def test_the_cells_bundle_returns_its_objects_on_request(tmp_path):
     assert semantic.shape == objects.shape == (1, 60, 52)
     assert set(np.unique(semantic.numpy())) <= {0, 1}
     assert ((objects.numpy() > 0) <= (semantic.numpy() > 0)).all()  # objects lie inside the mask
+
+
+def test_the_preprocessing_is_the_bundles_with_the_predictors_settings(ct_sample, tiny_ct_weights):
+    predictor = Predictor(BUNDLE, overrides={"bundle_root": str(tiny_ct_weights), "pixdim": [2.0, 2.0, 3.0], **TINY})
+    image = predictor.preprocessing()({"image": str(ct_sample / "ct" / "imagesTs" / "ct_002.nii.gz")})["image"]
+    np.testing.assert_allclose(image.pixdim.numpy(), [2.0, 2.0, 3.0], atol=1e-5)
+    windowed = predictor.preprocessing(ct_window=[-1000, 1000]).transforms[-1].transform.scaler
+    assert (windowed.a_min, windowed.a_max) == (-1000, 1000)
+    with pytest.raises(ValueError, match=r"--ct_windw is not an option of this bundle; did you mean --ct_window"):
+        predictor.preprocessing(ct_windw=[0, 1])

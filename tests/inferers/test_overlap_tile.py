@@ -431,3 +431,39 @@ def test_argmax_needs_two_output_channels_and_a_bool():
         OverlapTileInferer((8, 8), argmax=True)(torch.rand(1, 1, 8, 8), CentreCrop(1))
     with pytest.raises(TypeError, match=r"argmax must be True or False, got 'yes'"):
         OverlapTileInferer((8, 8), argmax="yes")
+
+
+@pytest.mark.parametrize("dims, size, flips, argmax", [(2, (70, 45), [0], False), (3, (50, 41, 37), [], True)])
+def test_a_tile_runner_as_backend_segments_as_its_network_does(dims, size, flips, argmax):
+    torch.manual_seed(0)
+    net = (UNet2015(2, 1, 3, features=(4, 8, 16)) if dims == 2 else UNet3D(1, 3, features=(2, 4, 8))).eval()
+    calls = []
+
+    def runner(tiles: torch.Tensor) -> torch.Tensor:  # e.g. an INT8 OpenVINO model of the same network
+        calls.append(tuple(tiles.shape))
+        return net(tiles)
+
+    image = torch.rand(1, 1, *size)
+    settings = {"max_tile_voxels": 60**dims, "flip_axes": flips, "argmax": argmax}
+    with torch.no_grad():
+        expected = OverlapTileInferer(None, **settings)(image, net)
+        result = OverlapTileInferer(None, backend=runner, **settings)(image, net)
+    torch.testing.assert_close(result, expected, rtol=0, atol=0)
+    assert calls and OverlapTileInferer(None, backend=runner).resolved_backend(torch.device("cpu")) == "tile runner"
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"backend": 42}, TypeError, r"backend must be a backend's name or a tile runner \(a callable\), got 42\."),
+        (
+            {"backend": abs, "precision": "bf16"},
+            ValueError,
+            r"precision 'bf16' is not computed by backend 'tile runner'",
+        ),
+        ({"backend": abs, "compile": True}, ValueError, r"are PyTorch's; backend 'tile runner' lays out"),
+    ],
+)
+def test_invalid_tile_runner_settings(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        OverlapTileInferer((60, 60), **kwargs)
