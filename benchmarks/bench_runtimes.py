@@ -51,13 +51,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from monai.transforms import LoadImage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import time_call, write_results  # noqa: E402
 
+from monai_unet2015.bundle.export import calibration_tiles, quantize_network_int8  # noqa: E402
 from monai_unet2015.data.synthetic_cells import touching_cells_2d  # noqa: E402
 from monai_unet2015.data.synthetic_volumes import ct_like_volume  # noqa: E402
 from monai_unet2015.inferers import OverlapTileInferer, cpu_has_native_bf16  # noqa: E402
+from monai_unet2015.inferers.runtimes import OpenVinoTiles  # noqa: E402
+from monai_unet2015.metrics import dice  # noqa: E402
 from monai_unet2015.networks import UNet3D, UNet2015  # noqa: E402
 
 OPTIONS = {
@@ -87,10 +91,12 @@ CASES = {
 }
 
 
-def run_case(make_net, make_image, roi, repeats: int, int8: bool = False, calibration_images=None) -> dict:
+def run_case(make_net, make_image, roi, repeats: int, int8: bool = False, int8_model=None, truth=None) -> dict:
     """Each option on one image: time and labels against PyTorch fp32.
 
-    ``calibration_images`` (``(C, *S)`` each): what INT8 is calibrated on; default the image itself.
+    ``int8_model``: the INT8 model to run (``export --int8``'s); default one quantised here on
+    crops of the image itself. ``truth`` (the image's spatial shape): each option's foreground
+    Dice against it.
     """
     torch.manual_seed(0)
     net, image = make_net().eval(), make_image()
@@ -105,14 +111,15 @@ def run_case(make_net, make_image, roi, repeats: int, int8: bool = False, calibr
         with torch.no_grad():
             labels[name] = inferers[name](image, net).argmax(1)  # warm-up (export, compile) and the labels
         results[name] = {"first_call_s": round(time.perf_counter() - began, 3)}
-    if int8 and native_bf16:  # NNCF's INT8 beside the rest; calibrated on crops of this (generated) image
+    if int8 and native_bf16:  # NNCF's INT8 beside the rest
         began = time.perf_counter()
-        tile = inferers["torch_fp32"].tile_geometry(net, image.shape[2:], 1, torch.device("cpu"))[0]
-        with tempfile.TemporaryDirectory() as folder:
-            sources = calibration_images if calibration_images is not None else [image[0]]
-            crops = [crop for source in sources for crop in calibration_crops(source, tile, 16 // len(sources) or 1)]
-            tiles = int8_tiles(net, image.shape[1], tile, crops, Path(folder))
-        inferers["openvino_int8"] = OverlapTileInferer(roi, backend=tiles)  # the quantised model runs the tiles
+        if int8_model is None:  # calibrated on crops of this (generated) image
+            tile = inferers["torch_fp32"].tile_geometry(net, image.shape[2:], 1, torch.device("cpu"))[0]
+            with tempfile.TemporaryDirectory() as folder:
+                tiles = int8_tiles(net, image.shape[1], tile, calibration_tiles(image[0], tile, 16), Path(folder))
+            inferers["openvino_int8"] = OverlapTileInferer(roi, backend=tiles)  # the quantised model runs the tiles
+        else:
+            inferers["openvino_int8"] = OverlapTileInferer(roi, backend=int8_model)
         with torch.no_grad():
             labels["openvino_int8"] = inferers["openvino_int8"](image, net).argmax(1)
         results["openvino_int8"] = {"first_call_s": round(time.perf_counter() - began, 3)}
@@ -129,39 +136,18 @@ def run_case(make_net, make_image, roi, repeats: int, int8: bool = False, calibr
             speed_up_over_torch_fp32=round(statistics.median(reference) / statistics.median(values), 3),
             labels_equal_to_torch_fp32=round(float((labels[name] == labels["torch_fp32"]).float().mean()), 5),
         )
+        if truth is not None:
+            foreground = (labels[name][0] > 0).numpy()
+            results[name]["foreground_dice_against_truth"] = round(dice(foreground, (truth > 0).numpy(), True), 4)
     tile = inferers["torch_fp32"].tile_geometry(net, image.shape[2:], 1, torch.device("cpu"))[0]
     return {"image": list(image.shape), "tile": list(tile), "options": results}
 
 
-def int8_tiles(network, in_channels: int, tile, calibration: list[np.ndarray], folder: Path):
-    """The network quantised to INT8 by NNCF (post-training, ``calibration`` tiles), as OpenVINO tiles."""
-    import nncf
-    import openvino as ov
-
-    from monai_unet2015.inferers.runtimes import OpenVinoTiles, export_onnx, smallest_valid_tile
-
+def int8_tiles(network, in_channels: int, tile, calibration: list[np.ndarray], folder: Path) -> OpenVinoTiles:
+    """The network quantised to INT8 by NNCF on ``calibration`` tiles (the export's own code), as OpenVINO tiles."""
     folder.mkdir(parents=True, exist_ok=True)
-    export_onnx(network, in_channels, smallest_valid_tile(network, tile), folder / "fp32.onnx")
-    model = ov.Core().read_model(str(folder / "fp32.onnx"))
-    model.reshape([1, in_channels, *tile])
-    quantized = nncf.quantize(model, nncf.Dataset(calibration), subset_size=len(calibration))
-    ov.save_model(quantized, str(folder / "int8.xml"), compress_to_fp16=False)
-    return OpenVinoTiles(folder / "int8.xml", "bf16")
-
-
-def calibration_crops(image: torch.Tensor, tile, count: int, seed: int = 0) -> list[np.ndarray]:
-    """``count`` tiles ``(1, C, *tile)`` cut at random from ``image`` ``(C, *S)``, mirrored past its border."""
-    from monai_unet2015.inferers import extend_borders
-
-    margins = [max(0, t - s) for t, s in zip(tile, image.shape[1:])]
-    padded = extend_borders(image[None].float(), margins, margins, "reflect")[0]
-    rng = np.random.default_rng(seed)
-    crops = []
-    for _ in range(count):
-        start = [int(rng.integers(0, s - t + 1)) for s, t in zip(padded.shape[1:], tile)]
-        region = tuple(slice(b, b + t) for b, t in zip(start, tile))
-        crops.append(padded[(slice(None), *region)][None].numpy().astype(np.float32))
-    return crops
+    path = quantize_network_int8(network, in_channels, tile, calibration, folder / "int8.xml")
+    return OpenVinoTiles(path, "bf16")
 
 
 def trained_bundle_on_real_ct(bundle_root: Path, plan: Path, test: Path, work: Path, int8: bool) -> dict:
@@ -174,7 +160,6 @@ def trained_bundle_on_real_ct(bundle_root: Path, plan: Path, test: Path, work: P
 
     from monai_unet2015.bundle.locations import bundle_path
     from monai_unet2015.bundle.predictor import Predictor
-    from monai_unet2015.metrics import dice
 
     images = sorted((test / "imagesTr").glob("*.nii.gz"))
     truth = {image.name: np.asarray(nib.load(test / "labelsTr" / image.name).dataobj) for image in images}
@@ -215,7 +200,7 @@ def trained_bundle_on_real_ct(bundle_root: Path, plan: Path, test: Path, work: P
         calibration = [
             crop
             for path in sorted((test.parent / "abdomen_ct" / "imagesTr").glob("*.nii.gz"))
-            for crop in calibration_crops(preprocessing({"image": str(path)})["image"], tile, 16)
+            for crop in calibration_tiles(preprocessing({"image": str(path)})["image"], tile, 16)
         ]
         tiles = int8_tiles(predictor.network, 1, tile, calibration, work / "int8_model")
         segment("openvino_int8", predictor_for({"backend": tiles, "precision": "auto"}))
@@ -223,22 +208,25 @@ def trained_bundle_on_real_ct(bundle_root: Path, plan: Path, test: Path, work: P
     return {"bundle_root": str(bundle_root), "plan": str(plan), "test": str(test), "options": results}
 
 
-def trained_cells_case(bundle_root: Path, plan: Path, data: Path):
+def trained_cells_case(bundle_root: Path, plan: Path, data: Path, work: Path, int8: bool):
     """The paper's tile on real nuclei: the cells bundle trained on ``data/nuclei`` (its paper-width net).
 
-    The image is the held-out ``data/nuclei_test`` image, preprocessed as the bundle does; INT8
-    is calibrated on the training crops only. Returns :func:`run_case`'s arguments.
+    The image is the held-out ``data/nuclei_test`` image, preprocessed as the bundle does. With
+    ``int8``, the INT8 model is what ``python -m monai_unet2015 export --int8 data/nuclei`` writes
+    (:func:`~monai_unet2015.bundle.export.quantize_int8`: calibrated on the training crops only).
+    Returns :func:`run_case`'s arguments from ``make_net`` to ``truth``.
     """
     from monai_unet2015.bundle import Predictor
+    from monai_unet2015.bundle.export import quantize_int8
     from monai_unet2015.bundle.locations import bundle_path
 
     overrides = {"bundle_root": str(bundle_root), "progress": False}
     predictor = Predictor(bundle_path("unet2015_cells_2d"), overrides=overrides, args_file=plan)
-    preprocessing = predictor.preprocessing()
-    test = preprocessing({"image": str(data / "nuclei_test" / "imagesTr" / "nuclei_test.tif")})["image"]
-    training = [preprocessing({"image": str(p)})["image"] for p in sorted((data / "nuclei" / "imagesTr").iterdir())]
+    test = predictor.preprocessing()({"image": str(data / "nuclei_test" / "imagesTr" / "nuclei_test.tif")})["image"]
     image = torch.as_tensor(test)[None].float()
-    return (lambda: predictor.network, lambda: image, (572, 572)), [torch.as_tensor(t).float() for t in training]
+    truth = torch.as_tensor(LoadImage(image_only=True)(str(data / "nuclei_test" / "labelsTr" / "nuclei_test.tif")))
+    int8_model = quantize_int8(predictor, data / "nuclei", work / "model_int8.xml") if int8 else None
+    return lambda: predictor.network, lambda: image, (572, 572), int8, int8_model, truth
 
 
 def main() -> None:
@@ -260,18 +248,19 @@ def main() -> None:
     if (args.trained_cells is None) != (args.data is None):
         parser.error("--trained-cells and --data go together")
     results = {}
-    cases = {case: (CASES[case], None) for case in args.cases}
-    if args.trained_cells is not None:
-        cases["unet2015_paper_trained_real_nuclei_tile572"] = trained_cells_case(
-            args.trained_cells, args.plan, args.data
-        )
-    for case, (arguments, calibration) in cases.items():
-        results[case] = run_case(*arguments, args.repeats, args.int8, calibration)
-        best = max(
-            (n for n, r in results[case]["options"].items() if "median_s" in r),
-            key=lambda n: results[case]["options"][n]["speed_up_over_torch_fp32"],
-        )
-        print(case, "fastest:", best, results[case]["options"][best], flush=True)
+    cases = {case: (*CASES[case], args.int8) for case in args.cases}
+    with tempfile.TemporaryDirectory() as work:
+        if args.trained_cells is not None:
+            arguments = trained_cells_case(args.trained_cells, args.plan, args.data, Path(work), args.int8)
+            cases["unet2015_paper_trained_real_nuclei_tile572"] = arguments
+        for case, arguments in cases.items():
+            make_net, make_image, roi, *rest = arguments
+            results[case] = run_case(make_net, make_image, roi, args.repeats, *rest)
+            options = results[case]["options"]
+            best = max(
+                (n for n in options if "median_s" in options[n]), key=lambda n: options[n]["speed_up_over_torch_fp32"]
+            )
+            print(case, "fastest:", best, options[best], flush=True)
     if args.trained is not None:
         with tempfile.TemporaryDirectory() as work:
             results["trained_3d_bundle_on_real_ct"] = trained_bundle_on_real_ct(

@@ -137,6 +137,13 @@ def _add_export(commands) -> None:
         default=None,
         help="onnx (model.onnx only) or openvino (the IR too); default: openvino where OpenVINO is installed",
     )
+    export.add_argument(
+        "--int8",
+        default=None,
+        metavar="FOLDER",
+        help="also model_int8.xml: INT8 quantised by NNCF (pip install nncf), calibrated on the images in FOLDER "
+        "(training images, not the ones you will score); run it with --backend DIR/model_int8.xml",
+    )
     export.set_defaults(handler=_run_export)
 
 
@@ -172,6 +179,7 @@ def _run_export(args: argparse.Namespace) -> int:
             overrides=_overrides(args.override),
             args_file=args.args_file,
             format=args.format,
+            int8_calibration=args.int8,
         )
     except (ValueError, FileNotFoundError, ImportError, RuntimeError) as error:
         sys.stderr.write(f"error: {error}\n")

@@ -6,8 +6,10 @@ import dataclasses
 import itertools
 import logging
 import math
+import os
 import weakref
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -38,10 +40,12 @@ from monai_unet2015.inferers.precision import (
 from monai_unet2015.inferers.runtimes import (
     BACKEND_PRECISIONS,
     BACKENDS,
+    MODEL_SUFFIXES,
     ExportedNetworks,
     require_runtime,
     runtime_available,
     smallest_valid_tile,
+    tiles_from_file,
 )
 from monai_unet2015.inferers.tiling import (
     PADDING_MODES,
@@ -210,7 +214,9 @@ class OverlapTileInferer(Inferer):
             defaults. ``"auto"``: OpenVINO where it is installed and the network runs on the
             CPU (the fastest there in ``benchmarks/bench_runtimes.py``) unless ``compile``,
             ``memory_format="channels_last"`` or ``precision="fp16"`` ask for PyTorch, else
-            PyTorch. Or a tile runner of your own: a callable ``tiles (N, C, *S) -> (N, C_out,
+            PyTorch. Or the path of an exported model (``.onnx``, or an OpenVINO ``.xml`` such
+            as the INT8 one ``export --int8`` writes; :func:`~monai_unet2015.inferers.runtimes.tiles_from_file`).
+            Or a tile runner of your own: a callable ``tiles (N, C, *S) -> (N, C_out,
             *S')`` that runs this network's tiles in its own precision, such as
             :class:`~monai_unet2015.inferers.runtimes.OpenVinoTiles` of an INT8 model
             (``benchmarks/bench_runtimes.py --int8``); the network passed to the call then
@@ -260,7 +266,7 @@ class OverlapTileInferer(Inferer):
         memory_format: str = "contiguous",
         compile: bool = False,
         argmax: bool = False,
-        backend: str | Callable[[torch.Tensor], torch.Tensor] = "torch",
+        backend: str | os.PathLike | Callable[[torch.Tensor], torch.Tensor] = "torch",
         max_memory_gib: float | str | None = None,
     ) -> None:
         super().__init__()
@@ -304,6 +310,8 @@ class OverlapTileInferer(Inferer):
         self.compile = compile
         _check_output_options(argmax, overlap, max_memory_gib)
         self.argmax = argmax
+        if isinstance(backend, (str, os.PathLike)) and Path(backend).suffix in MODEL_SUFFIXES:
+            backend = tiles_from_file(backend)
         if isinstance(backend, str):
             option("backend", backend, (*BACKENDS, "auto"))
             if backend not in ("torch", "auto"):

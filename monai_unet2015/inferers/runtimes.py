@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from monai.utils import optional_import
 
+from monai_unet2015.inferers.precision import cpu_has_native_bf16
+
 __all__ = [
     "BACKENDS",
     "BACKEND_PRECISIONS",
@@ -29,6 +31,8 @@ __all__ = [
     "OnnxRuntimeTiles",
     "OpenVinoTiles",
     "ExportedNetworks",
+    "MODEL_SUFFIXES",
+    "tiles_from_file",
     "require_runtime",
     "runtime_available",
     "smallest_valid_tile",
@@ -214,6 +218,39 @@ class OpenVinoTiles:
         array = np.ascontiguousarray(tiles.detach().cpu().float().numpy())
         compiled = self.compiled_for(array.shape)
         return torch.from_numpy(compiled(array)[compiled.output(0)])
+
+
+#: the exported model files a tile runner is made from: ONNX, and OpenVINO's IR (INT8 too)
+MODEL_SUFFIXES = (".onnx", ".xml")
+
+
+def tiles_from_file(path: str | Path) -> OnnxRuntimeTiles | OpenVinoTiles:
+    """A tile runner for an exported model: ONNX Runtime for ``.onnx``, OpenVINO for an IR (``.xml``).
+
+    What ``python -m monai_unet2015 export`` writes (``model.onnx``, ``model.xml``, and with
+    ``--int8`` the quantised ``model_int8.xml``), for ``OverlapTileInferer(backend=PATH)`` and
+    so the bundles' ``--backend PATH``. An IR runs its unquantised layers in bf16 where the CPU
+    computes bf16 natively, else in fp32.
+
+    Example::
+
+        >>> import tempfile, torch
+        >>> from monai_unet2015.networks import UNet2015
+        >>> path = Path(tempfile.mkdtemp()) / "model.onnx"
+        >>> _ = export_onnx(UNet2015(2, 1, 2, features=(4, 8, 16)).eval(), 1, (44, 44), path)
+        >>> tiles_from_file(path)(torch.rand(1, 1, 60, 60)).shape
+        torch.Size([1, 2, 20, 20])
+    """
+    path = Path(path)
+    if path.suffix not in MODEL_SUFFIXES:
+        raise ValueError(f"backend {str(path)!r}: an exported model is a {' or '.join(MODEL_SUFFIXES)} file.")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"backend {str(path)!r}: no such model file (python -m monai_unet2015 export writes one)."
+        )
+    if path.suffix == ".onnx":
+        return OnnxRuntimeTiles(path)
+    return OpenVinoTiles(path, "bf16" if cpu_has_native_bf16() else "fp32")
 
 
 def _weights_stamp(network: torch.nn.Module) -> tuple:

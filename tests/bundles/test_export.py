@@ -62,3 +62,37 @@ def test_the_command_names_what_is_missing(tmp_path, capsys, monkeypatch):
     assert "runtime 'openvino' is not installed: pip install openvino" in capsys.readouterr().err
     assert main(["export", str(BUNDLE), "--output-dir", str(tmp_path), "--format", "tensorrt"]) == 2
     assert "format must be one of ('onnx', 'openvino'), got 'tensorrt'" in capsys.readouterr().err
+
+
+class _Reporting:
+    """Stands for NNCF's telemetry client: any report is a test failure."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"NNCF reported usage ({name}): the export must send nothing")
+
+
+def test_int8_export_runs_in_the_bundles_inference_and_reports_nothing(
+    ct_sample, tiny_ct_weights, tmp_path, monkeypatch
+):
+    nncf_telemetry = pytest.importorskip("nncf.telemetry.decorator")
+    monkeypatch.setattr(nncf_telemetry, "telemetry", _Reporting())  # NNCF stubs itself only under pytest
+    overrides = {"bundle_root": str(tiny_ct_weights), **TINY}
+    written = export_bundle(BUNDLE, tmp_path / "export", overrides=overrides, int8_calibration=ct_sample / "ct")
+    assert written["openvino_int8"].name == "model_int8.xml"
+    operations = {op.get_type_name() for op in ov.Core().read_model(str(written["openvino_int8"])).get_ops()}
+    assert "FakeQuantize" in operations  # quantised, not a copy of the fp32 IR
+    image = ct_sample / "ct" / "imagesTs" / "ct_002.nii.gz"
+    fp32 = Predictor(BUNDLE, overrides=overrides)(image)
+    int8 = Predictor(BUNDLE, overrides={**overrides, "backend": str(written["openvino_int8"])})(image)
+    assert int8.shape == fp32.shape
+    agreement = float((int8 == fp32).float().mean())
+    assert agreement > 0.9, agreement  # an untrained net: near ties everywhere (a trained one: bench_runtimes.py)
+
+
+def test_int8_export_needs_nncf_and_says_so(tiny_ct_weights, tmp_path, capsys, monkeypatch):
+    from monai_unet2015.bundle import export
+
+    monkeypatch.setattr(export, "HAS_NNCF", False)
+    arguments = ["export", str(BUNDLE), "--output-dir", str(tmp_path), "--int8", str(tmp_path)]
+    assert main(arguments + ["--override", f"bundle_root={tiny_ct_weights}"]) == 2
+    assert "int8_calibration: INT8 quantisation needs NNCF: pip install nncf." in capsys.readouterr().err

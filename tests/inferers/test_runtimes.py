@@ -147,3 +147,39 @@ def test_backend_errors_name_the_problem(monkeypatch):
     with pytest.raises(ValueError, match=r"precision must be one of \('fp32', 'bf16'\), got 'int8'"):
         monkeypatch.setattr(runtimes, "has_openvino", True)
         OpenVinoTiles(b"", precision="int8")
+
+
+@pytest.mark.parametrize("suffix", [".onnx", ".xml"])
+def test_an_exported_model_file_as_backend_segments_as_torch_does(suffix, tmp_path):
+    torch.manual_seed(2)
+    net = NETWORKS["2d"]()
+    path = tmp_path / "model.onnx"
+    export_onnx(net, 2, (44, 44), path)
+    if suffix == ".xml":
+        ov.save_model(ov.Core().read_model(str(path)), str(tmp_path / "model.xml"), compress_to_fp16=False)
+        path = tmp_path / "model.xml"
+    runner = runtimes.tiles_from_file(path)
+    assert isinstance(runner, OnnxRuntimeTiles if suffix == ".onnx" else OpenVinoTiles)
+    image, settings = torch.rand(1, 2, 90, 70), {"max_tile_voxels": 92 * 92, "flip_axes": [0]}
+    with torch.no_grad():
+        expected = OverlapTileInferer(None, **settings)(image, net)
+        result = OverlapTileInferer(None, backend=str(path), **settings)(image, net)
+    tolerance = 1e-4 if suffix == ".onnx" or not runtimes.cpu_has_native_bf16() else 0.1  # an IR runs in bf16 there
+    torch.testing.assert_close(result, expected, atol=tolerance, rtol=tolerance)
+
+
+@pytest.mark.parametrize(
+    "path, error, match",
+    [
+        ("missing/model.xml", FileNotFoundError, r"backend 'missing/model.xml': no such model file \(python -m"),
+        ("model.pt", ValueError, r"backend: Unsupported option 'model.pt'"),
+    ],
+)
+def test_a_model_file_backend_that_cannot_be_read(path, error, match):
+    with pytest.raises(error, match=match):
+        OverlapTileInferer((60, 60), backend=path)
+
+
+def test_tiles_from_file_names_the_model_files_it_reads(tmp_path):
+    with pytest.raises(ValueError, match=r"backend '.*model.pt': an exported model is a .onnx or .xml file\."):
+        runtimes.tiles_from_file(tmp_path / "model.pt")
