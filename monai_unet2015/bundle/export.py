@@ -32,7 +32,7 @@ from monai_unet2015.inferers.runtimes import export_onnx, require_runtime, runti
 ov, _ = optional_import("openvino")
 HAS_NNCF = importlib.util.find_spec("nncf") is not None  # imported only to quantise (module docstring)
 
-__all__ = ["EXPORT_FORMATS", "calibration_tiles", "export_bundle", "quantize_int8"]
+__all__ = ["EXPORT_FORMATS", "calibration_tiles", "export_bundle", "quantize_int8", "quantize_network_int8"]
 
 EXPORT_FORMATS = ("onnx", "openvino")
 

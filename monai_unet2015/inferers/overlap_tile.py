@@ -320,7 +320,10 @@ class OverlapTileInferer(Inferer):
         elif callable(backend):
             self._check_backend_settings(TILE_RUNNER, precision, memory_format, compile)
         else:
-            raise TypeError(f"backend must be a backend's name or a tile runner (a callable), got {backend!r}.")
+            raise TypeError(
+                f"backend must be a backend's name, an exported model file ({', '.join(MODEL_SUFFIXES)}) or a "
+                f"tile runner (a callable), got {backend!r}."
+            )
         self.backend = backend
         self._exported = {name: ExportedNetworks(name) for name in BACKENDS if name != "torch"}
         self.max_memory_gib = max_memory_gib

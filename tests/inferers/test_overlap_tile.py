@@ -455,7 +455,12 @@ def test_a_tile_runner_as_backend_segments_as_its_network_does(dims, size, flips
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"backend": 42}, TypeError, r"backend must be a backend's name or a tile runner \(a callable\), got 42\."),
+        (
+            {"backend": 42},
+            TypeError,
+            r"backend must be a backend's name, an exported model file \(.onnx, .xml\) or a tile runner "
+            r"\(a callable\), got 42\.",
+        ),
         (
             {"backend": abs, "precision": "bf16"},
             ValueError,
