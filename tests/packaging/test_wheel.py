@@ -103,3 +103,19 @@ def test_the_installed_package_runs_outside_the_checkout(installed):
     command += ["--meta_file", "configs/metadata.json", "--dataset_dir", str(sample / "ct"), "--progress", "false"]
     run(command, bundle, env)
     assert len(list((bundle / "eval").glob("*_seg.nii.gz"))) >= 1
+
+
+@pytest.mark.slow
+def test_the_installed_presets_read_the_packaged_bundle_declarations(installed):
+    script = (
+        "from monai_unet2015.data import ct_preprocessing, microscopy_preprocessing, bundle_configs\n"
+        "print(bundle_configs.bundles_dir())\n"
+        "print([type(t).__name__ for t in ct_preprocessing(window=(-100, 200))])\n"
+        "print(ct_preprocessing(window=(-100, 200))[-1].transform.scaler.a_min)\n"
+        "print([type(t).__name__ for t in microscopy_preprocessing(label_key=None)])\n"
+    )
+    out = run([installed["python"], "-c", script], installed["root"], installed["env"]).splitlines()
+    assert str(installed["root"] / "venv") in out[0] and str(REPO) not in out[0]
+    assert "['LoadImaged', 'CheckImageLabeld', 'Orientationd', 'Spacingd', 'ModalityIntensityd']" in out
+    assert "-100.0" in out  # the window given, not the bundle's -160
+    assert "['LoadImaged', 'CheckImageLabeld', 'MicroscopyIntensityd']" in out
