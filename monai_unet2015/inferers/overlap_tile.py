@@ -310,27 +310,32 @@ class OverlapTileInferer(Inferer):
         self.compile = compile
         _check_output_options(argmax, overlap, max_memory_gib)
         self.argmax = argmax
-        if isinstance(backend, (str, os.PathLike)) and Path(backend).suffix in MODEL_SUFFIXES:
-            backend = tiles_from_file(backend)
-        if isinstance(backend, str):
-            option("backend", backend, (*BACKENDS, "auto"))
-            if backend not in ("torch", "auto"):
-                require_runtime(backend)
-                self._check_backend_settings(backend, precision, memory_format, compile)
-        elif callable(backend):
-            self._check_backend_settings(TILE_RUNNER, precision, memory_format, compile)
-        else:
-            raise TypeError(
-                f"backend must be a backend's name, an exported model file ({', '.join(MODEL_SUFFIXES)}) or a "
-                f"tile runner (a callable), got {backend!r}."
-            )
-        self.backend = backend
+        self.backend = self._checked_backend(backend, precision, memory_format, compile)
         self._exported = {name: ExportedNetworks(name) for name in BACKENDS if name != "torch"}
         self.max_memory_gib = max_memory_gib
         self._calibrations: dict[tuple, Calibration] = {}
         self._compiled = CompiledNetworks()
         # probed (roi, channels) -> output tile, per network: the probe runs once per geometry
         self._probed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def _checked_backend(cls, backend, precision: str, memory_format: str, compile: bool):
+        """``backend`` validated against the other settings; an exported model file becomes its tile runner."""
+        if isinstance(backend, (str, os.PathLike)) and Path(backend).suffix in MODEL_SUFFIXES:
+            backend = tiles_from_file(backend)
+        if isinstance(backend, str):
+            option("backend", backend, (*BACKENDS, "auto"))
+            if backend not in ("torch", "auto"):
+                require_runtime(backend)
+                cls._check_backend_settings(backend, precision, memory_format, compile)
+        elif callable(backend):
+            cls._check_backend_settings(TILE_RUNNER, precision, memory_format, compile)
+        else:
+            raise TypeError(
+                f"backend must be a backend's name, an exported model file ({', '.join(MODEL_SUFFIXES)}) or a "
+                f"tile runner (a callable), got {backend!r}."
+            )
+        return backend
 
     @staticmethod
     def _check_backend_settings(backend: str, precision: str, memory_format: str, compile: bool) -> None:

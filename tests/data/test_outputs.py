@@ -26,6 +26,7 @@ from monai_unet2015.data import (
     read_series,
     write_dicom_seg,
 )
+from monai_unet2015.data.outputs import check_label_map
 
 hd = pytest.importorskip("highdicom", reason="DICOM SEG needs the optional highdicom (the dicom extra)")
 ORGANS = {v: k for k, v in CT_LABELS.items() if v}
@@ -221,3 +222,19 @@ def test_dicom_seg_asked_for_a_nifti_input_says_so(tmp_path):
     with pytest.warns(UserWarning, match=r"dicom_seg is on, but a \(.*a.nii.gz\) is not a DICOM series"):
         asked(sample)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "values, dtype",
+    [([0.0, 1.0, 3.0], np.uint8), ([0.0, 300.0], np.uint16), ([-1.0, 2.0], np.int16), ([0, 2], np.int64)],
+)
+def test_a_label_map_comes_back_in_the_smallest_integer_type_of_its_values(values, dtype):
+    mask = np.array(values, dtype=np.float32 if isinstance(values[0], float) else np.int64).reshape(1, 1, -1)
+    checked = check_label_map(mask)
+    assert checked.dtype == dtype and np.array_equal(checked, mask)
+
+
+@pytest.mark.parametrize("bad", [0.5, np.nan, np.inf])
+def test_a_label_map_of_fractions_or_nan_is_refused(bad):
+    with pytest.raises(ValueError, match=r"mask must hold integer label values, got fractions or NaN"):
+        check_label_map(np.array([0.0, 1.0, bad], np.float32).reshape(1, 1, 3))

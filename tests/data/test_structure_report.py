@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from monai.data import MetaTensor
+from scipy import ndimage
 
 from monai_unet2015.data import SaveStructureReportd, structure_measurements
 
@@ -64,6 +65,34 @@ def test_a_single_voxel_and_a_flat_structure_are_measured():
     liver, spleen = structure_measurements(mask, np.eye(4), LABELS)["structures"]
     assert liver["largest_diameter_mm"] == 0.0 and liver["voxels"] == 1
     assert spleen["largest_diameter_mm"] == pytest.approx(np.hypot(4, 4), abs=0.01)
+
+
+def speckled_mask(seed: int, shape=(24, 20, 16)) -> np.ndarray:
+    """Smoothed noise cut into three classes: ragged structures of many components."""
+    noise = ndimage.gaussian_filter(np.random.default_rng(seed).normal(size=shape), 1.2)
+    return np.digitize(noise, np.quantile(noise, [0.55, 0.8])).astype(np.uint8)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_figures_equal_those_from_every_voxel_of_each_structure(seed):
+    mask = speckled_mask(seed)
+    affine = np.array([[0.0, 0.8, 0.1, -40], [0.7, 0.0, 0.0, 12], [0.0, 0.1, 2.5, 3], [0, 0, 0, 1]])
+    report = structure_measurements(mask, affine, LABELS)
+    for structure in report["structures"]:
+        binary = mask == structure["value"]
+        points = np.argwhere(binary) @ affine[:3, :3].T
+        every_pair = np.sqrt(((points[:, None] - points[None]) ** 2).sum(-1)).max()
+        assert structure["largest_diameter_mm"] == pytest.approx(every_pair, abs=0.01)
+        assert structure["components"] == ndimage.label(binary)[1] > 1
+        assert structure["voxels"] == binary.sum()
+        touches = any(np.take(binary, [0, -1], axis=axis).any() for axis in range(3))
+        assert structure["touches_edge"] == touches
+
+
+def test_a_float_label_map_is_measured_as_its_integer_values():
+    mask = speckled_mask(0)
+    as_float = structure_measurements(mask.astype(np.float32), np.eye(4), LABELS)
+    assert as_float == structure_measurements(mask, np.eye(4), LABELS)
 
 
 def test_a_mask_that_is_not_3d_is_named():
