@@ -27,7 +27,8 @@ Then, for ``now``: the same CT at 100, 200 and 300 slices, and with 4 and 14 cla
 against size and class count), and the documented command (``python -m monai.bundle run``)
 end to end, as a user runs it: its wall time and the child process's peak RSS.
 
-    python benchmarks/bench_clinical_ct.py [--repeats 3] [--quick]
+    python benchmarks/bench_clinical_ct.py [--repeats 3] [--quick] [--nnunet [--nnunet-only 2d 3d_lowres]]
+        [--nnunet-from EARLIER.json]
 """
 
 from __future__ import annotations
@@ -243,8 +244,10 @@ def end_to_end(dataset: Path, bundle_root: Path, output_dir: Path) -> dict:
     return {"seconds": round(seconds, 2), "peak_rss_gib": round(peak, 3)}
 
 
-def nnunet_predictions(work: Path, test_case: Path, budget_s: float) -> dict:
+def nnunet_predictions(work: Path, test_case: Path, budget_s: float, only: list[str] | None = None) -> dict:
     """nnU-Net v2's predictor on the same CT, in each configuration its planner makes (no mirroring).
+
+    ``only``: these of the planned configurations (None: all).
 
     nnU-Net needs a trained model folder: its planner and preprocessing run on two more
     generated CTs of the same size and spacing (so its plan is the one this CT would get), and
@@ -275,7 +278,7 @@ def nnunet_predictions(work: Path, test_case: Path, budget_s: float) -> dict:
     (raw / "dataset.json").write_text(json.dumps({**description, "numTraining": 2, "file_ending": ".nii.gz"}))
     configurations = run_nnunet(["plan", "990", "2d", "3d_fullres", "3d_lowres"], env)["configurations"]
     results = {}
-    for configuration in configurations:
+    for configuration in [c for c in configurations if only is None or c in only]:
         run_dir = work / "nnunet" / f"run_{configuration}"
         config_env = {**env, "nnUNet_results": str(run_dir / "results")}
         trained = run_nnunet(
@@ -355,6 +358,13 @@ def main() -> None:
         help="instead of --nnunet: nnU-Net's figures from an earlier results file of this benchmark (kept with "
         "that run's git revision and machine); its 35 minutes of prediction need not run again",
     )
+    parser.add_argument(
+        "--nnunet-only",
+        nargs="+",
+        default=None,
+        help="with --nnunet: run only these configurations (e.g. 2d 3d_lowres, without the 35 minutes of "
+        "3d_fullres); with --nnunet-from too, the others come from that file, marked as such",
+    )
     parser.add_argument("--one-run", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_run:
@@ -366,9 +376,10 @@ def main() -> None:
         "nifti": write_ct(work / f"nifti{slices}", slices, dicom=False),
         "dicom": write_ct(work / f"dicom{slices}", slices, dicom=True),
     }
-    if args.nnunet and args.nnunet_from:
-        parser.error("--nnunet and --nnunet-from exclude each other")
-    peer = nnunet_predictions(work, inputs["nifti"] / "imagesTs" / "ct.nii.gz", budget_s=5.0) if args.nnunet else None
+    if args.nnunet and args.nnunet_from and not args.nnunet_only:
+        parser.error("--nnunet and --nnunet-from exclude each other (unless --nnunet-only names what runs)")
+    test_case = inputs["nifti"] / "imagesTs" / "ct.nii.gz"
+    peer = nnunet_predictions(work, test_case, 5.0, args.nnunet_only) if args.nnunet else None
     results = {
         "volume": {"shape": [*SHAPE[:2], slices], "spacing_mm": list(SPACING), "generated": True},
         "bundle": "unet3d_ct_organs, configs inference.json + cpu.json, untrained weights",
@@ -384,12 +395,14 @@ def main() -> None:
             source: end_to_end(dataset, bundle, work / "out" / f"cli_{source}") for source, dataset in inputs.items()
         }
         print(json.dumps(results["end_to_end"]), flush=True)
-    if peer is not None:
-        results["nnunet"] = peer
-    elif args.nnunet_from is not None:
+    nnunet = dict(peer or {})
+    if args.nnunet_from is not None:
         earlier = json.loads(args.nnunet_from.read_text())
-        results["nnunet"] = earlier["nnunet"]
+        kept = {name: figures for name, figures in earlier["nnunet"].items() if name not in nnunet}
+        nnunet.update({name: {**figures, "from_earlier_run": True} for name, figures in kept.items()})
         results["nnunet_run"] = {"git_revision": earlier["git_revision"], "machine": earlier["machine"]}
+    if nnunet:
+        results["nnunet"] = nnunet
     print(write_results("clinical_ct_cpu" if not args.quick else "clinical_ct_quick_cpu", results))
 
 
