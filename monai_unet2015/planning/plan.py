@@ -10,7 +10,8 @@ chose them are in ``CHANGELOG.md`` and ``benchmarks/results/``):
 - **in_channels**: the image channels, where they are not 1 (every case has the same).
 - **num_classes**: the largest label value + 1 (2D instance labels: foreground / background).
 - **pixdim** (3D): the median spacing (nnU-Net's rule); on ``device="cpu"`` coarsened
-  isotropically until the median case has at most :data:`CPU_VOXELS` voxels.
+  until the median case has at most :data:`CPU_VOXELS` voxels, the finest axes first (thin
+  pixels coarsen towards the slice spacing before the slices coarsen).
 - **mri_method** (MRI): ``"dataset"`` (every volume normalised by the dataset's foreground
   mean and std, ``mri_stats``) where the cases share an intensity scale (each class's
   median intensity within :data:`SHARED_SCALE` across cases, as in one scanner's study),
@@ -273,12 +274,25 @@ def _isotropic_tile(net: UNet2015, volume: float, pixdim: list[float]) -> list[i
 
 
 def _spacing(spacing: list[float], shape: list[int], device: str) -> list[float]:
-    """The median spacing, coarsened on the CPU until the median case has <= CPU_VOXELS voxels."""
-    voxels = math.prod(shape)
-    if device != "cpu" or voxels <= CPU_VOXELS:
+    """The median spacing; on the CPU, its finest axes coarsened first until the median case has <= CPU_VOXELS.
+
+    Each axis gets ``max(its spacing, floor)`` with the smallest ``floor`` that fits: thin
+    in-plane pixels coarsen towards the slice spacing before the slices do (nnU-Net's
+    ``3d_lowres`` rule), so 0.6 x 0.6 x 5 mm CT becomes about 4 x 4 x 5 mm, not 2 x 2 x 17
+    mm, where a 15 mm lesion would fall between two slices. Isotropic data coarsen evenly.
+    """
+    if device != "cpu" or math.prod(shape) <= CPU_VOXELS:
         return [round(s, 3) for s in spacing]
-    factor = (voxels / CPU_VOXELS) ** (1 / 3)
-    return [round(s * factor, 2) for s in spacing]
+    extents = [n * s for n, s in zip(shape, spacing)]
+
+    def voxels(floor: float) -> float:
+        return math.prod(extent / max(s, floor) for extent, s in zip(extents, spacing))
+
+    low, high = min(spacing), max(extents)  # voxels(low) > CPU_VOXELS >= voxels(high)
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if voxels(middle) > CPU_VOXELS else (low, middle)
+    return [round(max(s, high), 2) for s in spacing]
 
 
 def _num_classes(labels: list[int]) -> int:

@@ -14,7 +14,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from peer_nnunet import markdown_table, peer_runs, pooled_instance_scores  # noqa: E402
-from real_data import abdomen_labels, colony_window, on_image_grid, renumbered  # noqa: E402
+from real_data import (  # noqa: E402
+    PYRADIOMICS_DATA,
+    abdomen_labels,
+    colony_window,
+    on_image_grid,
+    renumbered,
+    write_lung_ct,
+)
 from real_data_quality import instance_scores, otsu_watershed  # noqa: E402
 
 
@@ -119,6 +126,47 @@ def test_a_label_stored_flipped_is_put_on_the_image_grid():
     shifted_affine[0, 3] += 1.0  # another grid: an error, never a silent shift
     with pytest.raises(ValueError, match="is not the image's"):
         on_image_grid(nib.Nifti1Image(truth, shifted_affine), image_affine)
+
+
+def write_nrrd(array: np.ndarray, spacing: tuple, path: Path) -> None:
+    """``array`` (x, y, z) as an NRRD with ``spacing``, as pyradiomics ships its test cases."""
+    itk = pytest.importorskip("itk")
+    image = itk.image_from_array(np.ascontiguousarray(array.transpose(2, 1, 0)))
+    image.SetSpacing(spacing)
+    itk.imwrite(image, str(path))
+
+
+def fake_pyradiomics_cases(cache: Path, label_spacing: tuple = (0.6, 0.6, 5.0)) -> Path:
+    data = cache / "extracted" / PYRADIOMICS_DATA
+    data.mkdir(parents=True)
+    for case in ("lung1", "lung2"):
+        image = np.full((8, 6, 4), -800, np.int16)
+        label = np.zeros((8, 6, 4), np.uint8)
+        label[2:4, 2:4, 1:3] = 255  # stored as 255 in some tools: the tumour is class 1
+        write_nrrd(image, (0.6, 0.6, 5.0), data / f"{case}_image.nrrd")
+        write_nrrd(label, label_spacing, data / f"{case}_label.nrrd")
+    return data
+
+
+def test_the_lung_cases_become_a_training_patient_and_a_held_out_one_in_hu(tmp_path):
+    import nibabel as nib
+
+    fake_pyradiomics_cases(tmp_path / "cache")
+    train = write_lung_ct(tmp_path / "real", tmp_path / "cache")
+    for folder, case in ((train, "lung2"), (tmp_path / "real" / "lung_ct_test", "lung1")):
+        image = nib.load(folder / "imagesTr" / f"pyradiomics_{case}.nii.gz")
+        label = nib.load(folder / "labelsTr" / f"pyradiomics_{case}.nii.gz")
+        assert image.shape == label.shape == (8, 6, 4)
+        np.testing.assert_allclose(np.abs(np.diag(image.affine))[:3], [0.6, 0.6, 5.0])
+        np.testing.assert_allclose(image.affine, label.affine)
+        assert float(np.asarray(image.dataobj).max()) == -800
+        assert np.unique(np.asarray(label.dataobj)).tolist() == [0, 1] and np.asarray(label.dataobj).sum() == 8
+
+
+def test_a_lung_label_off_its_image_grid_is_refused(tmp_path):
+    fake_pyradiomics_cases(tmp_path / "cache", label_spacing=(0.6, 0.6, 2.5))
+    with pytest.raises(ValueError, match="lung2: the label's grid is not the image's"):
+        write_lung_ct(tmp_path / "real", tmp_path / "cache")
 
 
 def peer_record(dice: float, iterations: int) -> dict:

@@ -95,13 +95,27 @@ def test_the_small_class_threshold_is_a_share_of_the_voxels():
     assert "crop_ratios" not in make_plan(fingerprint, "cpu")["options"]
 
 
-def test_the_gpu_keeps_the_median_spacing_and_the_cpu_coarsens_large_cases():
+def test_the_gpu_keeps_the_median_spacing_of_large_cases():
     fingerprint = _fingerprint_3d(0.0, spacing=(1.0, 1.0, 2.0), shape=(200, 200, 100))
     assert make_plan(fingerprint, "gpu")["options"]["pixdim"] == [1.0, 1.0, 2.0]
-    coarse = make_plan(fingerprint, "cpu")["options"]["pixdim"]
-    factor = coarse[0] / 1.0
-    assert coarse[2] == pytest.approx(2.0 * factor, abs=0.02)
-    assert 200 * 200 * 100 / factor**3 == pytest.approx(CPU_VOXELS, rel=0.03)
+
+
+@pytest.mark.parametrize(
+    "spacing, shape, expected",
+    [
+        # thick slices: the pixels coarsen to about the slices' 5 mm first, the slices stay
+        ((0.63, 0.63, 5.0), (512, 512, 61), [3.98, 3.98, 5.0]),
+        ((0.8, 0.8, 2.5), (512, 512, 300), [6.8, 6.8, 6.8]),  # past the slice spacing: every axis together
+        ((1.0, 1.0, 2.0), (200, 200, 100), [2.71, 2.71, 2.71]),
+        ((1.0, 1.0, 1.0), (200, 200, 100), [2.15, 2.15, 2.15]),  # isotropic: evenly
+    ],
+)
+def test_the_cpu_coarsens_the_finest_axes_first(spacing, shape, expected):
+    fingerprint = _fingerprint_3d(0.0, spacing=spacing, shape=shape)
+    pixdim = make_plan(fingerprint, "cpu")["options"]["pixdim"]
+    assert pixdim == pytest.approx(expected, abs=0.01)
+    voxels = math.prod(n * s / p for n, s, p in zip(shape, spacing, pixdim))
+    assert voxels == pytest.approx(CPU_VOXELS, rel=0.01)
 
 
 def test_small_cases_keep_their_spacing_on_the_cpu():
