@@ -78,8 +78,8 @@ def _largest_diameter(points: np.ndarray) -> float:
 
 def _measure(mask: np.ndarray, value: int, box: tuple[slice, ...] | None, affine: np.ndarray, voxel_ml: float):
     """The figures of structure ``value``, measured inside its bounding ``box`` in ``mask`` (None: absent)."""
-    binary = mask[box] == value if box is not None else np.zeros((0,) * mask.ndim, bool)
-    voxels = int(binary.sum())
+    binary = mask[box] == value if box is not None else None
+    voxels = 0 if binary is None else int(binary.sum())
     if not voxels:
         return {"voxels": 0, "volume_ml": 0.0, "components": 0, "largest_diameter_mm": 0.0, "touches_edge": False}
     indices = (_hull_candidates(binary) + [b.start for b in box]).astype(float)
@@ -126,10 +126,11 @@ def structure_measurements(mask: np.ndarray, affine: np.ndarray, labels: Mapping
     mask = check_label_map(mask)
     affine = np.asarray(affine, dtype=float)
     voxel_ml = abs(float(np.linalg.det(affine[:3, :3]))) / 1000.0
-    boxes = _bounding_boxes(mask, [int(value) for value in labels])
+    names = {int(value): str(name) for value, name in sorted(labels.items())}
+    boxes = _bounding_boxes(mask, list(names))
     structures = [
-        {"value": int(value), "name": str(name), **_measure(mask, int(value), boxes[int(value)], affine, voxel_ml)}
-        for value, name in sorted(labels.items())
+        {"value": value, "name": name, **_measure(mask, value, boxes[value], affine, voxel_ml)}
+        for value, name in names.items()
     ]
     return {"voxel_volume_ml": round(voxel_ml, 9), "structures": structures}
 
